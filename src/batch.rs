@@ -1,0 +1,460 @@
+//! The export worker: drains the ring into batches, encodes each batch into
+//! a pooled request buffer, hands it to the exporter with a bounded number
+//! of exports in flight, and accounts for every span's outcome.
+//!
+//! It exports when the ring holds a full batch (`max_export_batch_size`),
+//! when `scheduled_delay` has passed, on [`force_flush`](crate::Pipeline::force_flush),
+//! and on [`shutdown`](crate::Pipeline::shutdown), which delivers what is
+//! queued or reports what could not be delivered by its deadline.
+//!
+//! This module must never run on a recording thread: it runs on its own
+//! thread (with its own tokio runtime) or as a task on the caller's runtime.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::clock;
+use crate::encode::otlp::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
+use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
+use crate::pool::Pool;
+use crate::stats::Stats;
+use crate::tracer::Shared;
+
+/// The batch span processor's knobs, with OpenTelemetry's defaults.
+///
+/// ```
+/// let c = tracewire::BatchConfig::default();
+/// assert_eq!((c.max_queue_size, c.max_export_batch_size), (2048, 512));
+/// assert_eq!(c.scheduled_delay.as_millis(), 5000);
+/// assert_eq!(c.export_timeout.as_millis(), 30000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Spans the queue holds before new ones are dropped
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
+    pub max_queue_size: usize,
+    /// Spans per export request (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, default
+    /// 512; never more than `max_queue_size`).
+    pub max_export_batch_size: usize,
+    /// Longest wait before queued spans are exported
+    /// (`OTEL_BSP_SCHEDULE_DELAY`, default 5000 ms).
+    pub scheduled_delay: Duration,
+    /// Longest an export may take, retries included
+    /// (`OTEL_BSP_EXPORT_TIMEOUT`, default 30000 ms).
+    pub export_timeout: Duration,
+    /// Exports in flight at once (`OTEL_BSP_MAX_CONCURRENT_EXPORTS`,
+    /// default 4). When all are busy the queue absorbs new spans, then drops.
+    pub max_concurrent_exports: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(30000),
+            max_concurrent_exports: 4,
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The batch size actually used: at least 1, at most the queue size.
+    pub fn effective_batch_size(&self) -> usize {
+        self.max_export_batch_size
+            .clamp(1, self.max_queue_size.max(1))
+    }
+}
+
+/// Why a flush did not deliver everything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlushError {
+    /// The timeout passed with spans still queued or in flight.
+    #[error("flush timed out with {queued} span(s) still queued or in flight; raise the timeout or check the collector")]
+    Timeout {
+        /// Spans not yet resolved.
+        queued: u64,
+    },
+    /// Some spans could not be delivered.
+    #[error("{failed} span(s) failed and {rejected} were rejected during the flush; see the pipeline stats and logs")]
+    Undelivered {
+        /// Spans that failed during the flush.
+        failed: u64,
+        /// Spans the collector rejected during the flush.
+        rejected: u64,
+    },
+    /// The pipeline has shut down.
+    #[error("the pipeline has shut down")]
+    ShutDown,
+}
+
+/// What shutdown could not do by its deadline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShutdownError {
+    /// Spans were still queued or in flight at the deadline; they are
+    /// counted as failed.
+    #[error("shutdown deadline passed; {unsent} span(s) could not be delivered and were counted as failed")]
+    DeadlineExceeded {
+        /// Spans given up on.
+        unsent: u64,
+        /// Final statistics.
+        stats: Stats,
+    },
+    /// Shutdown was already requested.
+    #[error("the pipeline was already shut down")]
+    AlreadyShutDown,
+}
+
+/// How a caller waits for the worker's answer.
+pub(crate) enum Reply<T> {
+    Blocking(std::sync::mpsc::SyncSender<T>),
+    Async(oneshot::Sender<T>),
+}
+
+impl<T> Reply<T> {
+    fn send(self, value: T) {
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.try_send(value);
+            }
+            Reply::Async(tx) => {
+                let _ = tx.send(value);
+            }
+        }
+    }
+}
+
+pub(crate) enum Control {
+    Flush {
+        deadline: Instant,
+        reply: Reply<Result<(), FlushError>>,
+    },
+    Shutdown {
+        deadline: Instant,
+        reply: Option<Reply<Result<Stats, ShutdownError>>>,
+    },
+}
+
+/// Resolves an export's spans exactly once, even if its task is aborted.
+struct InFlight {
+    shared: Arc<Shared>,
+    spans: u64,
+    resolved: bool,
+}
+
+impl InFlight {
+    fn resolve(mut self, report: &ExportReport) {
+        let c = &self.shared.counters;
+        c.exports
+            .fetch_add(u64::from(report.attempts), Ordering::Relaxed);
+        c.bytes_sent.fetch_add(report.bytes_sent, Ordering::Relaxed);
+        if report.attempts > 1 {
+            c.retried.fetch_add(
+                u64::from(report.attempts - 1) * self.spans,
+                Ordering::Relaxed,
+            );
+        }
+        match &report.result {
+            Ok(()) => c.resolve(self.spans, report.rejected, 0),
+            Err(e) => {
+                log::warn!("tracewire: export of {} span(s) failed: {e}", self.spans);
+                c.resolve(self.spans, 0, self.spans);
+            }
+        }
+        self.resolved = true;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.resolved {
+            // Aborted (shutdown deadline) or panicked: the spans are lost.
+            self.shared.counters.resolve(self.spans, 0, self.spans);
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) exporter: Arc<dyn Exporter>,
+    pub(crate) config: BatchConfig,
+    pub(crate) resource: EncodedResource,
+    pub(crate) control: mpsc::UnboundedReceiver<Control>,
+    pub(crate) request_pool: Arc<Pool<BytesMut>>,
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<()>,
+    /// Span bodies of the batch being built, per scope (reused).
+    groups: Vec<Vec<Vec<u8>>>,
+    scopes: Vec<Arc<EncodedScope>>,
+    scope_version: u64,
+}
+
+/// How often the worker re-anchors the span clock to the system clock.
+const RECALIBRATE_EVERY: Duration = Duration::from_secs(5);
+
+impl Worker {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        exporter: Arc<dyn Exporter>,
+        config: BatchConfig,
+        resource: EncodedResource,
+        control: mpsc::UnboundedReceiver<Control>,
+    ) -> Self {
+        let concurrency = config.max_concurrent_exports.max(1);
+        Worker {
+            request_pool: Arc::new(Pool::new(concurrency + 1, 64 << 20, BytesMut::new)),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            tasks: JoinSet::new(),
+            groups: Vec::new(),
+            scopes: Vec::new(),
+            scope_version: u64::MAX,
+            shared,
+            exporter,
+            config,
+            resource,
+            control,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let delay = self.config.scheduled_delay.max(Duration::from_millis(1));
+        let mut next_export = tokio::time::Instant::now() + delay;
+        let mut next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
+        loop {
+            tokio::select! {
+                biased;
+                msg = self.control.recv() => match msg {
+                    Some(Control::Flush { deadline, reply }) => {
+                        let result = self.flush(deadline).await;
+                        reply.send(result);
+                        next_export = tokio::time::Instant::now() + delay;
+                    }
+                    Some(Control::Shutdown { deadline, reply }) => {
+                        let result = self.shutdown(deadline).await;
+                        if let Some(reply) = reply {
+                            reply.send(result);
+                        }
+                        return;
+                    }
+                    None => {
+                        // Every pipeline handle is gone: shut down quietly.
+                        let _ = self.shutdown(Instant::now() + Duration::from_secs(5)).await;
+                        return;
+                    }
+                },
+                () = self.shared.ring.woken() => {
+                    while self.shared.ring.len() >= self.shared.ring.wake_at() {
+                        self.export_batch(None).await;
+                    }
+                }
+                () = tokio::time::sleep_until(next_export) => {
+                    while self.shared.ring.len() > 0 {
+                        self.export_batch(None).await;
+                    }
+                    next_export = tokio::time::Instant::now() + delay;
+                }
+                () = tokio::time::sleep_until(next_recalibration) => {
+                    clock::recalibrate();
+                    next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
+                }
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+            }
+        }
+    }
+
+    fn refresh_scopes(&mut self) {
+        let version = self.shared.scope_version.load(Ordering::Acquire);
+        if version == self.scope_version {
+            return;
+        }
+        let scopes = match self.shared.scopes.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.scopes = scopes.iter().map(|(_, e)| e.clone()).collect();
+        self.scope_version = version;
+        drop(scopes);
+        self.groups.resize_with(self.scopes.len(), Vec::new);
+    }
+
+    /// Takes up to one batch from the ring and starts exporting it. Waits
+    /// for an export slot first (until `deadline`, if given). Returns the
+    /// number of spans taken.
+    async fn export_batch(&mut self, deadline: Option<Instant>) -> usize {
+        let permit: OwnedSemaphorePermit = match deadline {
+            None => match self.permits.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return 0,
+            },
+            Some(d) => {
+                match tokio::time::timeout_at(d.into(), self.permits.clone().acquire_owned()).await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => return 0,
+                }
+            }
+        };
+        self.refresh_scopes();
+        let batch = self.config.effective_batch_size();
+        let mut taken = 0usize;
+        while taken < batch {
+            let Some(span) = self.shared.ring.pop() else {
+                break;
+            };
+            let i = usize::from(span.scope).min(self.groups.len().saturating_sub(1));
+            match self.groups.get_mut(i) {
+                Some(g) => g.push(span.body),
+                // No scope registered: impossible for spans from a tracer.
+                None => self.shared.span_pool.give(span.body),
+            }
+            taken += 1;
+        }
+        if taken == 0 {
+            return 0;
+        }
+        self.shared
+            .counters
+            .in_flight
+            .fetch_add(taken as u64, Ordering::Relaxed);
+
+        let prefix = self.exporter.prefix_len();
+        let mut buffer = self.request_pool.take();
+        {
+            let groups: Vec<ScopeGroup<'_, Vec<u8>>> = self
+                .scopes
+                .iter()
+                .zip(&self.groups)
+                .map(|(scope, spans)| ScopeGroup { scope, spans })
+                .collect();
+            buffer.reserve(prefix + request_len(&self.resource, &groups));
+            buffer.put_bytes(0, prefix);
+            put_request(&mut buffer, &self.resource, &groups);
+        }
+        for g in &mut self.groups {
+            for body in g.drain(..) {
+                self.shared.span_pool.give(body);
+            }
+        }
+
+        let export_deadline = Instant::now() + self.config.export_timeout;
+        let deadline = deadline.map_or(export_deadline, |d| d.min(export_deadline));
+        let request = ExportRequest {
+            buffer,
+            prefix,
+            spans: taken,
+            deadline,
+        };
+        let guard = InFlight {
+            shared: self.shared.clone(),
+            spans: taken as u64,
+            resolved: false,
+        };
+        let exporter = self.exporter.clone();
+        let pool = self.request_pool.clone();
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            // The exporter should honour the deadline itself; this is the
+            // safety net that makes a silent collector unable to hold a
+            // batch (and shutdown) past it.
+            let grace = Duration::from_millis(100);
+            let report =
+                match tokio::time::timeout_at((deadline + grace).into(), exporter.export(request))
+                    .await
+                {
+                    Ok(report) => report,
+                    Err(_) => ExportReport::failure(
+                        ExportError::DeadlineExceeded {
+                            attempts: 1,
+                            last: "the exporter did not return by the export deadline".into(),
+                        },
+                        1,
+                        0,
+                    ),
+                };
+            guard.resolve(&report);
+            if let Some(buf) = report.buffer {
+                pool.give(buf);
+            }
+        });
+        taken
+    }
+
+    /// Waits for every export in flight, until `deadline`. Returns `false`
+    /// when the deadline passed first.
+    async fn wait_in_flight(&mut self, deadline: Instant) -> bool {
+        let tasks = &mut self.tasks;
+        tokio::time::timeout_at(deadline.into(), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok()
+    }
+
+    async fn flush(&mut self, deadline: Instant) -> Result<(), FlushError> {
+        let before = self.shared.counters.snapshot();
+        while self.shared.ring.len() > 0 && Instant::now() < deadline {
+            if self.export_batch(Some(deadline)).await == 0 {
+                break;
+            }
+        }
+        let finished = self.wait_in_flight(deadline).await && self.shared.ring.len() == 0;
+        let after = self.shared.counters.snapshot();
+        if !finished {
+            let in_flight = self.shared.counters.in_flight.load(Ordering::Relaxed);
+            return Err(FlushError::Timeout {
+                queued: self.shared.ring.len() as u64 + in_flight,
+            });
+        }
+        let failed = after.failed - before.failed;
+        let rejected = after.rejected - before.rejected;
+        if failed > 0 || rejected > 0 {
+            return Err(FlushError::Undelivered { failed, rejected });
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self, deadline: Instant) -> Result<Stats, ShutdownError> {
+        self.shared.closed.store(true, Ordering::Release);
+        while self.shared.ring.len() > 0 && Instant::now() < deadline {
+            if self.export_batch(Some(deadline)).await == 0 {
+                break;
+            }
+        }
+        let mut unsent = 0u64;
+        if !self.wait_in_flight(deadline).await {
+            unsent += self.shared.counters.in_flight.load(Ordering::Acquire);
+            self.tasks.abort_all();
+            // Aborted tasks resolve their spans as failed when dropped.
+            while self.tasks.join_next().await.is_some() {}
+        }
+        // What is left in the ring could not be sent in time.
+        let mut left = 0u64;
+        while let Some(span) = self.shared.ring.pop() {
+            left += 1;
+            self.shared.span_pool.give(span.body);
+        }
+        if left > 0 {
+            self.shared
+                .counters
+                .failed
+                .fetch_add(left, Ordering::Release);
+        }
+        unsent += left;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(remaining, self.exporter.shutdown()).await;
+        let stats = self.shared.counters.snapshot();
+        if unsent > 0 {
+            log::warn!(
+                "tracewire: shutdown deadline passed; {unsent} span(s) could not be delivered"
+            );
+            return Err(ShutdownError::DeadlineExceeded { unsent, stats });
+        }
+        Ok(stats)
+    }
+}

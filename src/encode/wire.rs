@@ -1,0 +1,238 @@
+//! Protobuf wire-format primitives: varints, keys, fixed-width scalars and
+//! length-delimited fields.
+//!
+//! Each helper is a tiny `#[inline]` function that appends to a
+//! [`BufMut`], paired with an `*_len` function returning exactly how many
+//! bytes it writes. The pairs are what lets the OTLP writers compute a
+//! message's length before writing it, so every length prefix is the
+//! canonical (shortest) varint, as prost and the reference implementations
+//! write it.
+//!
+//! This module must never allocate on its own, know about OTLP, or know about
+//! sockets.
+//!
+//! ```
+//! use tracewire::encode::wire;
+//!
+//! let mut buf = Vec::new();
+//! wire::put_varint(&mut buf, 300);
+//! assert_eq!(buf, [0xac, 0x02]);
+//! assert_eq!(wire::varint_len(300), 2);
+//! ```
+
+use bytes::BufMut;
+
+/// The protobuf wire types tracewire writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WireType {
+    /// int32, int64, uint32, uint64, bool, enum.
+    Varint = 0,
+    /// fixed64, double.
+    Fixed64 = 1,
+    /// string, bytes, embedded messages, packed repeated fields.
+    LengthDelimited = 2,
+    /// fixed32, float.
+    Fixed32 = 5,
+}
+
+/// Appends `value` as a base-128 varint (1 to 10 bytes).
+///
+/// Hot path (runs per attribute): must not allocate beyond `buf`'s own growth.
+#[inline]
+pub fn put_varint<B: BufMut + ?Sized>(buf: &mut B, mut value: u64) {
+    while value >= 0x80 {
+        buf.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.put_u8(value as u8);
+}
+
+/// The number of bytes [`put_varint`] writes for `value`.
+#[inline]
+pub const fn varint_len(value: u64) -> usize {
+    // Each byte carries 7 bits; zero still takes one byte.
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// The key (tag) of field `field` with wire type `wire_type`, as a number.
+#[inline]
+pub const fn key(field: u32, wire_type: WireType) -> u64 {
+    ((field as u64) << 3) | wire_type as u64
+}
+
+/// Appends the key of field `field` with wire type `wire_type`.
+#[inline]
+pub fn put_key<B: BufMut + ?Sized>(buf: &mut B, field: u32, wire_type: WireType) {
+    put_varint(buf, key(field, wire_type));
+}
+
+/// The number of bytes a key for `field` takes.
+#[inline]
+pub const fn key_len(field: u32) -> usize {
+    varint_len((field as u64) << 3)
+}
+
+/// Appends a length-delimited field header: key, then the length varint.
+/// The caller writes exactly `len` bytes of body next.
+#[inline]
+pub fn put_len_header<B: BufMut + ?Sized>(buf: &mut B, field: u32, len: usize) {
+    put_key(buf, field, WireType::LengthDelimited);
+    put_varint(buf, len as u64);
+}
+
+/// The size of a whole length-delimited field whose body is `len` bytes.
+#[inline]
+pub const fn len_field_len(field: u32, len: usize) -> usize {
+    key_len(field) + varint_len(len as u64) + len
+}
+
+/// Appends a length-delimited field holding `bytes` (a `string` or `bytes`).
+#[inline]
+pub fn put_bytes_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, bytes: &[u8]) {
+    put_len_header(buf, field, bytes.len());
+    buf.put_slice(bytes);
+}
+
+/// Appends a `fixed64` (or `double`, by its bits) field.
+#[inline]
+pub fn put_fixed64_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u64) {
+    put_key(buf, field, WireType::Fixed64);
+    buf.put_u64_le(value);
+}
+
+/// The size of a `fixed64` field.
+#[inline]
+pub const fn fixed64_field_len(field: u32) -> usize {
+    key_len(field) + 8
+}
+
+/// Appends a `fixed32` field.
+#[inline]
+pub fn put_fixed32_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u32) {
+    put_key(buf, field, WireType::Fixed32);
+    buf.put_u32_le(value);
+}
+
+/// The size of a `fixed32` field.
+#[inline]
+pub const fn fixed32_field_len(field: u32) -> usize {
+    key_len(field) + 4
+}
+
+/// Appends a varint field (`uint32`, `int64`, `bool`, enum).
+///
+/// Negative `int32`/`int64` values are passed as their two's-complement
+/// `u64` (`v as u64`), which is how protobuf encodes them: ten bytes.
+#[inline]
+pub fn put_varint_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u64) {
+    put_key(buf, field, WireType::Varint);
+    put_varint(buf, value);
+}
+
+/// The size of a varint field holding `value`.
+#[inline]
+pub const fn varint_field_len(field: u32, value: u64) -> usize {
+    key_len(field) + varint_len(value)
+}
+
+/// Reads a varint from the front of `input`, returning the value and the
+/// number of bytes it took, or `None` when `input` ends inside the varint or
+/// the varint is longer than ten bytes.
+///
+/// Used by the sans-IO response parsers; never panics on any input.
+#[inline]
+pub fn get_varint(input: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (i, &byte) in input.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * i as u32);
+        if byte < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn varint_known_values() {
+        let cases: &[(u64, &[u8])] = &[
+            (0, &[0x00]),
+            (1, &[0x01]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (16_383, &[0xff, 0x7f]),
+            (16_384, &[0x80, 0x80, 0x01]),
+            (
+                u64::MAX,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ];
+        for (value, bytes) in cases {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, *value);
+            assert_eq!(&buf[..], *bytes, "varint of {value}");
+            assert_eq!(varint_len(*value), bytes.len(), "varint_len of {value}");
+            assert_eq!(get_varint(bytes), Some((*value, bytes.len())));
+        }
+    }
+
+    #[test]
+    fn keys_match_protobuf() {
+        // Span.flags is field 16, fixed32: key 133 takes two bytes.
+        let mut buf = Vec::new();
+        put_key(&mut buf, 16, WireType::Fixed32);
+        assert_eq!(buf, [0x85, 0x01]);
+        assert_eq!(key_len(16), 2);
+        assert_eq!(key_len(15), 1);
+        assert_eq!(key(9, WireType::LengthDelimited), 0x4a);
+    }
+
+    #[test]
+    fn get_varint_rejects_truncated_and_overlong() {
+        assert_eq!(get_varint(&[]), None);
+        assert_eq!(get_varint(&[0x80]), None);
+        assert_eq!(get_varint(&[0xff; 11]), None);
+    }
+
+    proptest! {
+        #[test]
+        fn varint_roundtrip_and_len(value: u64) {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, value);
+            prop_assert_eq!(buf.len(), varint_len(value));
+            prop_assert_eq!(get_varint(&buf), Some((value, buf.len())));
+            // prost agrees byte for byte.
+            let mut theirs = Vec::new();
+            prost::encoding::encode_varint(value, &mut theirs);
+            prop_assert_eq!(buf, theirs);
+        }
+
+        #[test]
+        fn field_lens_match_writers(field in 1u32..(1 << 29), value: u64, body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut buf = Vec::new();
+            put_varint_field(&mut buf, field, value);
+            prop_assert_eq!(buf.len(), varint_field_len(field, value));
+            buf.clear();
+            put_bytes_field(&mut buf, field, &body);
+            prop_assert_eq!(buf.len(), len_field_len(field, body.len()));
+            buf.clear();
+            put_fixed64_field(&mut buf, field, value);
+            prop_assert_eq!(buf.len(), fixed64_field_len(field));
+            buf.clear();
+            put_fixed32_field(&mut buf, field, value as u32);
+            prop_assert_eq!(buf.len(), fixed32_field_len(field));
+        }
+
+        #[test]
+        fn get_varint_never_panics(input in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let _ = get_varint(&input);
+        }
+    }
+}
