@@ -21,17 +21,20 @@
 
 pub mod batch;
 pub mod clock;
+pub mod config;
 pub mod encode;
 pub mod export;
 pub mod pipeline;
 pub mod pool;
 pub mod propagation;
 pub mod proto;
+pub mod retry;
 mod ring;
 pub mod sampling;
 pub mod span;
 pub mod stats;
 pub mod tracer;
+pub mod transport;
 
 pub use batch::{BatchConfig, FlushError, ShutdownError};
 pub use pipeline::{BuildError, Pipeline, PipelineBuilder};

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{BatchConfig, Control, FlushError, Reply, ShutdownError, Worker};
+use crate::config::Config;
 use crate::encode::otlp::EncodedResource;
 use crate::export::Exporter;
 use crate::sampling::Sampler;
@@ -51,6 +52,9 @@ pub enum BuildError {
     /// The worker's thread or runtime could not be created.
     #[error("could not start the export worker: {0}")]
     Worker(#[source] std::io::Error),
+    /// The exporter could not be built from the configuration.
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
 }
 
 /// The standard resource for a service: `service.name` plus the
@@ -152,6 +156,24 @@ impl PipelineBuilder {
         self
     }
 
+    /// Builds the exporter and applies everything else from a [`Config`]:
+    /// resource (`service.name` and resource attributes), sampler, span
+    /// limits and batching.
+    pub fn config(mut self, config: &Config) -> Result<Self, BuildError> {
+        self.exporter = Some(crate::transport::build(&config.exporter)?);
+        self.resource = service_resource(
+            &config.service_name,
+            config
+                .resource_attributes
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.as_str(), v.as_str())),
+        );
+        self.sampler = config.sampler;
+        self.limits = config.limits;
+        self.batch = config.batch.clone();
+        Ok(self)
+    }
+
     /// Starts the export worker.
     pub fn start(self) -> Result<Pipeline, BuildError> {
         let exporter = self.exporter.ok_or(BuildError::NoExporter)?;
@@ -218,6 +240,19 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
+    /// Starts a pipeline exactly as `config` describes, with the worker on
+    /// its own thread.
+    ///
+    /// ```no_run
+    /// let config = tracewire::config::load_from_env().unwrap();
+    /// let pipeline = tracewire::Pipeline::from_config(&config).unwrap();
+    /// let tracer = pipeline.tracer("my-proxy");
+    /// # drop(tracer);
+    /// ```
+    pub fn from_config(config: &Config) -> Result<Pipeline, BuildError> {
+        Pipeline::builder().config(config)?.start()
+    }
+
     /// A builder with OpenTelemetry's defaults.
     pub fn builder() -> PipelineBuilder {
         PipelineBuilder {

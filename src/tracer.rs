@@ -269,6 +269,13 @@ fn seed() -> u64 {
     h.finish()
 }
 
+/// A random number from this thread's generator (for jitter).
+pub(crate) fn random_u64() -> u64 {
+    LOCAL
+        .try_with(ThreadState::next_u64)
+        .unwrap_or_else(|_| seed())
+}
+
 /// A random, valid (non-zero) trace id from this thread's generator.
 pub fn random_trace_id() -> TraceId {
     LOCAL
@@ -395,14 +402,30 @@ impl Tracer {
             return Span { ctx, rec: None };
         }
         let parent_remote = parent.is_some_and(SpanContext::is_remote);
-        let mut span = Span {
+        let parent_id = parent.map(SpanContext::span_id);
+        let handle = l.handle(&self.shared);
+        let mut buf = l.take_buffer(&shared.span_pool);
+        let start = start_time.unwrap_or_else(clock::now_unix_nanos);
+        let layout = put_span_start(
+            &mut buf,
+            &SpanStart {
+                trace_id: &trace_id,
+                span_id: &span_id,
+                trace_state: ctx.trace_state().as_str(),
+                parent_span_id: parent_id.as_ref(),
+                name,
+                kind,
+                start_time_unix_nano: start,
+            },
+        );
+        Span {
             ctx,
             rec: Some(Recording {
-                handle: l.handle(&self.shared),
-                buf: l.take_buffer(&shared.span_pool),
+                handle,
+                buf,
                 side: Vec::new(),
                 events_end: 0,
-                layout: SpanStartLayout::default(),
+                layout,
                 attributes: 0,
                 dropped_attributes: 0,
                 event_count: 0,
@@ -415,25 +438,7 @@ impl Tracer {
                 scope: self.scope,
                 status: None,
             }),
-        };
-        // Write the start fields in place: the span is built where it is
-        // returned, not assembled and then moved.
-        if let Some(r) = span.rec.as_mut() {
-            let parent_id = parent.map(SpanContext::span_id);
-            r.layout = put_span_start(
-                &mut r.buf,
-                &SpanStart {
-                    trace_id: &trace_id,
-                    span_id: &span_id,
-                    trace_state: span.ctx.trace_state().as_str(),
-                    parent_span_id: parent_id.as_ref(),
-                    name,
-                    kind,
-                    start_time_unix_nano: start_time.unwrap_or_else(clock::now_unix_nanos),
-                },
-            );
         }
-        span
     }
 }
 

@@ -380,6 +380,8 @@ pub mod strategy {
     }
 }
 
+pub mod collectors;
+
 /// In-process exporters for tests of the recording side (the transports
 /// have their own tests against real collectors).
 pub mod exporters {

@@ -1,0 +1,412 @@
+//! The OpenTelemetry SDK environment variables tracewire reads, with
+//! OpenTelemetry's formats: endpoints, `key=value` lists with percent-encoded
+//! values, millisecond timeouts, sampler names.
+//!
+//! Trace-specific variables (`OTEL_EXPORTER_OTLP_TRACES_*`) win over the
+//! generic ones. An invalid value is an error naming the variable, never a
+//! silent default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::tree::Node;
+use super::{
+    compression, join, section, want_duration, want_u32, Compression, ConfigError, Protocol,
+    BATCH_KEYS, LIMIT_KEYS,
+};
+use crate::batch::BatchConfig;
+use crate::sampling::Sampler;
+use crate::span::SpanLimits;
+
+/// What the environment says (only what is set).
+#[derive(Default, Debug)]
+pub(super) struct Env {
+    pub(super) endpoint: Option<String>,
+    pub(super) traces_endpoint: Option<String>,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) compression: Option<Compression>,
+    pub(super) protocol: Option<Protocol>,
+    pub(super) certificate: Option<PathBuf>,
+    pub(super) client_certificate: Option<PathBuf>,
+    pub(super) client_key: Option<PathBuf>,
+    pub(super) insecure: Option<bool>,
+    pub(super) service_name: Option<String>,
+    pub(super) resource_attributes: Vec<(String, String)>,
+    pub(super) sampler: Option<Sampler>,
+    pub(super) sdk_disabled: bool,
+    bsp_max_queue_size: Option<usize>,
+    bsp_max_export_batch_size: Option<usize>,
+    bsp_schedule_delay: Option<Duration>,
+    bsp_export_timeout: Option<Duration>,
+    bsp_max_concurrent_exports: Option<usize>,
+    span_attribute_count: Option<u32>,
+    span_event_count: Option<u32>,
+    span_link_count: Option<u32>,
+    event_attribute_count: Option<u32>,
+    link_attribute_count: Option<u32>,
+    attribute_value_length: Option<u32>,
+}
+
+fn invalid(var: &str, value: &str, reason: &str, fix: &str) -> ConfigError {
+    ConfigError::Invalid {
+        option: var.to_owned(),
+        value: format!("{value:?}"),
+        reason: reason.to_owned(),
+        fix: fix.to_owned(),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_<name>`, else `OTEL_EXPORTER_OTLP_<name>`.
+fn otlp<E: Fn(&str) -> Option<String>>(env: &E, name: &str) -> Option<(String, String)> {
+    let traces = format!("OTEL_EXPORTER_OTLP_TRACES_{name}");
+    if let Some(v) = env(&traces).filter(|v| !v.trim().is_empty()) {
+        return Some((traces, v));
+    }
+    let generic = format!("OTEL_EXPORTER_OTLP_{name}");
+    env(&generic)
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| (generic, v))
+}
+
+/// A `key1=value1,key2=value2` list, values percent-decoded (W3C Baggage
+/// format, as `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`).
+pub(super) fn key_values(
+    var: &str,
+    value: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in value.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(s.trim())
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                out.push((decode(k), decode(v)));
+            }
+            _ => errs.push(ConfigError::Invalid {
+                option: var.to_owned(),
+                // Header values may be secrets: show only the key part.
+                value: format!("item {:?}", item.split('=').next().unwrap_or("")),
+                reason: "is not a key=value pair".into(),
+                fix: "write key1=value1,key2=value2 (percent-encode commas and = in values)".into(),
+            }),
+        }
+    }
+    out
+}
+
+fn millis(var: &str, value: &str, errs: &mut Vec<ConfigError>) -> Option<Duration> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => {
+            errs.push(invalid(
+                var,
+                value,
+                "is not a whole number of milliseconds",
+                "write it in milliseconds, such as 10000",
+            ));
+            None
+        }
+    }
+}
+
+fn count<T: std::str::FromStr>(var: &str, value: &str, errs: &mut Vec<ConfigError>) -> Option<T> {
+    match value.trim().parse::<T>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errs.push(invalid(
+                var,
+                value,
+                "is not a whole number",
+                "use a non-negative integer",
+            ));
+            None
+        }
+    }
+}
+
+fn boolean(var: &str, value: &str, errs: &mut Vec<ConfigError>) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => {
+            errs.push(invalid(var, value, "is not a boolean", "use true or false"));
+            None
+        }
+    }
+}
+
+fn sampler(name: &str, arg: Option<&str>, errs: &mut Vec<ConfigError>) -> Option<Sampler> {
+    let ratio = |errs: &mut Vec<ConfigError>| -> Option<f64> {
+        match arg.map(str::trim) {
+            None | Some("") => Some(1.0),
+            Some(a) => match a.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Some(r),
+                _ => {
+                    errs.push(invalid(
+                        "OTEL_TRACES_SAMPLER_ARG",
+                        a,
+                        "is not a ratio in [0, 1]",
+                        "use a number from 0.0 to 1.0",
+                    ));
+                    None
+                }
+            },
+        }
+    };
+    match name.trim().to_ascii_lowercase().as_str() {
+        "always_on" => Some(Sampler::AlwaysOn),
+        "always_off" => Some(Sampler::AlwaysOff),
+        "traceidratio" => ratio(errs).map(Sampler::ratio),
+        "parentbased_always_on" => Some(Sampler::parent_based(Sampler::AlwaysOn)),
+        "parentbased_always_off" => Some(Sampler::parent_based(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => ratio(errs).map(Sampler::traefik),
+        other => {
+            errs.push(invalid(
+                "OTEL_TRACES_SAMPLER",
+                other,
+                "is not a sampler tracewire supports",
+                "use always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+            ));
+            None
+        }
+    }
+}
+
+/// Reads every variable tracewire understands.
+pub(super) fn read<E: Fn(&str) -> Option<String>>(env: &E, errs: &mut Vec<ConfigError>) -> Env {
+    let mut e = Env::default();
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+    e.endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|v| v.trim().to_owned());
+    e.traces_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").map(|v| v.trim().to_owned());
+    // Generic headers first, trace-specific ones override them per name.
+    if let Some(v) = var("OTEL_EXPORTER_OTLP_HEADERS") {
+        e.headers = key_values("OTEL_EXPORTER_OTLP_HEADERS", &v, errs);
+    }
+    if let Some(v) = var("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+        for (k, val) in key_values("OTEL_EXPORTER_OTLP_TRACES_HEADERS", &v, errs) {
+            e.headers.retain(|(ek, _)| !ek.eq_ignore_ascii_case(&k));
+            e.headers.push((k, val));
+        }
+    }
+    if let Some((name, v)) = otlp(env, "TIMEOUT") {
+        e.timeout = millis(&name, &v, errs);
+    }
+    if let Some((name, v)) = otlp(env, "COMPRESSION") {
+        e.compression = compression(&v, &name, errs);
+    }
+    if let Some((name, v)) = otlp(env, "PROTOCOL") {
+        e.protocol = match v.trim() {
+            "grpc" => Some(Protocol::Grpc),
+            "http/protobuf" => Some(Protocol::Http),
+            "http/json" => {
+                errs.push(invalid(
+                    &name,
+                    &v,
+                    "is not supported (tracewire sends binary protobuf)",
+                    "use http/protobuf or grpc",
+                ));
+                None
+            }
+            _ => {
+                errs.push(invalid(
+                    &name,
+                    &v,
+                    "is not an OTLP protocol",
+                    "use grpc or http/protobuf",
+                ));
+                None
+            }
+        };
+    }
+    e.certificate = otlp(env, "CERTIFICATE").map(|(_, v)| PathBuf::from(v.trim()));
+    e.client_certificate = otlp(env, "CLIENT_CERTIFICATE").map(|(_, v)| PathBuf::from(v.trim()));
+    e.client_key = otlp(env, "CLIENT_KEY").map(|(_, v)| PathBuf::from(v.trim()));
+    if let Some((name, v)) = otlp(env, "INSECURE") {
+        e.insecure = boolean(&name, &v, errs);
+    }
+    e.service_name = var("OTEL_SERVICE_NAME").map(|v| v.trim().to_owned());
+    if let Some(v) = var("OTEL_RESOURCE_ATTRIBUTES") {
+        e.resource_attributes = key_values("OTEL_RESOURCE_ATTRIBUTES", &v, errs);
+    }
+    if let Some(v) = var("OTEL_TRACES_SAMPLER") {
+        e.sampler = sampler(&v, var("OTEL_TRACES_SAMPLER_ARG").as_deref(), errs);
+    }
+    if let Some(v) = var("OTEL_SDK_DISABLED") {
+        e.sdk_disabled = boolean("OTEL_SDK_DISABLED", &v, errs).unwrap_or(false);
+    }
+    let n = |name: &str, errs: &mut Vec<ConfigError>| {
+        var(name).and_then(|v| count::<usize>(name, &v, errs))
+    };
+    e.bsp_max_queue_size = n("OTEL_BSP_MAX_QUEUE_SIZE", errs);
+    e.bsp_max_export_batch_size = n("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", errs);
+    e.bsp_max_concurrent_exports = n("OTEL_BSP_MAX_CONCURRENT_EXPORTS", errs);
+    e.bsp_schedule_delay =
+        var("OTEL_BSP_SCHEDULE_DELAY").and_then(|v| millis("OTEL_BSP_SCHEDULE_DELAY", &v, errs));
+    e.bsp_export_timeout =
+        var("OTEL_BSP_EXPORT_TIMEOUT").and_then(|v| millis("OTEL_BSP_EXPORT_TIMEOUT", &v, errs));
+    let c = |name: &str, errs: &mut Vec<ConfigError>| {
+        var(name).and_then(|v| count::<u32>(name, &v, errs))
+    };
+    e.span_attribute_count = c("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", errs)
+        .or_else(|| c("OTEL_ATTRIBUTE_COUNT_LIMIT", errs));
+    e.span_event_count = c("OTEL_SPAN_EVENT_COUNT_LIMIT", errs);
+    e.span_link_count = c("OTEL_SPAN_LINK_COUNT_LIMIT", errs);
+    e.event_attribute_count = c("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", errs);
+    e.link_attribute_count = c("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", errs);
+    e.attribute_value_length = c("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", errs)
+        .or_else(|| c("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", errs));
+    e
+}
+
+/// `tracing.batch`, over `OTEL_BSP_*`, over defaults; checked.
+pub(super) fn batch(node: Option<&Node>, env: &Env, errs: &mut Vec<ConfigError>) -> BatchConfig {
+    let mut b = BatchConfig::default();
+    if let Some(v) = env.bsp_max_queue_size {
+        b.max_queue_size = v;
+    }
+    if let Some(v) = env.bsp_max_export_batch_size {
+        b.max_export_batch_size = v;
+    }
+    if let Some(v) = env.bsp_schedule_delay {
+        b.scheduled_delay = v;
+    }
+    if let Some(v) = env.bsp_export_timeout {
+        b.export_timeout = v;
+    }
+    if let Some(v) = env.bsp_max_concurrent_exports {
+        b.max_concurrent_exports = v;
+    }
+    if let Some(node) = node {
+        for (key, v) in section(node, "tracing.batch", BATCH_KEYS, errs) {
+            let option = join("tracing.batch", key);
+            match key {
+                "maxQueueSize" => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_queue_size = n as usize;
+                    }
+                }
+                "maxExportBatchSize" => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_export_batch_size = n as usize;
+                    }
+                }
+                "scheduleDelay" => {
+                    if let Some(d) = want_duration(v, &option, errs) {
+                        b.scheduled_delay = d;
+                    }
+                }
+                "exportTimeout" => {
+                    if let Some(d) = want_duration(v, &option, errs) {
+                        b.export_timeout = d;
+                    }
+                }
+                _ => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_concurrent_exports = n as usize;
+                    }
+                }
+            }
+        }
+    }
+    let check = |errs: &mut Vec<ConfigError>,
+                 ok: bool,
+                 option: &str,
+                 value: String,
+                 reason: &str,
+                 fix: &str| {
+        if !ok {
+            errs.push(ConfigError::Invalid {
+                option: option.into(),
+                value,
+                reason: reason.into(),
+                fix: fix.into(),
+            });
+        }
+    };
+    check(
+        errs,
+        b.max_queue_size >= 1 && b.max_queue_size <= 1 << 24,
+        "tracing.batch.maxQueueSize",
+        b.max_queue_size.to_string(),
+        "is out of range",
+        "use 1 to 16777216 (default 2048)",
+    );
+    check(
+        errs,
+        b.max_export_batch_size >= 1 && b.max_export_batch_size <= b.max_queue_size,
+        "tracing.batch.maxExportBatchSize",
+        b.max_export_batch_size.to_string(),
+        "must be from 1 to maxQueueSize",
+        "lower it, or raise maxQueueSize (defaults 512 and 2048)",
+    );
+    check(
+        errs,
+        b.max_concurrent_exports >= 1 && b.max_concurrent_exports <= 64,
+        "tracing.batch.maxConcurrentExports",
+        b.max_concurrent_exports.to_string(),
+        "is out of range",
+        "use 1 to 64 (default 4)",
+    );
+    check(
+        errs,
+        !b.scheduled_delay.is_zero(),
+        "tracing.batch.scheduleDelay",
+        format!("{:?}", b.scheduled_delay),
+        "must be positive",
+        "use a delay such as 5s (default)",
+    );
+    check(
+        errs,
+        !b.export_timeout.is_zero(),
+        "tracing.batch.exportTimeout",
+        format!("{:?}", b.export_timeout),
+        "must be positive",
+        "use a timeout such as 30s (default)",
+    );
+    b
+}
+
+/// `tracing.spanLimits`, over `OTEL_*_LIMIT`, over defaults.
+pub(super) fn limits(node: Option<&Node>, env: &Env, errs: &mut Vec<ConfigError>) -> SpanLimits {
+    let mut l = SpanLimits::default();
+    let apply = |slot: &mut u32, v: Option<u32>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    apply(&mut l.max_attributes_per_span, env.span_attribute_count);
+    apply(&mut l.max_events_per_span, env.span_event_count);
+    apply(&mut l.max_links_per_span, env.span_link_count);
+    apply(&mut l.max_attributes_per_event, env.event_attribute_count);
+    apply(&mut l.max_attributes_per_link, env.link_attribute_count);
+    if env.attribute_value_length.is_some() {
+        l.max_attribute_value_length = env.attribute_value_length;
+    }
+    if let Some(node) = node {
+        for (key, v) in section(node, "tracing.spanLimits", LIMIT_KEYS, errs) {
+            let option = join("tracing.spanLimits", key);
+            let Some(n) = want_u32(v, &option, errs) else {
+                continue;
+            };
+            match key {
+                "attributeCountLimit" => l.max_attributes_per_span = n,
+                "eventCountLimit" => l.max_events_per_span = n,
+                "linkCountLimit" => l.max_links_per_span = n,
+                "eventAttributeCountLimit" => l.max_attributes_per_event = n,
+                "linkAttributeCountLimit" => l.max_attributes_per_link = n,
+                _ => l.max_attribute_value_length = Some(n),
+            }
+        }
+    }
+    l
+}

@@ -1,0 +1,373 @@
+//! One generic tree for all three syntaxes (YAML, TOML, Traefik-style CLI
+//! flags), so every option is resolved by the same code whichever way it
+//! was written, and means the same thing.
+//!
+//! This module must never panic on input: malformed documents and flags
+//! become [`ConfigError`]s.
+
+use super::ConfigError;
+
+/// A configuration value, as parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// A mapping, keys in document order (duplicates keep the last).
+    Map(Vec<(String, Node)>),
+    /// A sequence.
+    List(Vec<Node>),
+    /// A string (every CLI flag value is one).
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// An empty value (`tracing:` in YAML), meaning "enabled with defaults"
+    /// for a section.
+    Null,
+}
+
+impl Node {
+    /// A short description of the value, for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Node::Map(_) => "a map".into(),
+            Node::List(_) => "a list".into(),
+            Node::Str(s) => format!("{s:?}"),
+            Node::Bool(b) => b.to_string(),
+            Node::Int(i) => i.to_string(),
+            Node::Float(f) => f.to_string(),
+            Node::Null => "an empty value".into(),
+        }
+    }
+
+    /// Looks a key up case-insensitively.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(entries) => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Overlays `other` onto `self`: maps merge key by key
+    /// (case-insensitively), anything else is replaced.
+    pub fn merge(&mut self, other: Node) {
+        match (self, other) {
+            (Node::Map(mine), Node::Map(theirs)) => {
+                for (k, v) in theirs {
+                    match mine.iter_mut().find(|(mk, _)| mk.eq_ignore_ascii_case(&k)) {
+                        Some((_, existing)) => existing.merge(v),
+                        None => mine.push((k, v)),
+                    }
+                }
+            }
+            // `--tracing=true` on top of a file's `tracing:` section keeps
+            // the section.
+            (Node::Map(_), Node::Bool(true) | Node::Null) => {}
+            (Node::Map(_), Node::Str(s)) if s.eq_ignore_ascii_case("true") => {}
+            (this, other) => *this = other,
+        }
+    }
+}
+
+/// Parses a YAML document.
+pub fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax {
+            format: "YAML",
+            message: e.to_string(),
+        })?;
+    from_yaml(value)
+}
+
+fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
+    use serde_yaml_ng::Value as Y;
+    Ok(match v {
+        Y::Null => Node::Null,
+        Y::Bool(b) => Node::Bool(b),
+        Y::Number(n) => match n.as_i64() {
+            Some(i) => Node::Int(i),
+            None => Node::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Y::String(s) => Node::Str(s),
+        Y::Sequence(items) => {
+            Node::List(items.into_iter().map(from_yaml).collect::<Result<_, _>>()?)
+        }
+        Y::Mapping(m) => {
+            let mut entries = Vec::with_capacity(m.len());
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Bool(b) => b.to_string(),
+                    Y::Number(n) => n.to_string(),
+                    other => {
+                        return Err(ConfigError::Syntax {
+                            format: "YAML",
+                            message: format!("mapping keys must be strings, found {other:?}"),
+                        })
+                    }
+                };
+                entries.push((key, from_yaml(v)?));
+            }
+            Node::Map(entries)
+        }
+        Y::Tagged(t) => from_yaml(t.value)?,
+    })
+}
+
+/// Parses a TOML document.
+pub fn parse_toml(text: &str) -> Result<Node, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            format: "TOML",
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+    Ok(from_toml(toml::Value::Table(table)))
+}
+
+fn from_toml(v: toml::Value) -> Node {
+    use toml::Value as T;
+    match v {
+        T::String(s) => Node::Str(s),
+        T::Integer(i) => Node::Int(i),
+        T::Float(f) => Node::Float(f),
+        T::Boolean(b) => Node::Bool(b),
+        T::Datetime(d) => Node::Str(d.to_string()),
+        T::Array(a) => Node::List(a.into_iter().map(from_toml).collect()),
+        T::Table(t) => Node::Map(t.into_iter().map(|(k, v)| (k, from_toml(v))).collect()),
+    }
+}
+
+/// The options whose value is a free-form map: in flag form, everything
+/// after their own name is one key (`--tracing.resourceAttributes.deployment.environment=prod`).
+const MAP_OPTIONS: &[&[&str]] = &[
+    &["tracing", "resourceattributes"],
+    &["tracing", "globalattributes"],
+    &["tracing", "otlp", "http", "headers"],
+    &["tracing", "otlp", "grpc", "headers"],
+];
+
+/// Parses Traefik-style flags (`--tracing.otlp.http.endpoint=URL`) into a
+/// tree. Flags not starting with `--tracing` are refused (the caller
+/// separates its own flags first).
+///
+/// - `--a.b` alone is `true`;
+/// - `--a.b=x,y` and `--a.b[0]=x --a.b[1]=y` are both lists where a list is
+///   expected (the resolver splits on commas);
+/// - map options take the rest of the name as the key.
+pub fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigError> {
+    let mut root = Node::Map(Vec::new());
+    for flag in flags {
+        let flag = flag.as_ref();
+        let Some(body) = flag.strip_prefix("--") else {
+            return Err(ConfigError::Flag {
+                flag: flag.to_owned(),
+                reason: "flags start with --, as in --tracing.serviceName=edge".into(),
+            });
+        };
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Node::Str(v.to_owned())),
+            None => (body, Node::Bool(true)),
+        };
+        if name.is_empty() || name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+            return Err(ConfigError::Flag {
+                flag: flag.to_owned(),
+                reason: "the option name is malformed".into(),
+            });
+        }
+        let mut segments: Vec<String> = Vec::new();
+        let mut rest = name;
+        loop {
+            let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+            if MAP_OPTIONS
+                .iter()
+                .any(|m| m.len() == lower.len() && m.iter().zip(&lower).all(|(a, b)| a == b))
+            {
+                // Everything left is one key of the map.
+                segments.push(rest.to_owned());
+                break;
+            }
+            match rest.split_once('.') {
+                Some((head, tail)) => {
+                    segments.push(head.to_owned());
+                    rest = tail;
+                }
+                None => {
+                    segments.push(rest.to_owned());
+                    break;
+                }
+            }
+        }
+        insert_flag(&mut root, &segments, value, flag)?;
+    }
+    Ok(root)
+}
+
+/// Splits `name[3]` into `("name", Some(3))`.
+fn indexed(segment: &str) -> Result<(&str, Option<usize>), ()> {
+    match segment.strip_suffix(']').and_then(|s| s.split_once('[')) {
+        Some((name, idx)) => idx
+            .parse::<usize>()
+            .map(|i| (name, Some(i)))
+            .map_err(|_| ()),
+        None if segment.contains('[') || segment.contains(']') => Err(()),
+        None => Ok((segment, None)),
+    }
+}
+
+fn insert_flag(
+    root: &mut Node,
+    segments: &[String],
+    value: Node,
+    flag: &str,
+) -> Result<(), ConfigError> {
+    let bad = |reason: &str| ConfigError::Flag {
+        flag: flag.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut node = root;
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        let (key, index) = indexed(seg).map_err(|_| bad("a list index must look like name[0]"))?;
+        if !matches!(node, Node::Map(_)) {
+            // `--tracing=true --tracing.serviceName=x`: the section wins.
+            *node = Node::Map(Vec::new());
+        }
+        let Node::Map(entries) = node else {
+            return Err(bad("internal: expected a section"));
+        };
+        let pos = match entries
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(key))
+        {
+            Some(p) => p,
+            None => {
+                entries.push((
+                    key.to_owned(),
+                    if last && index.is_none() {
+                        Node::Null
+                    } else {
+                        Node::Map(Vec::new())
+                    },
+                ));
+                entries.len() - 1
+            }
+        };
+        let slot = &mut entries[pos].1;
+        match index {
+            Some(idx) => {
+                if !matches!(slot, Node::List(_)) {
+                    *slot = Node::List(Vec::new());
+                }
+                let Node::List(items) = slot else {
+                    return Err(bad("internal: expected a list"));
+                };
+                if idx > 1024 {
+                    return Err(bad("list indexes above 1024 are not supported"));
+                }
+                if items.len() <= idx {
+                    items.resize(idx + 1, Node::Null);
+                }
+                if last {
+                    items[idx] = value;
+                    return Ok(());
+                }
+                node = &mut items[idx];
+            }
+            None => {
+                if last {
+                    slot.merge(value);
+                    return Ok(());
+                }
+                node = slot;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_build_the_same_tree_as_yaml() {
+        let flags = parse_flags(&[
+            "--tracing.serviceName=edge",
+            "--tracing.sampleRate=0.5",
+            "--tracing.otlp.http.headers.X-Tenant=abc",
+            "--tracing.resourceAttributes.deployment.environment=prod",
+            "--tracing.capturedRequestHeaders[0]=X-A",
+            "--tracing.capturedRequestHeaders[1]=X-B",
+            "--tracing.otlp.grpc.insecure",
+        ])
+        .unwrap();
+        let t = flags.get("tracing").unwrap();
+        assert_eq!(t.get("serviceName"), Some(&Node::Str("edge".into())));
+        let h = t
+            .get("otlp")
+            .unwrap()
+            .get("http")
+            .unwrap()
+            .get("headers")
+            .unwrap();
+        assert_eq!(h.get("x-tenant"), Some(&Node::Str("abc".into())));
+        let ra = t.get("resourceattributes").unwrap();
+        assert_eq!(
+            ra.get("deployment.environment"),
+            Some(&Node::Str("prod".into()))
+        );
+        assert_eq!(
+            t.get("capturedRequestHeaders"),
+            Some(&Node::List(vec![
+                Node::Str("X-A".into()),
+                Node::Str("X-B".into())
+            ]))
+        );
+        assert_eq!(
+            t.get("otlp").unwrap().get("grpc").unwrap().get("insecure"),
+            Some(&Node::Bool(true))
+        );
+    }
+
+    #[test]
+    fn section_flags_and_values_combine() {
+        let t = parse_flags(&["--tracing=true", "--tracing.serviceName=x"]).unwrap();
+        assert_eq!(
+            t.get("tracing").unwrap().get("servicename"),
+            Some(&Node::Str("x".into()))
+        );
+        let t = parse_flags(&["--tracing.serviceName=x", "--tracing=true"]).unwrap();
+        assert_eq!(
+            t.get("tracing").unwrap().get("servicename"),
+            Some(&Node::Str("x".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_flags_are_errors() {
+        for f in [
+            "tracing",
+            "--",
+            "--tracing..x",
+            "--tracing.a[x]=1",
+            "--tracing.a]=1",
+        ] {
+            assert!(parse_flags(&[f]).is_err(), "{f}");
+        }
+    }
+
+    #[test]
+    fn yaml_and_toml_parse() {
+        let y = parse_yaml("tracing:\n  serviceName: edge\n  sampleRate: 0.25\n").unwrap();
+        let t = parse_toml("[tracing]\nserviceName = \"edge\"\nsampleRate = 0.25\n").unwrap();
+        assert_eq!(y, t);
+        assert!(parse_yaml("tracing: [unclosed").is_err());
+        assert!(parse_toml("[tracing\n").is_err());
+    }
+}

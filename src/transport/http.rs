@@ -1,0 +1,485 @@
+//! OTLP/HTTP: binary protobuf `POST`s over HTTP/1.1 (hyper), with
+//! keep-alive connection reuse, optional gzip, optional TLS.
+//!
+//! The sans-IO part, [`classify`], turns a response (status, `Retry-After`,
+//! bounded body) into the export's outcome following the OTLP
+//! specification: 2xx succeeds (reading `partial_success`); 429, 502, 503
+//! and 504 are retried, honouring `Retry-After`; any other status fails for
+//! good, surfacing the collector's `google.rpc.Status` message. Connection
+//! failures are retried.
+//!
+//! This module must never hold a batch longer than one export, and never
+//! reads more than [`MAX_RESPONSE_BODY`] bytes of a response.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+
+use super::response::{
+    decode_export_response, decode_rpc_status, parse_retry_after, PartialSuccess,
+};
+use super::tls::{Alpn, Connector};
+use super::{
+    connect, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError, USER_AGENT,
+};
+use crate::config::{Compression, ExporterConfig};
+use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
+use crate::pool::Pool;
+use crate::retry::{self, Attempt, RetryConfig};
+
+/// The most response-body bytes read (partial-success answers are tiny; an
+/// error page is cut here).
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// What a response means for the export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpOutcome {
+    /// Accepted; `rejected` spans refused in a partial success.
+    Accepted {
+        /// Rejected spans (0 for full success).
+        rejected: u64,
+        /// The collector's explanation, if any.
+        message: String,
+    },
+    /// Retry (after `after`, when the collector said).
+    Retry {
+        /// `Retry-After`.
+        after: Option<Duration>,
+        /// Status and message, for the final error.
+        reason: String,
+    },
+    /// Failed for good.
+    Fail {
+        /// Status and message.
+        reason: String,
+    },
+}
+
+/// Classifies a response, sans-IO. `body` is at most
+/// [`MAX_RESPONSE_BODY`] bytes (`truncated` when the collector sent more).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use http::StatusCode;
+/// use tracewire::transport::http::{classify, HttpOutcome};
+/// let o = classify(StatusCode::SERVICE_UNAVAILABLE, Some(b"2"), b"", false, SystemTime::now());
+/// assert!(matches!(o, HttpOutcome::Retry { after: Some(d), .. } if d == Duration::from_secs(2)));
+/// let o = classify(StatusCode::BAD_REQUEST, None, b"", false, SystemTime::now());
+/// assert!(matches!(o, HttpOutcome::Fail { .. }));
+/// ```
+pub fn classify(
+    status: StatusCode,
+    retry_after: Option<&[u8]>,
+    body: &[u8],
+    truncated: bool,
+    now: SystemTime,
+) -> HttpOutcome {
+    if status.is_success() {
+        if truncated {
+            return HttpOutcome::Accepted {
+                rejected: 0,
+                message: String::new(),
+            };
+        }
+        return match decode_export_response(body) {
+            Ok(PartialSuccess {
+                rejected_spans,
+                error_message,
+            }) => HttpOutcome::Accepted {
+                rejected: u64::try_from(rejected_spans).unwrap_or(0),
+                message: error_message,
+            },
+            // Accepted, but the body is not an ExportTraceServiceResponse
+            // (some backends answer with JSON or nothing useful).
+            Err(_) => HttpOutcome::Accepted {
+                rejected: 0,
+                message: String::new(),
+            },
+        };
+    }
+    let detail = error_detail(body, truncated);
+    let reason = if detail.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {detail}")
+    };
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => HttpOutcome::Retry {
+            after: retry_after.and_then(|v| parse_retry_after(v, now)),
+            reason,
+        },
+        _ => HttpOutcome::Fail { reason },
+    }
+}
+
+/// The collector's explanation: a `google.rpc.Status` message, else the
+/// body as text (cut to 512 bytes), else nothing.
+fn error_detail(body: &[u8], truncated: bool) -> String {
+    if let Ok(st) = decode_rpc_status(body) {
+        if !st.message.is_empty() {
+            return st.message;
+        }
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    let text = text.trim();
+    if text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        String::new()
+    } else if truncated || body.len() > 512 {
+        format!("{text}...")
+    } else {
+        text.to_owned()
+    }
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// The OTLP/HTTP exporter.
+pub struct HttpExporter {
+    endpoint: Endpoint,
+    uri: http::Uri,
+    host: HeaderValue,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    tls: Option<Connector>,
+    compression: Compression,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retry: RetryConfig,
+    idle: Mutex<Vec<Sender>>,
+    gzip_pool: Pool<BytesMut>,
+    partial: PartialSuccessLog,
+}
+
+impl std::fmt::Debug for HttpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpExporter")
+            .field("endpoint", &self.endpoint.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpExporter {
+    /// An exporter for `config` (its protocol is not checked).
+    pub fn new(config: &ExporterConfig) -> Result<Self, TransportError> {
+        let endpoint = config.endpoint.clone();
+        let tls = if endpoint.is_tls() {
+            Some(Connector::new(&config.tls, Alpn::Http11)?)
+        } else {
+            None
+        };
+        let uri = format!("{endpoint}").parse::<http::Uri>().map_err(|e| {
+            super::EndpointError::Invalid {
+                value: endpoint.to_string(),
+                reason: e.to_string(),
+                expected: "an http(s) URL",
+            }
+        })?;
+        let host = HeaderValue::from_str(&endpoint.authority()).map_err(|e| {
+            super::EndpointError::Invalid {
+                value: endpoint.to_string(),
+                reason: e.to_string(),
+                expected: "a valid host",
+            }
+        })?;
+        Ok(HttpExporter {
+            endpoint,
+            uri,
+            host,
+            headers: config.headers.clone(),
+            tls,
+            compression: config.compression,
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            retry: config.retry,
+            idle: Mutex::new(Vec::new()),
+            gzip_pool: Pool::new(4, 16 << 20, BytesMut::new),
+            partial: PartialSuccessLog::default(),
+        })
+    }
+
+    fn take_idle(&self) -> Option<Sender> {
+        let mut idle = match self.idle.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        while let Some(s) = idle.pop() {
+            if !s.is_closed() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, sender: Sender) {
+        let mut idle = match self.idle.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if idle.len() < 16 {
+            idle.push(sender);
+        }
+    }
+
+    async fn sender(&self, left: Duration) -> Result<Sender, ConnectError> {
+        if let Some(mut s) = self.take_idle() {
+            if s.ready().await.is_ok() {
+                return Ok(s);
+            }
+        }
+        let stream = connect(
+            &self.endpoint,
+            self.tls.as_ref(),
+            self.connect_timeout.min(left),
+        )
+        .await?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| ConnectError {
+                message: format!("HTTP handshake with {}: {e}", self.endpoint.authority()),
+                permanent: false,
+            })?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    fn request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, String> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .header(http::header::HOST, self.host.clone())
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if self.compression == Compression::Gzip {
+            req = req.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        let mut req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
+        for (name, value) in &self.headers {
+            req.headers_mut().insert(name.clone(), value.clone());
+        }
+        Ok(req)
+    }
+
+    /// One request: send, read a bounded body, classify.
+    async fn attempt(
+        &self,
+        body: Bytes,
+        left: Duration,
+        sent: &AtomicU64,
+    ) -> Attempt<(u64, String)> {
+        let started = Instant::now();
+        let mut sender = match self.sender(left).await {
+            Ok(s) => s,
+            Err(e) if e.permanent => return Attempt::Fail(ExportError::Unavailable(e.message)),
+            Err(e) => {
+                return Attempt::Retry {
+                    after: None,
+                    reason: e.message,
+                }
+            }
+        };
+        let body_len = body.len() as u64;
+        let req = match self.request(body) {
+            Ok(r) => r,
+            Err(e) => return Attempt::Fail(ExportError::Unavailable(e)),
+        };
+        let left = left.saturating_sub(started.elapsed());
+        sent.fetch_add(body_len, Ordering::Relaxed);
+        let exchange = async {
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("sending the request: {e}"))?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes().to_vec());
+            let (body, truncated) = match Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
+                .collect()
+                .await
+            {
+                Ok(b) => (b.to_bytes(), false),
+                Err(e)
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    (Bytes::new(), true)
+                }
+                Err(e) => return Err(format!("reading the response: {e}")),
+            };
+            Ok::<_, String>((status, retry_after, body, truncated))
+        };
+        let (status, retry_after, body, truncated) =
+            match tokio::time::timeout(left, exchange).await {
+                Err(_) => {
+                    return Attempt::Retry {
+                        after: None,
+                        reason: format!("no complete response within {left:?}"),
+                    }
+                }
+                Ok(Err(reason)) => {
+                    return Attempt::Retry {
+                        after: None,
+                        reason,
+                    }
+                }
+                Ok(Ok(r)) => r,
+            };
+        // A fully read response leaves the connection reusable.
+        if !truncated {
+            self.put_idle(sender);
+        }
+        match classify(
+            status,
+            retry_after.as_deref(),
+            &body,
+            truncated,
+            SystemTime::now(),
+        ) {
+            HttpOutcome::Accepted { rejected, message } => Attempt::Done((rejected, message)),
+            HttpOutcome::Retry { after, reason } => Attempt::Retry { after, reason },
+            HttpOutcome::Fail { reason } => Attempt::Fail(ExportError::Refused(reason)),
+        }
+    }
+
+    async fn export_inner(&self, request: ExportRequest) -> ExportReport {
+        let deadline = request.deadline;
+        let spans = request.spans as u64;
+        let (body, reclaim) = match self.compression {
+            Compression::None => {
+                let mut buffer = request.buffer;
+                let prefix = request.prefix.min(buffer.len());
+                let _ = buffer.split_to(prefix);
+                (buffer.freeze(), true)
+            }
+            Compression::Gzip => {
+                let mut out = self.gzip_pool.take();
+                gzip_into(&mut out, request.message());
+                (out.freeze(), false)
+            }
+        };
+        let sent = AtomicU64::new(0);
+        let outcome = retry::run(&self.retry, deadline, |_, left| {
+            let body = body.clone();
+            let sent = &sent;
+            async move { self.attempt(body, left.min(self.timeout), sent).await }
+        })
+        .await;
+        let bytes_sent = sent.load(Ordering::Relaxed);
+        // Take the buffer back when nobody else holds it.
+        let buffer = body.try_into_mut().ok();
+        let buffer = match (reclaim, buffer) {
+            (true, b) => b,
+            (false, Some(b)) => {
+                self.gzip_pool.give(b);
+                None
+            }
+            (false, None) => None,
+        };
+        match outcome.result {
+            Ok((rejected, message)) => {
+                if rejected > 0 {
+                    self.partial.report(rejected as i64, &message);
+                }
+                ExportReport {
+                    result: Ok(()),
+                    rejected: rejected.min(spans),
+                    attempts: outcome.attempts,
+                    bytes_sent,
+                    buffer,
+                }
+            }
+            Err(e) => {
+                let mut report = ExportReport::failure(e, outcome.attempts.max(1), bytes_sent);
+                report.buffer = buffer;
+                report
+            }
+        }
+    }
+}
+
+impl Exporter for HttpExporter {
+    fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport> {
+        Box::pin(self.export_inner(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_statuses_per_the_otlp_spec() {
+        let now = SystemTime::now();
+        for code in [429u16, 502, 503, 504] {
+            let s = StatusCode::from_u16(code).unwrap();
+            assert!(
+                matches!(
+                    classify(s, None, b"", false, now),
+                    HttpOutcome::Retry { .. }
+                ),
+                "{code}"
+            );
+        }
+        for code in [400u16, 401, 403, 404, 413, 500, 501] {
+            let s = StatusCode::from_u16(code).unwrap();
+            assert!(
+                matches!(classify(s, None, b"", false, now), HttpOutcome::Fail { .. }),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_bodies_surface_the_collector_message() {
+        // google.rpc.Status { code: 3, message: "bad span" }
+        let body = [
+            0x08, 0x03, 0x12, 0x08, b'b', b'a', b'd', b' ', b's', b'p', b'a', b'n',
+        ];
+        match classify(
+            StatusCode::BAD_REQUEST,
+            None,
+            &body,
+            false,
+            SystemTime::now(),
+        ) {
+            HttpOutcome::Fail { reason } => assert_eq!(reason, "HTTP 400 Bad Request: bad span"),
+            other => panic!("{other:?}"),
+        }
+        match classify(
+            StatusCode::NOT_FOUND,
+            None,
+            b"no route",
+            false,
+            SystemTime::now(),
+        ) {
+            HttpOutcome::Fail { reason } => assert_eq!(reason, "HTTP 404 Not Found: no route"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn partial_success_is_read() {
+        let body = [0x0a, 0x02, 0x08, 0x05];
+        assert_eq!(
+            classify(StatusCode::OK, None, &body, false, SystemTime::now()),
+            HttpOutcome::Accepted {
+                rejected: 5,
+                message: String::new()
+            }
+        );
+    }
+}
