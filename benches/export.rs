@@ -28,10 +28,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http_body_util::{BodyExt, Full};
-use opentelemetry::trace::{Span as _, SpanKind as OtelKind, Status as OtelStatus, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Span as _, SpanKind as OtelKind, Status as OtelStatus, Tracer as _, TracerProvider as _,
+};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
+};
 use tracewire::config::{ExporterConfig, Protocol};
 use tracewire::encode::wire::get_varint;
 use tracewire::span::{SpanKind, Status};
@@ -47,7 +51,9 @@ use tracewire::{BatchConfig, Pipeline, Tracer};
 fn count_spans(msg: &[u8]) -> u64 {
     fn fields(mut buf: &[u8], mut f: impl FnMut(u64, &[u8])) {
         while !buf.is_empty() {
-            let Some((key, n)) = get_varint(buf) else { return };
+            let Some((key, n)) = get_varint(buf) else {
+                return;
+            };
             buf = &buf[n..];
             match key & 7 {
                 0 => match get_varint(buf) {
@@ -57,7 +63,9 @@ fn count_spans(msg: &[u8]) -> u64 {
                 1 => buf = buf.get(8..).unwrap_or(&[]),
                 5 => buf = buf.get(4..).unwrap_or(&[]),
                 2 => {
-                    let Some((len, n)) = get_varint(buf) else { return };
+                    let Some((len, n)) = get_varint(buf) else {
+                        return;
+                    };
                     let end = n + len as usize;
                     let Some(body) = buf.get(n..end) else { return };
                     f(key >> 3, body);
@@ -104,23 +112,27 @@ fn start_collector() -> Collector {
     let s = spans.clone();
     rt.spawn(async move {
         loop {
-            let Ok((tcp, _)) = http.accept().await else { continue };
+            let Ok((tcp, _)) = http.accept().await else {
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let s = s.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let s = s.clone();
-                    async move {
-                        let body = req.into_body().collect().await?.to_bytes();
-                        s.fetch_add(count_spans(&body), Ordering::Relaxed);
-                        Ok::<_, hyper::Error>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/x-protobuf")
-                                .body(Full::new(Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            let body = req.into_body().collect().await?.to_bytes();
+                            s.fetch_add(count_spans(&body), Ordering::Relaxed);
+                            Ok::<_, hyper::Error>(
+                                hyper::Response::builder()
+                                    .header("content-type", "application/x-protobuf")
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
                     .await;
@@ -130,7 +142,9 @@ fn start_collector() -> Collector {
     let s = spans.clone();
     rt.spawn(async move {
         loop {
-            let Ok((tcp, _)) = grpc.accept().await else { continue };
+            let Ok((tcp, _)) = grpc.accept().await else {
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let s = s.clone();
             tokio::spawn(async move {
@@ -189,7 +203,10 @@ fn tracewire_span(tracer: &Tracer, i: u64) {
     s.set_str("server.address", "api.example.com");
     s.set_i64("server.port", 443);
     s.set_str("client.address", "10.0.3.7");
-    s.set_str("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0");
+    s.set_str(
+        "user_agent.original",
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+    );
     s.set_i64("http.response.status_code", 200 + (i & 1) as i64);
     s.set_status(Status::OK);
     s.end();
@@ -207,8 +224,14 @@ fn otel_span(tracer: &SdkTracer, i: u64) {
     s.set_attribute(KeyValue::new("server.address", "api.example.com"));
     s.set_attribute(KeyValue::new("server.port", 443i64));
     s.set_attribute(KeyValue::new("client.address", "10.0.3.7"));
-    s.set_attribute(KeyValue::new("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"));
-    s.set_attribute(KeyValue::new("http.response.status_code", 200 + (i & 1) as i64));
+    s.set_attribute(KeyValue::new(
+        "user_agent.original",
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+    ));
+    s.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        200 + (i & 1) as i64,
+    ));
     s.set_status(OtelStatus::Ok);
     s.end();
 }
@@ -258,7 +281,13 @@ fn tracewire_exporter(protocol: Protocol, c: &Collector, batch: BatchConfig) -> 
     Exporter::Tracewire(p, t)
 }
 
-fn otel_exporter(protocol: Protocol, c: &Collector, rt: &tokio::runtime::Runtime, queue: usize, delay: Duration) -> Exporter {
+fn otel_exporter(
+    protocol: Protocol,
+    c: &Collector,
+    rt: &tokio::runtime::Runtime,
+    queue: usize,
+    delay: Duration,
+) -> Exporter {
     // The tonic exporter needs a tokio runtime to exist when it is built.
     let _guard = rt.enter();
     let exporter = match protocol {
@@ -281,7 +310,9 @@ fn otel_exporter(protocol: Protocol, c: &Collector, rt: &tokio::runtime::Runtime
                 .build(),
         )
         .build();
-    let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
     let tracer = provider.tracer("bench");
     Exporter::Otel(provider, tracer)
 }
@@ -315,7 +346,11 @@ fn deliver_windowed(e: &Exporter, c: &Collector, n: u64, window: u64) -> Duratio
             e.flush();
             flushed = true;
         }
-        assert!(Instant::now() < deadline, "spans were lost: {} of {n}", c.spans.load(Ordering::Relaxed) - start_count);
+        assert!(
+            Instant::now() < deadline,
+            "spans were lost: {} of {n}",
+            c.spans.load(Ordering::Relaxed) - start_count
+        );
         std::thread::sleep(Duration::from_micros(100));
     }
     started.elapsed()
@@ -330,16 +365,26 @@ fn throughput_batch() -> BatchConfig {
     }
 }
 
-fn bench_protocol(c: &mut Criterion, group: &str, protocol: Protocol, collector: &Collector, rt: &tokio::runtime::Runtime) {
+fn bench_protocol(
+    c: &mut Criterion,
+    group: &str,
+    protocol: Protocol,
+    collector: &Collector,
+    rt: &tokio::runtime::Runtime,
+) {
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(8));
     g.warm_up_time(Duration::from_secs(2));
     let tw = tracewire_exporter(protocol, collector, throughput_batch());
-    g.bench_function("tracewire", |b| b.iter_custom(|iters| deliver(&tw, collector, iters)));
+    g.bench_function("tracewire", |b| {
+        b.iter_custom(|iters| deliver(&tw, collector, iters))
+    });
     let ot = otel_exporter(protocol, collector, rt, QUEUE, Duration::from_millis(5));
-    g.bench_function("opentelemetry_otlp", |b| b.iter_custom(|iters| deliver(&ot, collector, iters)));
+    g.bench_function("opentelemetry_otlp", |b| {
+        b.iter_custom(|iters| deliver(&ot, collector, iters))
+    });
     // Both with their default batch settings (queue 2048, delay 5 s, batch
     // 512), fed in windows of 512 so that nothing is dropped.
     let twd = tracewire_exporter(protocol, collector, BatchConfig::default());
@@ -435,7 +480,11 @@ fn bench_export(c: &mut Criterion) {
         let tw = tracewire_exporter(protocol, &collector, BatchConfig::default());
         burst(&format!("{p} tracewire (defaults)"), &tw, &collector);
         let ot = otel_exporter(protocol, &collector, &rt, 2048, Duration::from_millis(5000));
-        burst(&format!("{p} opentelemetry_otlp (defaults)"), &ot, &collector);
+        burst(
+            &format!("{p} opentelemetry_otlp (defaults)"),
+            &ot,
+            &collector,
+        );
     }
 }
 

@@ -28,6 +28,8 @@ pub mod pipeline;
 pub mod pool;
 pub mod propagation;
 pub mod proto;
+#[cfg(feature = "receiver")]
+pub mod receive;
 pub mod retry;
 mod ring;
 pub mod sampling;

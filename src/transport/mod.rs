@@ -198,48 +198,54 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-/// A TCP connection, with or without TLS.
-pub(crate) enum Stream {
+/// A TCP connection, with or without TLS (`T` is the TLS stream type).
+pub(crate) enum MaybeTls<T> {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<T>),
 }
 
-impl AsyncRead for Stream {
+/// A client connection.
+pub(crate) type Stream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+/// A server connection (the embedded receiver).
+#[cfg_attr(not(feature = "receiver"), allow(dead_code))]
+pub(crate) type ServerStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 
@@ -249,15 +255,15 @@ impl AsyncWrite for Stream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
+            MaybeTls::Plain(s) => s.is_write_vectored(),
+            MaybeTls::Tls(s) => s.is_write_vectored(),
         }
     }
 }
@@ -316,8 +322,8 @@ pub(crate) async fn connect(
             })?;
         let _ = tcp.set_nodelay(true);
         match tls {
-            None => Ok(Stream::Plain(tcp)),
-            Some(c) => c.connect(endpoint.host(), tcp).await.map(|s| Stream::Tls(Box::new(s))).map_err(|e| {
+            None => Ok(MaybeTls::Plain(tcp)),
+            Some(c) => c.connect(endpoint.host(), tcp).await.map(|s| MaybeTls::Tls(Box::new(s))).map_err(|e| {
                 let permanent = is_certificate_error(&e);
                 let hint = if permanent {
                     "; check tls.ca (or tls.cert and tls.key when the collector requires a client certificate)"
@@ -343,7 +349,13 @@ pub(crate) async fn connect(
 /// gzip-compresses `input` into `out` (appending), at gzip's fastest level:
 /// on the export path compression speed matters more than the last percent
 /// of size.
-pub(crate) fn gzip_into(out: &mut BytesMut, input: &[u8]) {
+///
+/// ```
+/// let mut out = bytes::BytesMut::new();
+/// tracewire::transport::gzip_into(&mut out, b"spans");
+/// assert_eq!(&out[..2], &[0x1f, 0x8b]);
+/// ```
+pub fn gzip_into(out: &mut BytesMut, input: &[u8]) {
     use std::io::Write as _;
     let mut enc = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::fast());
     // Writing into memory cannot fail.
