@@ -226,6 +226,8 @@ impl Worker {
         let delay = self.config.scheduled_delay.max(Duration::from_millis(1));
         let mut next_export = tokio::time::Instant::now() + delay;
         let mut next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
+        // The timer fired while every export slot was busy.
+        let mut overdue = false;
         loop {
             tokio::select! {
                 biased;
@@ -249,13 +251,15 @@ impl Worker {
                     }
                 },
                 () = self.shared.ring.woken() => {
-                    while self.shared.ring.len() >= self.shared.ring.wake_at() {
-                        self.export_batch(None).await;
-                    }
+                    self.drain_full_batches().await;
                 }
                 () = tokio::time::sleep_until(next_export) => {
                     while self.shared.ring.len() > 0 {
-                        self.export_batch(None).await;
+                        if self.export_batch(None).await == 0 {
+                            // Every export slot is busy: finish when one frees.
+                            overdue = true;
+                            break;
+                        }
                     }
                     next_export = tokio::time::Instant::now() + delay;
                 }
@@ -263,7 +267,27 @@ impl Worker {
                     clock::recalibrate();
                     next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
                 }
-                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    // A slot is free again: export what waited for one.
+                    self.drain_full_batches().await;
+                    if overdue {
+                        while self.shared.ring.len() > 0 {
+                            if self.export_batch(None).await == 0 {
+                                break;
+                            }
+                        }
+                        overdue = self.shared.ring.len() > 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exports full batches while export slots are free.
+    async fn drain_full_batches(&mut self) {
+        while self.shared.ring.len() >= self.shared.ring.wake_at() {
+            if self.export_batch(None).await == 0 {
+                break;
             }
         }
     }
@@ -283,18 +307,19 @@ impl Worker {
         self.groups.resize_with(self.scopes.len(), Vec::new);
     }
 
-    /// Takes up to one batch from the ring and starts exporting it. Waits
-    /// for an export slot first (until `deadline`, if given). Returns the
+    /// Takes up to one batch from the ring and starts exporting it. Needs
+    /// an export slot: with a `deadline` it waits for one until then;
+    /// without, it takes one only if free, so the worker never stops
+    /// listening for flush and shutdown while exports are slow. Returns the
     /// number of spans taken.
     async fn export_batch(&mut self, deadline: Option<Instant>) -> usize {
         let permit: OwnedSemaphorePermit = match deadline {
-            None => match self.permits.clone().acquire_owned().await {
+            None => match self.permits.clone().try_acquire_owned() {
                 Ok(p) => p,
                 Err(_) => return 0,
             },
             Some(d) => {
-                match tokio::time::timeout_at(d.into(), self.permits.clone().acquire_owned()).await
-                {
+                match tokio::time::timeout_at(d.into(), self.permits.clone().acquire_owned()).await {
                     Ok(Ok(p)) => p,
                     _ => return 0,
                 }

@@ -103,6 +103,8 @@ pub enum HttpReply {
     },
     /// Read the request, then never answer.
     Hang,
+    /// Answer 200 after a delay.
+    Slow(Duration),
     /// Read the request, then close the connection without answering.
     Close,
     /// Answer `code` with a body that never ends.
@@ -133,7 +135,7 @@ impl HttpState {
             .unwrap()
             .iter()
             .map(|r| match r.reply {
-                HttpReply::Ok => span_count(&r.request),
+                HttpReply::Ok | HttpReply::Slow(_) => span_count(&r.request),
                 HttpReply::Partial { rejected, .. } => span_count(&r.request) - rejected as usize,
                 _ => 0,
             })
@@ -151,7 +153,7 @@ impl HttpState {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| matches!(r.reply, HttpReply::Ok | HttpReply::Partial { .. }))
+            .filter(|r| matches!(r.reply, HttpReply::Ok | HttpReply::Slow(_) | HttpReply::Partial { .. }))
             .flat_map(|r| span_names(&r.request))
             .collect()
     }
@@ -312,6 +314,10 @@ async fn handle_http(
         HttpReply::Hang => {
             std::future::pending::<()>().await;
             unreachable!()
+        }
+        HttpReply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            Ok(proto(ExportTraceServiceResponse::default()))
         }
         HttpReply::Close => Err(std::io::Error::other("closing without an answer")),
         HttpReply::Endless { code } => {
@@ -721,6 +727,20 @@ impl Drop for H2Collector {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A listener that accepts connections and never says a word: a TLS
+/// handshake with it never completes.
+pub async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    (addr, task)
 }
 
 // ---------------------------------------------------------------------------
