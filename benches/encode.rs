@@ -20,6 +20,7 @@ use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message;
 use std::hint::black_box;
+use tracewire::encode::buf::SpanBuf;
 use tracewire::encode::otlp::{
     patch_end_time, put_i64_kv, put_request, put_span_end, put_span_start, put_str_kv, request_len,
     EncodedResource, EncodedScope, ScopeGroup, SpanEnd, SpanStart,
@@ -77,7 +78,7 @@ fn status_of(s: &ProxySpan) -> Status {
 }
 
 /// The span body as the recording path writes it.
-fn tracewire_span(buf: &mut Vec<u8>, s: &ProxySpan) {
+fn tracewire_span(buf: &mut SpanBuf, s: &ProxySpan) {
     let layout = put_span_start(
         buf,
         &SpanStart {
@@ -216,11 +217,11 @@ fn bench_encode(c: &mut Criterion) {
     let spans = proxy_spans();
     let resource = EncodedResource::new(&resource());
     let scope = EncodedScope::new(&InstrumentationScope::named("tracewire"));
-    let span_pool: Pool<Vec<u8>> = Pool::new(SPANS, 64 * 1024, || Vec::with_capacity(512));
+    let span_pool: Pool<SpanBuf> = Pool::new(SPANS, 64 * 1024, || SpanBuf::with_capacity(512));
     let request_pool: Pool<BytesMut> =
         Pool::new(4, 4 << 20, || BytesMut::with_capacity(256 * 1024));
 
-    let encode_tracewire = |bodies: &mut Vec<Vec<u8>>| -> BytesMut {
+    let encode_tracewire = |bodies: &mut Vec<SpanBuf>| -> BytesMut {
         for s in &spans {
             let mut buf = span_pool.take();
             tracewire_span(&mut buf, s);
@@ -262,10 +263,10 @@ fn bench_encode(c: &mut Criterion) {
         })
     });
     group.bench_function(BenchmarkId::from_parameter("tracewire_request_only"), |b| {
-        let bodies: Vec<Vec<u8>> = spans
+        let bodies: Vec<SpanBuf> = spans
             .iter()
             .map(|s| {
-                let mut buf = Vec::new();
+                let mut buf = SpanBuf::with_capacity(512);
                 tracewire_span(&mut buf, s);
                 buf
             })

@@ -19,11 +19,12 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::clock;
+use crate::encode::buf::SpanBuf;
 use crate::encode::otlp::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
 use crate::pool::Pool;
 use crate::stats::Stats;
-use crate::tracer::Shared;
+use crate::tracer::{BufReturner, Shared, SPAN_BUFFER_RETAIN};
 
 /// The batch span processor's knobs, with OpenTelemetry's defaults.
 ///
@@ -190,7 +191,9 @@ pub(crate) struct Worker {
     permits: Arc<Semaphore>,
     tasks: JoinSet<()>,
     /// Span bodies of the batch being built, per scope (reused).
-    groups: Vec<Vec<Vec<u8>>>,
+    groups: Vec<Vec<SpanBuf>>,
+    /// Span buffers on their way back to the recording threads.
+    returner: BufReturner,
     scopes: Vec<Arc<EncodedScope>>,
     scope_version: u64,
 }
@@ -212,6 +215,7 @@ impl Worker {
             permits: Arc::new(Semaphore::new(concurrency)),
             tasks: JoinSet::new(),
             groups: Vec::new(),
+            returner: BufReturner::default(),
             scopes: Vec::new(),
             scope_version: u64::MAX,
             shared,
@@ -319,7 +323,8 @@ impl Worker {
                 Err(_) => return 0,
             },
             Some(d) => {
-                match tokio::time::timeout_at(d.into(), self.permits.clone().acquire_owned()).await {
+                match tokio::time::timeout_at(d.into(), self.permits.clone().acquire_owned()).await
+                {
                     Ok(Ok(p)) => p,
                     _ => return 0,
                 }
@@ -336,7 +341,9 @@ impl Worker {
             match self.groups.get_mut(i) {
                 Some(g) => g.push(span.body),
                 // No scope registered: impossible for spans from a tracer.
-                None => self.shared.span_pool.give(span.body),
+                None => self
+                    .returner
+                    .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN),
             }
             taken += 1;
         }
@@ -351,7 +358,7 @@ impl Worker {
         let prefix = self.exporter.prefix_len();
         let mut buffer = self.request_pool.take();
         {
-            let groups: Vec<ScopeGroup<'_, Vec<u8>>> = self
+            let groups: Vec<ScopeGroup<'_, SpanBuf>> = self
                 .scopes
                 .iter()
                 .zip(&self.groups)
@@ -363,7 +370,8 @@ impl Worker {
         }
         for g in &mut self.groups {
             for body in g.drain(..) {
-                self.shared.span_pool.give(body);
+                self.returner
+                    .give(&self.shared.bufs, body, SPAN_BUFFER_RETAIN);
             }
         }
 
@@ -462,7 +470,8 @@ impl Worker {
         let mut left = 0u64;
         while let Some(span) = self.shared.ring.pop() {
             left += 1;
-            self.shared.span_pool.give(span.body);
+            self.returner
+                .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
         }
         if left > 0 {
             self.shared

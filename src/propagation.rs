@@ -178,9 +178,9 @@ pub fn format_traceparent<'b>(ctx: &SpanContext, buf: &'b mut [u8; 55]) -> &'b s
     buf[0] = b'0';
     buf[1] = b'0';
     buf[2] = b'-';
-    put(&mut buf[3..35], ctx.trace_id().as_bytes());
+    put(&mut buf[3..35], &ctx.trace_id().to_bytes());
     buf[35] = b'-';
-    put(&mut buf[36..52], ctx.span_id().as_bytes());
+    put(&mut buf[36..52], &ctx.span_id().to_bytes());
     buf[52] = b'-';
     put(&mut buf[53..55], &[ctx.trace_flags().bits()]);
     // Every byte written above is ASCII.

@@ -72,8 +72,8 @@ impl TraceIdRatio {
         if self.bound == u64::MAX {
             return true;
         }
-        let b = trace_id.as_bytes();
-        let low = u64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+        // The trace id's last 8 bytes, big-endian.
+        let low = trace_id.to_u128() as u64;
         (low >> 1) < self.bound
     }
 }

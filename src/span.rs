@@ -64,42 +64,52 @@ fn lower_hex_digit(c: u8) -> Option<u8> {
 /// let id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
 /// assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 /// ```
+///
+/// Held as a big-endian `u128` (the bytes in order), so ids move through
+/// registers rather than byte arrays on the recording path.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct TraceId([u8; 16]);
+pub struct TraceId(u128);
 
 impl TraceId {
     /// The invalid (all-zero) trace id.
-    pub const INVALID: TraceId = TraceId([0; 16]);
+    pub const INVALID: TraceId = TraceId(0);
 
     /// Wraps 16 bytes.
     pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        TraceId(bytes)
+        TraceId(u128::from_be_bytes(bytes))
+    }
+
+    /// The id as a big-endian number (its 16 bytes, in order).
+    pub const fn from_u128(value: u128) -> Self {
+        TraceId(value)
     }
 
     /// The 16 bytes.
+    #[inline]
     pub const fn to_bytes(self) -> [u8; 16] {
-        self.0
+        self.0.to_be_bytes()
     }
 
-    /// The bytes, borrowed.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
+    /// The id as a big-endian number.
+    #[inline]
+    pub const fn to_u128(self) -> u128 {
+        self.0
     }
 
     /// `false` for the all-zero id.
     pub fn is_valid(&self) -> bool {
-        self.0 != [0; 16]
+        self.0 != 0
     }
 
     /// Parses 32 lowercase hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        decode_lower_hex(hex.as_bytes()).map(TraceId)
+        decode_lower_hex(hex.as_bytes()).map(TraceId::from_bytes)
     }
 }
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_hex(&self.0, f)
+        fmt_hex(&self.to_bytes(), f)
     }
 }
 
@@ -117,41 +127,48 @@ impl fmt::Debug for TraceId {
 /// assert_eq!(id.to_bytes(), [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct SpanId([u8; 8]);
+pub struct SpanId(u64);
 
 impl SpanId {
     /// The invalid (all-zero) span id.
-    pub const INVALID: SpanId = SpanId([0; 8]);
+    pub const INVALID: SpanId = SpanId(0);
 
     /// Wraps 8 bytes.
     pub const fn from_bytes(bytes: [u8; 8]) -> Self {
-        SpanId(bytes)
+        SpanId(u64::from_be_bytes(bytes))
+    }
+
+    /// The id as a big-endian number (its 8 bytes, in order).
+    pub const fn from_u64(value: u64) -> Self {
+        SpanId(value)
     }
 
     /// The 8 bytes.
+    #[inline]
     pub const fn to_bytes(self) -> [u8; 8] {
-        self.0
+        self.0.to_be_bytes()
     }
 
-    /// The bytes, borrowed.
-    pub const fn as_bytes(&self) -> &[u8; 8] {
-        &self.0
+    /// The id as a big-endian number.
+    #[inline]
+    pub const fn to_u64(self) -> u64 {
+        self.0
     }
 
     /// `false` for the all-zero id.
     pub fn is_valid(&self) -> bool {
-        self.0 != [0; 8]
+        self.0 != 0
     }
 
     /// Parses 16 lowercase hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        decode_lower_hex(hex.as_bytes()).map(SpanId)
+        decode_lower_hex(hex.as_bytes()).map(SpanId::from_bytes)
     }
 }
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_hex(&self.0, f)
+        fmt_hex(&self.to_bytes(), f)
     }
 }
 

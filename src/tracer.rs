@@ -31,12 +31,13 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::clock;
+use crate::encode::buf::SpanBuf;
 use crate::encode::otlp::{
-    patch_end_time, put_event, put_i64_kv, put_kv, put_link, put_span_end, put_span_start,
+    patch_end_time, put_event, put_i64_kv, put_kv_span, put_link, put_span_end, put_span_start,
     put_str_kv, replace_span_name, EncodeValue, EncodedScope, LinkTarget, SpanEnd, SpanStart,
     SpanStartLayout, MAX_VALUE_DEPTH,
 };
-use crate::pool::Pool;
+use crate::pool::{Bundles, Pool, Returner, BUNDLE};
 use crate::ring::{FinishedSpan, Ring};
 use crate::sampling::Sampler;
 use crate::span::{
@@ -54,7 +55,10 @@ const RANDOM_FLAG: u8 = 0x02;
 /// What a pipeline's tracers and spans share.
 pub(crate) struct Shared {
     pub(crate) ring: Ring,
-    pub(crate) span_pool: Pool<Vec<u8>>,
+    /// Span buffers, in bundles of sixteen.
+    pub(crate) bufs: Bundles<SpanBuf>,
+    /// Buffers for span events and links (rare): one at a time.
+    pub(crate) side_pool: Pool<Vec<u8>>,
     pub(crate) counters: Counters,
     pub(crate) sampler: Sampler,
     pub(crate) limits: SpanLimits,
@@ -71,11 +75,10 @@ impl Shared {
     pub(crate) fn new(capacity: usize, batch: usize, sampler: Sampler, limits: SpanLimits) -> Self {
         Shared {
             ring: Ring::new(capacity, batch),
-            // Buffers in the ring, plus those being recorded, plus one batch
-            // being encoded; anything beyond is freed.
-            span_pool: Pool::new(capacity + batch + 256, SPAN_BUFFER_RETAIN, || {
-                Vec::with_capacity(SPAN_BUFFER_INITIAL)
-            }),
+            // Buffers in the ring, plus one batch being encoded, plus those
+            // being recorded; anything beyond is freed.
+            bufs: Bundles::new((capacity + batch + 256).div_ceil(BUNDLE) + 4),
+            side_pool: Pool::new(256, SPAN_BUFFER_RETAIN, Vec::new),
             counters: Counters::new(),
             sampler,
             limits,
@@ -86,11 +89,13 @@ impl Shared {
         }
     }
 
-    /// Fills the span buffer pool: one buffer per queue slot, plus a batch.
+    /// Fills the buffer pool: one span buffer per queue slot, plus a batch.
     pub(crate) fn preallocate(&self) {
-        let n = self.ring_capacity + self.ring.wake_at() + 64;
-        for _ in 0..n.min(self.span_pool.slots()) {
-            self.span_pool.give(Vec::with_capacity(SPAN_BUFFER_INITIAL));
+        let bundles = (self.ring_capacity + self.ring.wake_at() + 64).div_ceil(BUNDLE);
+        for _ in 0..bundles.min(self.bufs.slots()) {
+            let mut bundle = self.bufs.take_empty();
+            bundle.extend((0..BUNDLE).map(|_| SpanBuf::with_capacity(SPAN_BUFFER_INITIAL)));
+            self.bufs.give_full(bundle);
         }
     }
 
@@ -117,7 +122,7 @@ impl Shared {
 /// A new span buffer's capacity: a proxy span with 8 attributes is ~330 bytes.
 const SPAN_BUFFER_INITIAL: usize = 512;
 /// Span buffers that grew past this are freed rather than pooled.
-const SPAN_BUFFER_RETAIN: usize = 16 * 1024;
+pub(crate) const SPAN_BUFFER_RETAIN: usize = 16 * 1024;
 
 /// Everything one thread keeps for recording, in one thread-local, visited
 /// once per span start.
@@ -128,14 +133,10 @@ struct ThreadState {
     stripe: usize,
     /// This thread's handles, one per pipeline it records into.
     handles: RefCell<Vec<Arc<Handle>>>,
-    /// Span buffers cached for this thread: taking one costs no atomic.
-    buffers: RefCell<Vec<Vec<u8>>>,
+    /// Span buffers cached for this thread (one bundle): taking one costs
+    /// no atomic.
+    buffers: RefCell<Vec<SpanBuf>>,
 }
-
-/// Span buffers a thread keeps for itself at most.
-const THREAD_BUFFERS: usize = 64;
-/// Span buffers a thread takes from its pipeline's pool at once.
-const THREAD_REFILL: usize = 16;
 
 thread_local! {
     static LOCAL: ThreadState = ThreadState::new();
@@ -147,7 +148,7 @@ impl ThreadState {
             rng: Cell::new(seed()),
             stripe: stats::next_stripe(),
             handles: RefCell::new(Vec::new()),
-            buffers: RefCell::new(Vec::with_capacity(THREAD_BUFFERS)),
+            buffers: RefCell::new(Vec::with_capacity(BUNDLE)),
         }
     }
 
@@ -165,7 +166,7 @@ impl ThreadState {
         loop {
             let v = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
             if v != 0 {
-                return TraceId::from_bytes(v.to_be_bytes());
+                return TraceId::from_u128(v);
             }
         }
     }
@@ -175,7 +176,7 @@ impl ThreadState {
         loop {
             let v = self.next_u64();
             if v != 0 {
-                return SpanId::from_bytes(v.to_be_bytes());
+                return SpanId::from_u64(v);
             }
         }
     }
@@ -194,50 +195,43 @@ impl ThreadState {
         h
     }
 
-    /// A span buffer: from this thread's cache, else a few from the pool,
-    /// else a new one (warm-up only).
+    /// A span buffer: from this thread's cache, else the cache swaps itself
+    /// for a full bundle from the pool, else a new buffer (warm-up only).
     #[inline]
-    fn take_buffer(&self, pool: &Pool<Vec<u8>>) -> Vec<u8> {
+    fn take_buffer(&self, bufs: &Bundles<SpanBuf>) -> SpanBuf {
         let mut cache = self.buffers.borrow_mut();
         if let Some(b) = cache.pop() {
             return b;
         }
-        for _ in 0..THREAD_REFILL {
-            match pool.try_take() {
-                Some(b) => cache.push(b),
-                None => break,
+        if let Some(mut bundle) = bufs.take_full() {
+            std::mem::swap(&mut *cache, &mut bundle);
+            bufs.give_empty(bundle);
+            if let Some(b) = cache.pop() {
+                return b;
             }
         }
-        cache.pop().unwrap_or_else(|| pool.take())
+        SpanBuf::with_capacity(SPAN_BUFFER_INITIAL)
     }
 }
 
-/// A span buffer for a thread whose thread-locals are gone (teardown).
-fn take_buffer(pool: &Pool<Vec<u8>>) -> Vec<u8> {
-    LOCAL
-        .try_with(|l| l.take_buffer(pool))
-        .unwrap_or_else(|_| pool.take())
-}
-
-/// Returns a span buffer: to this thread's cache, else to the pool.
-fn give_buffer(pool: &Pool<Vec<u8>>, mut buf: Vec<u8>) {
+/// Returns a span buffer that never reached the worker (queue full, pipeline
+/// closed) to this thread's cache; freed when the cache is full.
+fn give_buffer(mut buf: SpanBuf) {
     if buf.capacity() > SPAN_BUFFER_RETAIN {
         return;
     }
     buf.clear();
-    let kept = LOCAL.try_with(|l| {
+    let _ = LOCAL.try_with(|l| {
         let mut cache = l.buffers.borrow_mut();
-        if cache.len() < THREAD_BUFFERS {
-            cache.push(std::mem::take(&mut buf));
-            true
-        } else {
-            false
+        // Never grow the cache: no allocation on this path.
+        if cache.len() < cache.capacity() {
+            cache.push(buf);
         }
     });
-    if kept != Ok(true) {
-        pool.give(buf);
-    }
 }
+
+/// Collects span buffers returned by the export worker into bundles.
+pub(crate) type BufReturner = Returner<SpanBuf>;
 
 /// A per-thread handle on a pipeline. Spans hold their thread's handle, so
 /// starting and ending a span touches a reference count that no other
@@ -404,7 +398,7 @@ impl Tracer {
         let parent_remote = parent.is_some_and(SpanContext::is_remote);
         let parent_id = parent.map(SpanContext::span_id);
         let handle = l.handle(&self.shared);
-        let mut buf = l.take_buffer(&shared.span_pool);
+        let mut buf = l.take_buffer(&shared.bufs);
         let start = start_time.unwrap_or_else(clock::now_unix_nanos);
         let layout = put_span_start(
             &mut buf,
@@ -496,7 +490,7 @@ impl<'a> SpanBuilder<'a> {
 
 struct Recording {
     handle: Arc<Handle>,
-    buf: Vec<u8>,
+    buf: SpanBuf,
     /// Encoded `Span.events` fields, then encoded `Span.links` fields, each
     /// in order (a pooled buffer, taken on first use).
     side: Vec<u8>,
@@ -619,7 +613,7 @@ impl Span {
         match value {
             ValueRef::Str(s) => put_str_kv(&mut r.buf, ATTRIBUTES, key, s, limit),
             ValueRef::I64(v) => put_i64_kv(&mut r.buf, ATTRIBUTES, key, v),
-            other => put_kv(&mut r.buf, ATTRIBUTES, key, &other, limit),
+            other => put_kv_span(&mut r.buf, ATTRIBUTES, key, &other, limit),
         }
     }
 
@@ -770,7 +764,7 @@ impl Span {
         let handle = &*r.handle;
         let shared = &*handle.shared;
         if r.side.capacity() != 0 {
-            give_buffer(&shared.span_pool, std::mem::take(&mut r.side));
+            shared.side_pool.give(std::mem::take(&mut r.side));
         }
         let body = std::mem::take(&mut r.buf);
         let scope = r.scope;
@@ -778,7 +772,7 @@ impl Span {
         shared.counters.recorded.add_at(handle.stripe, 1);
         if shared.closed.load(Ordering::Acquire) {
             shared.counters.dropped.fetch_add(1, Ordering::Release);
-            give_buffer(&shared.span_pool, body);
+            give_buffer(body);
         } else {
             let pushes = handle.pushes.load(Ordering::Relaxed).wrapping_add(1);
             handle.pushes.store(pushes, Ordering::Relaxed);
@@ -792,13 +786,13 @@ impl Span {
                     if shared.closed.load(Ordering::Acquire) {
                         if let Some(s) = shared.ring.pop() {
                             shared.counters.dropped.fetch_add(1, Ordering::Release);
-                            give_buffer(&shared.span_pool, s.body);
+                            give_buffer(s.body);
                         }
                     }
                 }
                 Err(span) => {
                     shared.counters.dropped.fetch_add(1, Ordering::Release);
-                    give_buffer(&shared.span_pool, span.body);
+                    give_buffer(span.body);
                 }
             }
         }
@@ -816,7 +810,7 @@ impl Recording {
     /// Takes the side buffer for events and links on first use.
     fn ensure_side(&mut self) {
         if self.side.capacity() == 0 {
-            self.side = take_buffer(&self.handle.shared.span_pool);
+            self.side = self.handle.shared.side_pool.take();
         }
     }
 

@@ -669,16 +669,26 @@ fn proxy_example_traces_ping_only_with_add_internals() {
 
 #[test]
 fn header_values_never_reach_logs() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = tracewire()
         .env("TRACEWIRE_LOG", "trace")
         .args(["load", "--spans", "4"])
-        .arg(format!("--tracing.otlp.http.endpoint=http://127.0.0.1:{port}/v1/traces"))
+        .arg(format!(
+            "--tracing.otlp.http.endpoint=http://127.0.0.1:{port}/v1/traces"
+        ))
         .arg("--tracing.otlp.http.headers.Authorization=Bearer do-not-print-me")
         .arg("--tracing.batch.exportTimeout=1s")
         .output()
         .unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(all.contains("failed"), "{all}");
     assert!(!all.contains("do-not-print-me"), "{all}");
 }

@@ -311,3 +311,32 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The recording path's fast writers produce exactly what the generic
+    /// writer produces, across the one-byte-length boundary, for every
+    /// integer size and with value length limits.
+    #[test]
+    fn fast_writers_match_the_generic_writer(
+        key in "\\PC{0,70}",
+        value in "\\PC{0,130}",
+        int in prop_oneof![any::<i64>(), Just(0i64), Just(-1i64), Just(i64::MIN), 0i64..300],
+        limit in prop_oneof![Just(usize::MAX), 0usize..150],
+    ) {
+        use tracewire::encode::buf::SpanBuf;
+        use tracewire::encode::otlp::{put_i64_kv, put_kv_span, put_str_kv};
+        let mut fast = SpanBuf::with_capacity(8);
+        let mut generic = SpanBuf::with_capacity(8);
+        put_str_kv(&mut fast, 9, &key, &value, limit);
+        put_kv_span(&mut generic, 9, &key, &ValueRef::Str(&value), limit);
+        prop_assert_eq!(fast.as_slice(), generic.as_slice());
+        fast.clear();
+        generic.clear();
+        put_i64_kv(&mut fast, 9, &key, int);
+        put_kv_span(&mut generic, 9, &key, &ValueRef::I64(int), usize::MAX);
+        prop_assert_eq!(fast.as_slice(), generic.as_slice());
+        // And it is a valid KeyValue field.
+        let kv = tracewire::proto::common::v1::KeyValue::decode(&fast.as_slice()[2..]);
+        prop_assert!(kv.is_ok() || fast.as_slice().len() > 129);
+    }
+}

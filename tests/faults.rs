@@ -8,7 +8,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::collectors::*;
@@ -18,14 +18,15 @@ use tracewire::span::SpanKind;
 use tracewire::transport::{build, Endpoint};
 use tracewire::{BatchConfig, Pipeline, ShutdownError, Stats, Tracer};
 
-/// Memory and timing figures are process-wide: one scenario at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// Memory and timing figures are process-wide: one scenario at a time
+/// (each test has its own runtime, so an async lock serialises them).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn http_pipeline(url: &str, batch: BatchConfig, tweak: impl FnOnce(&mut ExporterConfig)) -> Pipeline {
+fn http_pipeline(
+    url: &str,
+    batch: BatchConfig,
+    tweak: impl FnOnce(&mut ExporterConfig),
+) -> Pipeline {
     let mut cfg = ExporterConfig::new(Protocol::Http, Endpoint::parse_http(url).unwrap());
     cfg.retry = RetryConfig {
         initial_backoff: Duration::from_millis(50),
@@ -57,7 +58,11 @@ impl Monitor {
             while !s.load(Ordering::Relaxed) {
                 let st = p.stats();
                 assert!(st.is_consistent(), "a span counted twice: {st:?}");
-                assert_eq!(st.recorded, st.exported + st.dropped + st.failed + st.rejected + st.queued, "{st:?}");
+                assert_eq!(
+                    st.recorded,
+                    st.exported + st.dropped + st.failed + st.rejected + st.queued,
+                    "{st:?}"
+                );
                 reads += 1;
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -71,7 +76,11 @@ impl Monitor {
 
     fn finish(mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.take().unwrap().join().expect("the invariant held at every read")
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("the invariant held at every read")
     }
 }
 
@@ -93,13 +102,17 @@ fn record(tracer: &Tracer, n: usize) -> Duration {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_down_for_seconds_then_up() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     // Baseline: the worst record time with a healthy collector.
     let healthy = HttpCollector::start(vec![], None).await;
     let p = http_pipeline(&healthy.url(false), BatchConfig::default(), |_| {});
@@ -109,13 +122,21 @@ async fn collector_down_for_seconds_then_up() {
     let _ = p.shutdown_async(Duration::from_secs(10)).await;
 
     // The collector is down (nothing listens on the port) for 3 s.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let batch = BatchConfig {
         scheduled_delay: Duration::from_millis(100),
         export_timeout: Duration::from_secs(20),
         ..BatchConfig::default()
     };
-    let p = Arc::new(http_pipeline(&format!("http://127.0.0.1:{port}/v1/traces"), batch.clone(), |_| {}));
+    let p = Arc::new(http_pipeline(
+        &format!("http://127.0.0.1:{port}/v1/traces"),
+        batch.clone(),
+        |_| {},
+    ));
     let monitor = Monitor::start(&p);
     let tracer = p.tracer("faults");
     let rss_before = rss_bytes();
@@ -124,31 +145,52 @@ async fn collector_down_for_seconds_then_up() {
     while started.elapsed() < Duration::from_secs(3) {
         worst_down = worst_down.max(tokio::task::block_in_place(|| record(&tracer, 20_000)));
         let (in_ring, _) = p.debug_occupancy();
-        assert!(in_ring <= batch.max_queue_size as u64, "the ring is bounded");
+        assert!(
+            in_ring <= batch.max_queue_size as u64,
+            "the ring is bounded"
+        );
     }
     let rss_growth = rss_bytes().saturating_sub(rss_before);
     let down = p.stats();
-    assert!(down.recorded > 100_000, "recording went on while the collector was down: {down:?}");
+    assert!(
+        down.recorded > 100_000,
+        "recording went on while the collector was down: {down:?}"
+    );
     assert!(down.dropped > 0 && down.exported == 0);
     // Recording never waited on the collector: no single span took long
     // (a blocking exporter would show seconds here). Generous bounds: the
     // machine is shared and this is a debug build.
     eprintln!("worst record time: healthy {worst_healthy:?}, collector down {worst_down:?}; RSS growth {} KiB", rss_growth / 1024);
-    assert!(worst_down < Duration::from_millis(250), "a record call took {worst_down:?}");
+    assert!(
+        worst_down < Duration::from_millis(250),
+        "a record call took {worst_down:?}"
+    );
     assert!(worst_down < worst_healthy.max(Duration::from_millis(5)) * 50);
     // Memory stays within the ring + pool bound (~2048 + 2816 buffers of
     // 512 B), nowhere near the ~{recorded} spans recorded.
     assert!(rss_growth < 48 << 20, "RSS grew {} MiB", rss_growth >> 20);
 
     // The collector comes up on that port: the queued spans arrive.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let collector = HttpCollector::start_on(listener, vec![], None);
     p.flush(Duration::from_secs(20)).await.unwrap();
     let after = p.stats();
     assert_eq!(after.queued, 0);
-    assert!(after.exported >= 1000, "what was queued arrived after recovery: {after:?}");
-    assert_eq!(after.exported as usize, collector.state.accepted_spans(), "exactly once");
-    assert_eq!(after.recorded, after.exported + after.dropped + after.failed + after.rejected);
+    assert!(
+        after.exported >= 1000,
+        "what was queued arrived after recovery: {after:?}"
+    );
+    assert_eq!(
+        after.exported as usize,
+        collector.state.accepted_spans(),
+        "exactly once"
+    );
+    assert_eq!(
+        after.recorded,
+        after.exported + after.dropped + after.failed + after.rejected
+    );
     let reads = monitor.finish();
     assert!(reads > 100);
     drop(tracer);
@@ -157,8 +199,9 @@ async fn collector_down_for_seconds_then_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_collector() {
-    let _serial = serial();
-    let collector = HttpCollector::start(vec![HttpReply::Slow(Duration::from_secs(2)); 3], None).await;
+    let _serial = SERIAL.lock().await;
+    let collector =
+        HttpCollector::start(vec![HttpReply::Slow(Duration::from_secs(2)); 3], None).await;
     let p = Arc::new(http_pipeline(
         &collector.url(false),
         BatchConfig {
@@ -181,9 +224,15 @@ async fn slow_collector() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flapping_collector_delivers_everything_once() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let script: Vec<HttpReply> = (0..40)
-        .map(|i| if i % 2 == 0 { HttpReply::Close } else { HttpReply::Ok })
+        .map(|i| {
+            if i % 2 == 0 {
+                HttpReply::Close
+            } else {
+                HttpReply::Ok
+            }
+        })
         .collect();
     let collector = HttpCollector::start(script, None).await;
     let p = Arc::new(http_pipeline(
@@ -204,8 +253,15 @@ async fn flapping_collector_delivers_everything_once() {
     p.flush(Duration::from_secs(20)).await.unwrap();
     monitor.finish();
     let s = p.stats();
-    assert_eq!((s.recorded, s.exported, s.failed, s.dropped), (1000, 1000, 0, 0));
-    assert_eq!(collector.state.accepted_spans(), 1000, "every span once, despite the refusals");
+    assert_eq!(
+        (s.recorded, s.exported, s.failed, s.dropped),
+        (1000, 1000, 0, 0)
+    );
+    assert_eq!(
+        collector.state.accepted_spans(),
+        1000,
+        "every span once, despite the refusals"
+    );
     assert!(s.retried > 0);
 }
 
@@ -213,20 +269,26 @@ async fn shutdown_within(p: Pipeline, deadline: Duration) -> Stats {
     let started = Instant::now();
     let r = p.shutdown_async(deadline).await;
     let took = started.elapsed();
-    assert!(took < deadline + Duration::from_millis(1500), "shutdown took {took:?} for a {deadline:?} deadline");
+    assert!(
+        took < deadline + Duration::from_millis(1500),
+        "shutdown took {took:?} for a {deadline:?} deadline"
+    );
     let stats = match r {
         Ok(s) => s,
         Err(ShutdownError::DeadlineExceeded { stats, .. }) => stats,
         Err(e) => panic!("{e}"),
     };
     assert_eq!(stats.queued, 0, "{stats:?}");
-    assert_eq!(stats.recorded, stats.exported + stats.dropped + stats.failed + stats.rejected);
+    assert_eq!(
+        stats.recorded,
+        stats.exported + stats.dropped + stats.failed + stats.rejected
+    );
     stats
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_collectors_cannot_stall_shutdown_or_grow_memory() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     // An endless error body, a hang, a TLS handshake that never completes.
     let endless = HttpCollector::start(vec![HttpReply::Endless { code: 500 }; 100], None).await;
     let hang = HttpCollector::start(vec![HttpReply::Hang; 100], None).await;
@@ -234,7 +296,11 @@ async fn hostile_collectors_cannot_stall_shutdown_or_grow_memory() {
     let cases: Vec<(&str, String, bool)> = vec![
         ("endless body", endless.url(false), false),
         ("hang", hang.url(false), false),
-        ("TLS handshake never completes", format!("https://127.0.0.1:{}/v1/traces", hole.port()), true),
+        (
+            "TLS handshake never completes",
+            format!("https://127.0.0.1:{}/v1/traces", hole.port()),
+            true,
+        ),
     ];
     for (name, url, tls) in cases {
         let rss_before = rss_bytes();
@@ -250,7 +316,10 @@ async fn hostile_collectors_cannot_stall_shutdown_or_grow_memory() {
         let monitor = Monitor::start(&p);
         let tracer = p.tracer("hostile");
         let worst = tokio::task::block_in_place(|| record(&tracer, 50_000));
-        assert!(worst < Duration::from_millis(250), "{name}: a record call took {worst:?}");
+        assert!(
+            worst < Duration::from_millis(250),
+            "{name}: a record call took {worst:?}"
+        );
         tokio::time::sleep(Duration::from_millis(600)).await;
         monitor.finish();
         drop(tracer);
@@ -264,13 +333,19 @@ async fn hostile_collectors_cannot_stall_shutdown_or_grow_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_hostile_peers_cannot_stall_shutdown() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let huge = H2Collector::start(vec![H2Reply::HugePrefix; 50]).await;
     let hang = GrpcCollector::start(vec![GrpcReply::Hang; 50], None).await;
     for endpoint in [huge.endpoint(), hang.endpoint()] {
-        let mut cfg = ExporterConfig::new(Protocol::Grpc, Endpoint::parse_grpc(&endpoint, true).unwrap());
+        let mut cfg = ExporterConfig::new(
+            Protocol::Grpc,
+            Endpoint::parse_grpc(&endpoint, true).unwrap(),
+        );
         cfg.timeout = Duration::from_millis(300);
-        let p = Pipeline::builder().exporter_arc(build(&cfg).unwrap()).start().unwrap();
+        let p = Pipeline::builder()
+            .exporter_arc(build(&cfg).unwrap())
+            .start()
+            .unwrap();
         let tracer = p.tracer("hostile-grpc");
         tokio::task::block_in_place(|| record(&tracer, 5_000));
         drop(tracer);

@@ -31,5 +31,6 @@
 //! assert!(request.len() > 40);
 //! ```
 
+pub mod buf;
 pub mod otlp;
 pub mod wire;

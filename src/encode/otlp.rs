@@ -31,6 +31,8 @@
 
 use bytes::BufMut;
 
+use super::buf::SpanBuf;
+
 use super::wire::{
     self, fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
     put_fixed64_field, put_len_header, put_varint_field, varint_field_len,
@@ -417,67 +419,79 @@ pub fn put_kv<B: BufMut + ?Sized, V: EncodeValue + ?Sized>(
     value.put_value(buf, limit);
 }
 
+/// Writes a whole `KeyValue` field numbered `field` into a [`SpanBuf`]:
+/// the exact size is claimed once and filled in place.
+///
+/// Hot path (runs per attribute): must not allocate beyond the span's
+/// buffer growing.
+#[inline]
+pub fn put_kv_span<V: EncodeValue + ?Sized>(
+    buf: &mut SpanBuf,
+    field: u32,
+    key: &str,
+    value: &V,
+    limit: usize,
+) {
+    let mut out: &mut [u8] = buf.claim(kv_field_len(field, key, value, limit));
+    put_kv(&mut out, field, key, value, limit);
+}
+
 /// The tightest writer for the most common attribute: a string value.
 /// Writes the whole `KeyValue` field numbered `field`, byte-identical to
 /// [`put_kv`] with `ValueRef::Str`.
 ///
-/// When the whole pair is under 128 bytes (nearly every HTTP attribute),
-/// every length is a one-byte varint and the pair is written as two 4-byte
-/// headers and two copies.
+/// When the pair is under 128 bytes (nearly every HTTP attribute) every
+/// length is a one-byte varint: the field is two 4-byte headers and two
+/// copies into one claimed slice.
 ///
-/// Hot path (runs per attribute): must not allocate beyond `buf` growing.
+/// Hot path (runs per attribute): must not allocate beyond the span's
+/// buffer growing.
 #[inline(always)]
-pub fn put_str_kv(buf: &mut Vec<u8>, field: u32, key: &str, value: &str, limit: usize) {
+pub fn put_str_kv(buf: &mut SpanBuf, field: u32, key: &str, value: &str, limit: usize) {
     let value = truncate_str(value, limit);
-    let any_len = 2 + value.len();
-    let body = 2 + key.len() + 2 + any_len;
-    if body < 0x80 && field < 16 && !key.is_empty() {
-        buf.reserve(2 + body);
-        buf.extend_from_slice(&[
-            wire::key(field, wire::WireType::LengthDelimited) as u8,
-            body as u8,
-            0x0a, // KeyValue.key
-            key.len() as u8,
-        ]);
-        buf.extend_from_slice(key.as_bytes());
-        buf.extend_from_slice(&[
-            0x12, // KeyValue.value
-            any_len as u8,
-            0x0a, // AnyValue.string_value
-            value.len() as u8,
-        ]);
-        buf.extend_from_slice(value.as_bytes());
+    let (k, v) = (key.len(), value.len());
+    // key field (2 + k) + value field header (2) + AnyValue.string_value (2 + v)
+    let body = 2 + k + 2 + 2 + v;
+    if body < 0x80 && field < 16 && k > 0 {
+        let out = buf.claim(2 + body);
+        out[0] = wire::key(field, wire::WireType::LengthDelimited) as u8;
+        out[1] = body as u8;
+        out[2] = 0x0a; // KeyValue.key
+        out[3] = k as u8;
+        out[4..4 + k].copy_from_slice(key.as_bytes());
+        let rest = &mut out[4 + k..];
+        rest[0] = 0x12; // KeyValue.value
+        rest[1] = (2 + v) as u8;
+        rest[2] = 0x0a; // AnyValue.string_value
+        rest[3] = v as u8;
+        rest[4..4 + v].copy_from_slice(value.as_bytes());
     } else {
-        put_kv(buf, field, key, &ValueRef::Str(value), usize::MAX);
+        put_kv_span(buf, field, key, &ValueRef::Str(value), usize::MAX);
     }
 }
 
 /// [`put_str_kv`] for an integer value.
 ///
-/// Hot path (runs per attribute): must not allocate beyond `buf` growing.
+/// Hot path (runs per attribute): must not allocate beyond the span's
+/// buffer growing.
 #[inline(always)]
-pub fn put_i64_kv(buf: &mut Vec<u8>, field: u32, key: &str, value: i64) {
-    let mut v = [0u8; 10];
-    let n = {
-        let mut w = &mut v[..];
-        wire::put_varint(&mut w, value as u64);
-        10 - w.len()
-    };
-    let any_len = 1 + n;
-    let body = 2 + key.len() + 2 + any_len;
-    if body < 0x80 && field < 16 && !key.is_empty() {
-        buf.reserve(2 + body);
-        buf.extend_from_slice(&[
-            wire::key(field, wire::WireType::LengthDelimited) as u8,
-            body as u8,
-            0x0a,
-            key.len() as u8,
-        ]);
-        buf.extend_from_slice(key.as_bytes());
-        buf.extend_from_slice(&[0x12, any_len as u8, 0x18 /* AnyValue.int_value */]);
-        buf.extend_from_slice(&v[..n]);
+pub fn put_i64_kv(buf: &mut SpanBuf, field: u32, key: &str, value: i64) {
+    let n = wire::varint_len(value as u64);
+    let k = key.len();
+    // key field (2 + k) + value field header (2) + AnyValue.int_value (1 + n)
+    let body = 2 + k + 2 + 1 + n;
+    if body < 0x80 && field < 16 && k > 0 {
+        let out = buf.claim(2 + body);
+        out[0] = wire::key(field, wire::WireType::LengthDelimited) as u8;
+        out[1] = body as u8;
+        out[2] = 0x0a;
+        out[3] = k as u8;
+        out[4..4 + k].copy_from_slice(key.as_bytes());
+        let mut rest: &mut [u8] = &mut out[4 + k..];
+        rest.put_slice(&[0x12, (1 + n) as u8, 0x18 /* AnyValue.int_value */]);
+        wire::put_varint(&mut rest, value as u64);
     } else {
-        put_kv(buf, field, key, &ValueRef::I64(value), usize::MAX);
+        put_kv_span(buf, field, key, &ValueRef::I64(value), usize::MAX);
     }
 }
 
@@ -585,101 +599,78 @@ pub struct SpanStartLayout {
 /// from prost's form (which leaves a zero field out) until patched; a span
 /// ends with a real timestamp, so the finished span is canonical.
 ///
-/// Hot path (runs per span): must not allocate beyond `buf` growing.
+/// Hot path (runs per span): one claimed slice, filled in place.
 #[inline]
-pub fn put_span_start(buf: &mut Vec<u8>, s: &SpanStart<'_>) -> SpanStartLayout {
-    buf.reserve(64 + s.name.len() + s.trace_state.len());
-    // trace_id and span_id: fixed sizes, one 28-byte chunk.
-    let mut ids = [0u8; 28];
+pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
+    let kind_len = if s.kind != SpanKind::Unspecified {
+        2
+    } else {
+        0
+    };
+    let start_len = if s.start_time_unix_nano != 0 { 9 } else { 0 };
+    let head = 28
+        + opt_str_len(span::TRACE_STATE, s.trace_state)
+        + if s.parent_span_id.is_some() { 10 } else { 0 };
+    let name_len = opt_str_len(span::NAME, s.name);
+    let base = buf.len();
+    let out = buf.claim(head + name_len + kind_len + start_len + 9);
+    let (ids, rest) = out.split_at_mut(28);
+    // trace_id and span_id: fixed sizes.
     ids[0] = 0x0a; // field 1, length-delimited
     ids[1] = 16;
-    ids[2..18].copy_from_slice(s.trace_id.as_bytes());
+    ids[2..18].copy_from_slice(&s.trace_id.to_bytes());
     ids[18] = 0x12; // field 2, length-delimited
     ids[19] = 8;
-    ids[20..28].copy_from_slice(s.span_id.as_bytes());
-    buf.extend_from_slice(&ids);
-    put_opt_str(buf, span::TRACE_STATE, s.trace_state);
+    ids[20..28].copy_from_slice(&s.span_id.to_bytes());
+    let mut w: &mut [u8] = rest;
+    put_opt_str(&mut w, span::TRACE_STATE, s.trace_state);
     if let Some(parent) = s.parent_span_id {
-        let mut p = [0u8; 10];
-        p[0] = 0x22; // field 4, length-delimited
-        p[1] = 8;
-        p[2..].copy_from_slice(parent.as_bytes());
-        buf.extend_from_slice(&p);
+        w.put_slice(&[0x22, 8]); // field 4, length-delimited
+        w.put_slice(&parent.to_bytes());
     }
-    let name_start = buf.len();
-    put_opt_str(buf, span::NAME, s.name);
-    let name_end = buf.len();
-    if s.kind != SpanKind::Unspecified && s.start_time_unix_nano != 0 {
-        // kind, start time and the reserved end time: one 20-byte chunk.
-        let mut t = [0u8; 20];
-        t[0] = 0x30; // field 6, varint
-        t[1] = s.kind as i32 as u8;
-        t[2] = 0x39; // field 7, fixed64
-        t[3..11].copy_from_slice(&s.start_time_unix_nano.to_le_bytes());
-        t[11] = 0x41; // field 8, fixed64
-        buf.extend_from_slice(&t);
-    } else {
-        if s.kind != SpanKind::Unspecified {
-            put_varint_field(buf, span::KIND, s.kind as i32 as u64);
-        }
-        if s.start_time_unix_nano != 0 {
-            put_fixed64_field(buf, span::START_TIME, s.start_time_unix_nano);
-        }
-        put_fixed64_field(buf, span::END_TIME, 0);
+    put_opt_str(&mut w, span::NAME, s.name);
+    if kind_len != 0 {
+        w.put_slice(&[0x30, s.kind as i32 as u8]); // field 6, varint
     }
+    if start_len != 0 {
+        put_fixed64_field(&mut w, span::START_TIME, s.start_time_unix_nano);
+    }
+    put_fixed64_field(&mut w, span::END_TIME, 0);
+    let name_start = base + head;
     SpanStartLayout {
-        name: (name_start as u32, name_end as u32),
+        name: (name_start as u32, (name_start + name_len) as u32),
         end_time_at: (buf.len() - 8) as u32,
     }
 }
 
 /// Writes the end time into the slot [`put_span_start`] reserved.
 #[inline]
-pub fn patch_end_time(buf: &mut [u8], layout: &SpanStartLayout, end_time_unix_nano: u64) {
+pub fn patch_end_time(buf: &mut SpanBuf, layout: &SpanStartLayout, end_time_unix_nano: u64) {
     let at = layout.end_time_at as usize;
-    if let Some(slot) = buf.get_mut(at..at + 8) {
+    if let Some(slot) = buf.as_mut_slice().get_mut(at..at + 8) {
         slot.copy_from_slice(&end_time_unix_nano.to_le_bytes());
     }
 }
 
-/// Replaces the `name` field of a started span in place, shifting what
+/// Replaces the `name` field of a started span in place, moving what
 /// follows; returns the updated layout.
 pub fn replace_span_name(
-    buf: &mut Vec<u8>,
+    buf: &mut SpanBuf,
     layout: &SpanStartLayout,
     name: &str,
 ) -> SpanStartLayout {
-    let mut field = [0u8; 16];
-    let header_len = {
-        let mut header = &mut field[..];
-        if !name.is_empty() {
-            put_len_header(&mut header, span::NAME, name.len());
-        }
-        16 - header.len()
-    };
+    let mut field = Vec::with_capacity(len_field_len(span::NAME, name.len()));
+    put_opt_str(&mut field, span::NAME, name);
     let (start, end) = (layout.name.0 as usize, layout.name.1 as usize);
-    let new_len = header_len + if name.is_empty() { 0 } else { name.len() };
-    let old_len = end - start;
-    let tail = buf.len() - end;
-    if new_len > old_len {
-        buf.resize(buf.len() + new_len - old_len, 0);
-        buf.copy_within(end..end + tail, start + new_len);
-    } else {
-        buf.copy_within(end..end + tail, start + new_len);
-        buf.truncate(buf.len() - (old_len - new_len));
-    }
-    buf[start..start + header_len].copy_from_slice(&field[..header_len]);
-    if !name.is_empty() {
-        buf[start + header_len..start + new_len].copy_from_slice(name.as_bytes());
-    }
+    buf.splice(start, end, &field);
     let at = layout.end_time_at as usize;
     let end_time_at = if at >= end {
-        at + new_len - old_len
+        at + field.len() - (end - start)
     } else {
         at
     };
     SpanStartLayout {
-        name: (start as u32, (start + new_len) as u32),
+        name: (start as u32, (start + field.len()) as u32),
         end_time_at: end_time_at as u32,
     }
 }
@@ -786,8 +777,8 @@ pub fn put_link<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
         span::LINKS,
         link_body_len(target, attributes, kept, dropped, limit),
     );
-    put_bytes_field(buf, link::TRACE_ID, target.trace_id.as_bytes());
-    put_bytes_field(buf, link::SPAN_ID, target.span_id.as_bytes());
+    put_bytes_field(buf, link::TRACE_ID, &target.trace_id.to_bytes());
+    put_bytes_field(buf, link::SPAN_ID, &target.span_id.to_bytes());
     put_opt_str(buf, link::TRACE_STATE, target.trace_state);
     attributes.put_fields(buf, link::ATTRIBUTES, kept, limit);
     put_opt_u32(buf, link::DROPPED_ATTRIBUTES_COUNT, dropped);
@@ -824,25 +815,48 @@ fn put_status<B: BufMut + ?Sized>(buf: &mut B, status: &Status) {
     put_opt_u32(buf, status::CODE, code);
 }
 
+fn status_len(status: &Status) -> usize {
+    let body = opt_str_len(status::MESSAGE, &status.message)
+        + opt_u32_len(status::CODE, status.code as i32 as u32);
+    len_field_len(span::STATUS, body)
+}
+
+/// The exact length of a span's fields 10-16.
+#[inline]
+pub fn span_end_len(e: &SpanEnd<'_>) -> usize {
+    opt_u32_len(span::DROPPED_ATTRIBUTES_COUNT, e.dropped_attributes_count)
+        + e.events.len()
+        + opt_u32_len(span::DROPPED_EVENTS_COUNT, e.dropped_events_count)
+        + e.links.len()
+        + opt_u32_len(span::DROPPED_LINKS_COUNT, e.dropped_links_count)
+        + e.status.map_or(0, status_len)
+        + if e.flags != 0 {
+            fixed32_field_len(span::FLAGS)
+        } else {
+            0
+        }
+}
+
 /// Appends a span's fields 10-16.
 ///
-/// Hot path (runs per span): must not allocate beyond `buf` growing.
+/// Hot path (runs per span): one claimed slice, filled in place.
 #[inline]
-pub fn put_span_end<B: BufMut + ?Sized>(buf: &mut B, e: &SpanEnd<'_>) {
+pub fn put_span_end(buf: &mut SpanBuf, e: &SpanEnd<'_>) {
+    let mut w: &mut [u8] = buf.claim(span_end_len(e));
     put_opt_u32(
-        buf,
+        &mut w,
         span::DROPPED_ATTRIBUTES_COUNT,
         e.dropped_attributes_count,
     );
-    buf.put_slice(e.events);
-    put_opt_u32(buf, span::DROPPED_EVENTS_COUNT, e.dropped_events_count);
-    buf.put_slice(e.links);
-    put_opt_u32(buf, span::DROPPED_LINKS_COUNT, e.dropped_links_count);
+    w.put_slice(e.events);
+    put_opt_u32(&mut w, span::DROPPED_EVENTS_COUNT, e.dropped_events_count);
+    w.put_slice(e.links);
+    put_opt_u32(&mut w, span::DROPPED_LINKS_COUNT, e.dropped_links_count);
     if let Some(status) = e.status {
-        put_status(buf, status);
+        put_status(&mut w, status);
     }
     if e.flags != 0 {
-        put_fixed32_field(buf, span::FLAGS, e.flags);
+        put_fixed32_field(&mut w, span::FLAGS, e.flags);
     }
 }
 
@@ -872,6 +886,14 @@ pub fn put_span_end<B: BufMut + ?Sized>(buf: &mut B, e: &SpanEnd<'_>) {
 /// assert_eq!(&body[..2], &[0x0a, 16]); // trace_id: field 1, 16 bytes
 /// ```
 pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
+    let mut body = SpanBuf::with_capacity(256);
+    encode_span_into(&mut body, span);
+    buf.extend_from_slice(body.as_slice());
+}
+
+/// [`encode_span`] into a [`SpanBuf`], with the writers the recording path
+/// uses.
+pub fn encode_span_into(buf: &mut SpanBuf, span: &SpanData) {
     let limit = usize::MAX;
     let layout = put_span_start(
         buf,
@@ -891,16 +913,20 @@ pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
     } else {
         patch_end_time(buf, &layout, span.end_time_unix_nano);
     }
-    put_key_values(buf, span::ATTRIBUTES, &span.attributes, limit);
-    put_opt_u32(
-        buf,
-        span::DROPPED_ATTRIBUTES_COUNT,
-        span.dropped_attributes_count,
-    );
+    // The recording path's writers, so everything that tests and fuzzes
+    // `encode_span` covers them too.
+    for kv in &span.attributes {
+        match &kv.value {
+            AnyValue::String(s) => put_str_kv(buf, span::ATTRIBUTES, &kv.key, s, limit),
+            AnyValue::Int(i) => put_i64_kv(buf, span::ATTRIBUTES, &kv.key, *i),
+            other => put_kv_span(buf, span::ATTRIBUTES, &kv.key, other, limit),
+        }
+    }
+    let mut events = Vec::new();
     for e in &span.events {
         let attrs = e.attributes.as_slice();
         put_event(
-            buf,
+            &mut events,
             e.time_unix_nano,
             &e.name,
             attrs,
@@ -909,7 +935,7 @@ pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
             limit,
         );
     }
-    put_opt_u32(buf, span::DROPPED_EVENTS_COUNT, span.dropped_events_count);
+    let mut links = Vec::new();
     for l in &span.links {
         let target = LinkTarget {
             trace_id: &l.trace_id,
@@ -919,7 +945,7 @@ pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
         };
         let attrs = l.attributes.as_slice();
         put_link(
-            buf,
+            &mut links,
             &target,
             attrs,
             attrs.len(),
@@ -927,13 +953,18 @@ pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
             limit,
         );
     }
-    put_opt_u32(buf, span::DROPPED_LINKS_COUNT, span.dropped_links_count);
-    if let Some(status) = &span.status {
-        put_status(buf, status);
-    }
-    if span.flags != 0 {
-        put_fixed32_field(buf, span::FLAGS, span.flags);
-    }
+    put_span_end(
+        buf,
+        &SpanEnd {
+            dropped_attributes_count: span.dropped_attributes_count,
+            events: &events,
+            dropped_events_count: span.dropped_events_count,
+            links: &links,
+            dropped_links_count: span.dropped_links_count,
+            status: span.status.as_ref(),
+            flags: span.flags,
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -153,7 +153,12 @@ impl HttpState {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| matches!(r.reply, HttpReply::Ok | HttpReply::Slow(_) | HttpReply::Partial { .. }))
+            .filter(|r| {
+                matches!(
+                    r.reply,
+                    HttpReply::Ok | HttpReply::Slow(_) | HttpReply::Partial { .. }
+                )
+            })
             .flat_map(|r| span_names(&r.request))
             .collect()
     }

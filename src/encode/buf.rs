@@ -1,0 +1,193 @@
+//! [`SpanBuf`]: the buffer a span is encoded into.
+//!
+//! A `Vec<u8>` pushed to byte by byte checks its capacity and stores its
+//! length on every write; encoding a span that way spends more time in that
+//! bookkeeping than in copying bytes. A `SpanBuf` keeps its storage at full
+//! length (zero-filled once, when allocated) and writes through a cursor:
+//! the encoder computes a field's exact size, takes that many bytes with
+//! [`SpanBuf::claim`] (one bounds check), and fills them. It is entirely
+//! safe code: the storage is always initialised.
+//!
+//! This module must never allocate except when a span outgrows its buffer
+//! (then it doubles), and never hand out bytes past what was written.
+//!
+//! ```
+//! use tracewire::encode::buf::SpanBuf;
+//!
+//! let mut b = SpanBuf::with_capacity(8);
+//! b.claim(3).copy_from_slice(b"abc");
+//! b.extend_from_slice(b"defghijk"); // grows past 8
+//! assert_eq!(b.as_slice(), b"abcdefghijk");
+//! b.clear();
+//! assert!(b.as_slice().is_empty() && b.capacity() >= 11);
+//! ```
+
+/// A span's encoded bytes, written through a cursor.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SpanBuf {
+    /// Always fully initialised; `len` bytes of it are the span.
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl std::fmt::Debug for SpanBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanBuf")
+            .field("len", &self.len)
+            .field("capacity", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl SpanBuf {
+    /// A buffer with `capacity` bytes of (zeroed) storage.
+    pub fn with_capacity(capacity: usize) -> Self {
+        SpanBuf {
+            bytes: vec![0; capacity],
+            len: 0,
+        }
+    }
+
+    /// The bytes written so far.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The bytes written so far, mutably (to patch a reserved field).
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let len = self.len;
+        self.bytes.get_mut(..len).unwrap_or(&mut [])
+    }
+
+    /// How many bytes were written.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The storage size.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Forgets what was written, keeping the storage.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Keeps the first `len` bytes.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// The next `n` bytes, to be filled by the caller; they count as
+    /// written. Grows the storage (doubling) when needed.
+    ///
+    /// Hot path (runs per field): one comparison and a slice, no allocation
+    /// unless the span outgrows its buffer.
+    #[inline(always)]
+    pub fn claim(&mut self, n: usize) -> &mut [u8] {
+        let start = self.len;
+        let end = start + n;
+        if end > self.bytes.len() {
+            self.grow(end);
+        }
+        self.len = end;
+        &mut self.bytes[start..end]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, at_least: usize) {
+        let new = (self.bytes.len() * 2).max(at_least).max(64);
+        self.bytes.resize(new, 0);
+    }
+
+    /// Appends `data`.
+    #[inline]
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.claim(data.len()).copy_from_slice(data);
+    }
+
+    /// Replaces the bytes in `start..end` with `with`, moving what follows.
+    /// Out-of-range positions change nothing.
+    pub fn splice(&mut self, start: usize, end: usize, with: &[u8]) {
+        if start > end || end > self.len {
+            return;
+        }
+        let tail = self.len - end;
+        let new_end = start + with.len();
+        if new_end > end {
+            let _ = self.claim(new_end - end);
+        } else {
+            self.len -= end - new_end;
+        }
+        self.bytes.copy_within(end..end + tail, new_end);
+        self.bytes[start..new_end].copy_from_slice(with);
+    }
+}
+
+impl AsRef<[u8]> for SpanBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl crate::pool::Reusable for SpanBuf {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+    #[inline]
+    fn retained_capacity(&self) -> usize {
+        self.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A SpanBuf behaves like a Vec<u8> under appends, truncation and
+        /// splices.
+        #[test]
+        fn behaves_like_a_vec(ops in proptest::collection::vec((0u8..3, proptest::collection::vec(any::<u8>(), 0..40), any::<usize>(), any::<usize>()), 0..40), cap in 0usize..64) {
+            let mut b = SpanBuf::with_capacity(cap);
+            let mut v: Vec<u8> = Vec::new();
+            for (op, data, x, y) in ops {
+                match op {
+                    0 => {
+                        b.extend_from_slice(&data);
+                        v.extend_from_slice(&data);
+                    }
+                    1 => {
+                        let n = if v.is_empty() { 0 } else { x % (v.len() + 1) };
+                        b.truncate(n);
+                        v.truncate(n);
+                    }
+                    _ => {
+                        if !v.is_empty() {
+                            let (s, e) = { let a = x % (v.len() + 1); let c = y % (v.len() + 1); (a.min(c), a.max(c)) };
+                            b.splice(s, e, &data);
+                            v.splice(s..e, data.iter().copied());
+                        }
+                    }
+                }
+                prop_assert_eq!(b.as_slice(), &v[..]);
+            }
+        }
+    }
+}
