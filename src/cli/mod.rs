@@ -107,6 +107,10 @@ struct ReceiveArgs {
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECONDS")]
     exit_after: Option<f64>,
+    /// Only count what arrives (a summary at exit): for load tests, where
+    /// drawing every trace would cost more than receiving it.
+    #[arg(long, conflicts_with = "jsonl")]
+    quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]

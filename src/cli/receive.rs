@@ -41,9 +41,11 @@ pub fn run(args: ReceiveArgs) -> i32 {
             ..Limits::default()
         },
     };
+    let quiet = args.quiet;
     rt.block_on(async move {
         let sink_out = out.clone();
         let receiver = Receiver::start(config, move |received| match &sink_out {
+            _ if quiet => {}
             Some(file) => {
                 let mut f = match file.lock() {
                     Ok(f) => f,
