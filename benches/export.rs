@@ -28,19 +28,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http_body_util::{BodyExt, Full};
-use opentelemetry::trace::{
-    Span as _, SpanKind as OtelKind, Status as OtelStatus, Tracer as _, TracerProvider as _,
-};
-use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
 use tracewire::config::{ExporterConfig, Protocol};
 use tracewire::encode::wire::get_varint;
-use tracewire::span::{SpanKind, Status};
 use tracewire::transport::{build, Endpoint};
 use tracewire::{BatchConfig, Pipeline, Tracer};
+
+#[path = "support/proxy_span.rs"]
+mod proxy_span;
+use proxy_span::{otel_span, tracewire_span};
 
 // ---------------------------------------------------------------------------
 // The counting collector
@@ -193,48 +193,6 @@ fn start_collector() -> Collector {
 // ---------------------------------------------------------------------------
 // The two exporters, recording the same proxy-shaped span
 // ---------------------------------------------------------------------------
-
-#[inline]
-fn tracewire_span(tracer: &Tracer, i: u64) {
-    let mut s = tracer.start("GET /api/v1/users/{id}", SpanKind::Server);
-    s.set_str("http.request.method", "GET");
-    s.set_str("url.path", "/api/v1/users/42");
-    s.set_str("url.scheme", "https");
-    s.set_str("server.address", "api.example.com");
-    s.set_i64("server.port", 443);
-    s.set_str("client.address", "10.0.3.7");
-    s.set_str(
-        "user_agent.original",
-        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
-    );
-    s.set_i64("http.response.status_code", 200 + (i & 1) as i64);
-    s.set_status(Status::OK);
-    s.end();
-}
-
-#[inline]
-fn otel_span(tracer: &SdkTracer, i: u64) {
-    let mut s = tracer
-        .span_builder("GET /api/v1/users/{id}")
-        .with_kind(OtelKind::Server)
-        .start(tracer);
-    s.set_attribute(KeyValue::new("http.request.method", "GET"));
-    s.set_attribute(KeyValue::new("url.path", "/api/v1/users/42"));
-    s.set_attribute(KeyValue::new("url.scheme", "https"));
-    s.set_attribute(KeyValue::new("server.address", "api.example.com"));
-    s.set_attribute(KeyValue::new("server.port", 443i64));
-    s.set_attribute(KeyValue::new("client.address", "10.0.3.7"));
-    s.set_attribute(KeyValue::new(
-        "user_agent.original",
-        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
-    ));
-    s.set_attribute(KeyValue::new(
-        "http.response.status_code",
-        200 + (i & 1) as i64,
-    ));
-    s.set_status(OtelStatus::Ok);
-    s.end();
-}
 
 /// The queue both exporters get for the throughput runs.
 const QUEUE: usize = 65_536;

@@ -13,81 +13,18 @@
 //!
 //! Run: `cargo bench --bench record`
 
-use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use opentelemetry::trace::{
-    Span as _, SpanKind as OtelKind, Status as OtelStatus, Tracer as _, TracerProvider as _,
-};
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracewire::sampling::Sampler;
-use tracewire::span::{SpanKind, Status};
-use tracewire::{Pipeline, Tracer};
+use tracewire::Pipeline;
 
-struct Discard;
-
-impl Exporter for Discard {
-    fn export(&self, r: ExportRequest) -> BoxFuture<'_, ExportReport> {
-        Box::pin(async move { ExportReport::success(r.message().len() as u64, Some(r.buffer)) })
-    }
-}
-
-#[derive(Debug)]
-struct OtelDiscard;
-
-impl SpanExporter for OtelDiscard {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
-
-#[inline]
-fn tracewire_span(tracer: &Tracer, i: u64) {
-    let mut s = tracer.start("GET /api/v1/users/{id}", SpanKind::Server);
-    s.set_str("http.request.method", "GET");
-    s.set_str("url.path", "/api/v1/users/42");
-    s.set_str("url.scheme", "https");
-    s.set_str("server.address", "api.example.com");
-    s.set_i64("server.port", 443);
-    s.set_str("client.address", "10.0.3.7");
-    s.set_str(
-        "user_agent.original",
-        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
-    );
-    s.set_i64("http.response.status_code", 200 + (i & 1) as i64);
-    s.set_status(Status::OK);
-    s.end();
-}
-
-#[inline]
-fn otel_span(tracer: &opentelemetry_sdk::trace::SdkTracer, i: u64) {
-    let mut s = tracer
-        .span_builder("GET /api/v1/users/{id}")
-        .with_kind(OtelKind::Server)
-        .start(tracer);
-    s.set_attribute(KeyValue::new("http.request.method", "GET"));
-    s.set_attribute(KeyValue::new("url.path", "/api/v1/users/42"));
-    s.set_attribute(KeyValue::new("url.scheme", "https"));
-    s.set_attribute(KeyValue::new("server.address", "api.example.com"));
-    s.set_attribute(KeyValue::new("server.port", 443i64));
-    s.set_attribute(KeyValue::new("client.address", "10.0.3.7"));
-    s.set_attribute(KeyValue::new(
-        "user_agent.original",
-        "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
-    ));
-    s.set_attribute(KeyValue::new(
-        "http.response.status_code",
-        200 + (i & 1) as i64,
-    ));
-    s.set_status(OtelStatus::Ok);
-    s.end();
-}
+#[path = "support/proxy_span.rs"]
+mod proxy_span;
+use proxy_span::{otel_span, tracewire_span, Discard, OtelDiscard};
 
 /// Wall time per span per thread, with `threads` threads recording `iters`
 /// spans each, started together.

@@ -30,7 +30,8 @@ use super::response::{
 };
 use super::tls::{Alpn, Connector};
 use super::{
-    connect, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError, USER_AGENT,
+    connect, finish_export, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError,
+    USER_AGENT,
 };
 use crate::config::{Compression, ExporterConfig};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
@@ -448,34 +449,15 @@ impl GrpcExporter {
             async move { self.attempt(framed, left.min(self.timeout), sent).await }
         })
         .await;
-        let buffer = match (reclaim, framed.try_into_mut().ok()) {
-            (true, b) => b,
-            (false, Some(b)) => {
-                self.gzip_pool.give(b);
-                None
-            }
-            (false, None) => None,
-        };
-        let bytes_sent = sent.load(Ordering::Relaxed);
-        match outcome.result {
-            Ok((rejected, message)) => {
-                if rejected > 0 {
-                    self.partial.report(rejected as i64, &message);
-                }
-                ExportReport {
-                    result: Ok(()),
-                    rejected: rejected.min(spans),
-                    attempts: outcome.attempts,
-                    bytes_sent,
-                    buffer,
-                }
-            }
-            Err(e) => {
-                let mut report = ExportReport::failure(e, outcome.attempts.max(1), bytes_sent);
-                report.buffer = buffer;
-                report
-            }
-        }
+        finish_export(
+            outcome,
+            spans,
+            sent.load(Ordering::Relaxed),
+            framed,
+            reclaim,
+            &self.gzip_pool,
+            &self.partial,
+        )
     }
 }
 

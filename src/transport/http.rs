@@ -26,7 +26,8 @@ use super::response::{
 };
 use super::tls::{Alpn, Connector};
 use super::{
-    connect, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError, USER_AGENT,
+    connect, finish_export, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError,
+    USER_AGENT,
 };
 use crate::config::{Compression, ExporterConfig};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
@@ -378,36 +379,15 @@ impl HttpExporter {
             async move { self.attempt(body, left.min(self.timeout), sent).await }
         })
         .await;
-        let bytes_sent = sent.load(Ordering::Relaxed);
-        // Take the buffer back when nobody else holds it.
-        let buffer = body.try_into_mut().ok();
-        let buffer = match (reclaim, buffer) {
-            (true, b) => b,
-            (false, Some(b)) => {
-                self.gzip_pool.give(b);
-                None
-            }
-            (false, None) => None,
-        };
-        match outcome.result {
-            Ok((rejected, message)) => {
-                if rejected > 0 {
-                    self.partial.report(rejected as i64, &message);
-                }
-                ExportReport {
-                    result: Ok(()),
-                    rejected: rejected.min(spans),
-                    attempts: outcome.attempts,
-                    bytes_sent,
-                    buffer,
-                }
-            }
-            Err(e) => {
-                let mut report = ExportReport::failure(e, outcome.attempts.max(1), bytes_sent);
-                report.buffer = buffer;
-                report
-            }
-        }
+        finish_export(
+            outcome,
+            spans,
+            sent.load(Ordering::Relaxed),
+            body,
+            reclaim,
+            &self.gzip_pool,
+            &self.partial,
+        )
     }
 }
 

@@ -395,6 +395,50 @@ impl PartialSuccessLog {
     }
 }
 
+/// What both transports do once an export's retries are over: the buffer
+/// goes back where it came from (the worker's pool when it was the request's
+/// own, `scratch` when it was a compression buffer), and the outcome
+/// becomes the report.
+pub(crate) fn finish_export(
+    outcome: crate::retry::Retried<(u64, String)>,
+    spans: u64,
+    bytes_sent: u64,
+    body: bytes::Bytes,
+    body_is_request_buffer: bool,
+    scratch: &crate::pool::Pool<BytesMut>,
+    partial: &PartialSuccessLog,
+) -> crate::export::ExportReport {
+    use crate::export::ExportReport;
+    // Take the buffer back when nobody else holds it.
+    let buffer = match (body_is_request_buffer, body.try_into_mut().ok()) {
+        (true, b) => b,
+        (false, Some(b)) => {
+            scratch.give(b);
+            None
+        }
+        (false, None) => None,
+    };
+    match outcome.result {
+        Ok((rejected, message)) => {
+            if rejected > 0 {
+                partial.report(rejected as i64, &message);
+            }
+            ExportReport {
+                result: Ok(()),
+                rejected: rejected.min(spans),
+                attempts: outcome.attempts,
+                bytes_sent,
+                buffer,
+            }
+        }
+        Err(e) => {
+            let mut report = ExportReport::failure(e, outcome.attempts.max(1), bytes_sent);
+            report.buffer = buffer;
+            report
+        }
+    }
+}
+
 /// Builds the exporter a configuration describes.
 ///
 /// ```
