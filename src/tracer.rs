@@ -597,7 +597,7 @@ impl Span {
     /// [`AnyValue`](crate::span::AnyValue).
     ///
     /// A value nested deeper than
-    /// [`MAX_VALUE_DEPTH`](crate::encode::otlp::MAX_VALUE_DEPTH) is dropped
+    /// [`MAX_VALUE_DEPTH`] is dropped
     /// and counted in `dropped_attributes_count`.
     pub fn set_attribute<'v>(&mut self, key: &str, value: impl Into<ValueRef<'v>>) {
         let Some(r) = self.rec.as_mut() else { return };
