@@ -11,7 +11,8 @@
 //!   recording at once; the time is the wall time per span per thread.
 //! - `tracewire_unsampled`: a span the sampler drops (context only).
 //! - `tracewire_proxy_request`: all the tracing work examples/proxy.rs does
-//!   on a request's path (extract, SERVER and CLIENT spans, inject).
+//!   on a request's path (extract, SERVER and CLIENT spans, inject), and
+//!   `opentelemetry_sdk_proxy_request`, the same with the SDK.
 //!
 //! Run: `cargo bench --bench record`
 
@@ -26,7 +27,10 @@ use tracewire::Pipeline;
 
 #[path = "support/proxy_span.rs"]
 mod proxy_span;
-use proxy_span::{otel_span, tracewire_span, Discard, OtelDiscard};
+use proxy_span::{
+    incoming_headers, otel_proxy_request, otel_span, tracewire_proxy_request, tracewire_span,
+    Discard, OtelDiscard,
+};
 
 /// Wall time per span per thread, with `threads` threads recording `iters`
 /// spans each, started together.
@@ -89,49 +93,16 @@ fn bench_record(c: &mut Criterion) {
     group.bench_function("opentelemetry_sdk_2_threads", |b| {
         b.iter_custom(|iters| per_thread(2, iters, |i| otel_span(&otel, i)))
     });
-    // Everything examples/proxy.rs does with tracing per request: extract
-    // the caller's context, a SERVER span with its attributes and a
-    // captured header, a CLIENT span for the upstream call, inject its
-    // traceparent into the upstream request, end both.
-    let mut incoming = http::HeaderMap::new();
-    incoming.insert(
-        "traceparent",
-        http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-    );
-    incoming.insert("x-request-id", http::HeaderValue::from_static("req-42"));
+    // Everything examples/proxy.rs does with tracing per request.
+    let incoming = incoming_headers();
     group.bench_function("tracewire_proxy_request", |b| {
         let mut upstream = http::HeaderMap::new();
-        b.iter(|| {
-            let parent = tracewire::propagation::extract_from_headers(&incoming);
-            let mut server =
-                tracer.start_with_parent("GET", tracewire::SpanKind::Server, parent.as_ref());
-            server.set_str("http.request.method", "GET");
-            server.set_str("url.path", "/api/v1/users/42");
-            server.set_str("url.query", "page=2&q=REDACTED");
-            server.set_str("url.scheme", "http");
-            server.set_str("network.protocol.version", "1.1");
-            server.set_str("client.address", "127.0.0.1");
-            if let Some(v) = incoming.get("x-request-id").and_then(|v| v.to_str().ok()) {
-                server.set_str("http.request.header.x-request-id", v);
-            }
-            let mut client = tracer.start_with_parent(
-                "GET",
-                tracewire::SpanKind::Client,
-                Some(server.context()),
-            );
-            client.set_str("http.request.method", "GET");
-            client.set_str("server.address", "127.0.0.1");
-            client.set_i64("server.port", 9000);
-            client.set_str(
-                "url.full",
-                "http://127.0.0.1:9000/api/v1/users/42?page=2&q=REDACTED",
-            );
-            tracewire::propagation::inject_into_headers(client.context(), &mut upstream);
-            client.set_i64("http.response.status_code", 200);
-            client.end();
-            server.set_i64("http.response.status_code", 200);
-            server.end();
-        })
+        b.iter(|| tracewire_proxy_request(&tracer, &incoming, &mut upstream))
+    });
+    let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+    group.bench_function("opentelemetry_sdk_proxy_request", |b| {
+        let mut upstream = http::HeaderMap::new();
+        b.iter(|| otel_proxy_request(&otel, &propagator, &incoming, &mut upstream))
     });
     group.bench_function("tracewire_unsampled", |b| {
         let mut i = 0u64;
