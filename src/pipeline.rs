@@ -184,6 +184,7 @@ impl PipelineBuilder {
             self.sampler,
             self.limits,
         ));
+        shared.register();
         if self.preallocate {
             shared.preallocate();
         }

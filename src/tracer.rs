@@ -26,8 +26,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use crate::clock;
@@ -54,6 +55,8 @@ const RANDOM_FLAG: u8 = 0x02;
 
 /// What a pipeline's tracers and spans share.
 pub(crate) struct Shared {
+    /// This pipeline's id in [`PIPELINES`].
+    id: u64,
     pub(crate) ring: Ring,
     /// Span buffers, in bundles of sixteen.
     pub(crate) bufs: Bundles<SpanBuf>,
@@ -74,6 +77,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(capacity: usize, batch: usize, sampler: Sampler, limits: SpanLimits) -> Self {
         Shared {
+            id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed),
             ring: Ring::new(capacity, batch),
             // Buffers in the ring, plus one batch being encoded, plus those
             // being recorded; anything beyond is freed.
@@ -99,6 +103,15 @@ impl Shared {
         }
     }
 
+    /// Makes the pipeline findable by its id, so spans need not hold a
+    /// reference count on it (see [`with_shared`]).
+    pub(crate) fn register(self: &Arc<Self>) {
+        let mut all = lock(&PIPELINES);
+        // Forget pipelines that are gone.
+        all.retain(|(_, w)| w.strong_count() > 0);
+        all.push((self.id, Arc::downgrade(self)));
+    }
+
     /// The index of `scope`, registering it on first use.
     pub(crate) fn scope_index(&self, scope: InstrumentationScope) -> u16 {
         let mut scopes = match self.scopes.lock() {
@@ -119,6 +132,57 @@ impl Shared {
     }
 }
 
+/// Every pipeline, by id: how a span finds its pipeline when it ends on a
+/// thread that has not recorded into that pipeline before (rare).
+static PIPELINES: Mutex<Vec<(u64, Weak<Shared>)>> = Mutex::new(Vec::new());
+static NEXT_PIPELINE: AtomicU64 = AtomicU64::new(1);
+
+/// Locks `m`, recovering from poisoning (nothing here panics while holding
+/// a lock, and the state it guards is valid at every step).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The live pipeline with id `id`, from the registry (slow path).
+fn find_pipeline(id: u64) -> Option<Arc<Shared>> {
+    let all = lock(&PIPELINES);
+    all.iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, w)| w.upgrade())
+}
+
+/// Calls `f` with pipeline `id`'s state and this thread's handle on it:
+/// the thread's own handle when it has one (the common case: a lookup in a
+/// short thread-local list, no reference count touched), else a handle
+/// registered now, else (the thread is exiting) a temporary one. `None`
+/// when the pipeline no longer exists.
+#[inline]
+fn with_handle<R>(id: u64, f: impl FnOnce(&Handle) -> R) -> Option<R> {
+    let mut f = Some(f);
+    let local = LOCAL.try_with(|l| {
+        {
+            let handles = l.handles.borrow();
+            if let Some(h) = handles.iter().find(|h| h.shared.id == id) {
+                return f.take().map(|f| f(h));
+            }
+        }
+        let shared = find_pipeline(id)?;
+        let h = l.handle(&shared);
+        f.take().map(|f| f(&h))
+    });
+    match local {
+        Ok(r) => r,
+        // This thread's state is gone (it is exiting).
+        Err(_) => {
+            let shared = find_pipeline(id)?;
+            f.take().map(|f| f(&Handle::new(shared, 0)))
+        }
+    }
+}
+
 /// A new span buffer's capacity: a proxy span with 8 attributes is ~330 bytes.
 const SPAN_BUFFER_INITIAL: usize = 512;
 /// Span buffers that grew past this are freed rather than pooled.
@@ -132,7 +196,7 @@ struct ThreadState {
     /// This thread's stripe of the striped counters.
     stripe: usize,
     /// This thread's handles, one per pipeline it records into.
-    handles: RefCell<Vec<Arc<Handle>>>,
+    handles: RefCell<Vec<Rc<Handle>>>,
     /// Span buffers cached for this thread (one bundle): taking one costs
     /// no atomic.
     buffers: RefCell<Vec<SpanBuf>>,
@@ -182,17 +246,32 @@ impl ThreadState {
     }
 
     /// This thread's handle on `shared`, registered on first use.
-    #[inline]
-    fn handle(&self, shared: &Arc<Shared>) -> Arc<Handle> {
+    fn handle(&self, shared: &Arc<Shared>) -> Rc<Handle> {
         let mut handles = self.handles.borrow_mut();
         if let Some(h) = handles.iter().find(|h| Arc::ptr_eq(&h.shared, shared)) {
             return h.clone();
         }
         // Forget pipelines that have shut down, so they can be freed.
         handles.retain(|h| !h.shared.closed.load(Ordering::Relaxed));
-        let h = Arc::new(Handle::new(shared.clone(), self.stripe));
+        let h = Rc::new(Handle::new(shared.clone(), self.stripe));
         handles.push(h.clone());
         h
+    }
+
+    /// Registers this thread's handle on `shared` unless it has one.
+    ///
+    /// Hot path (runs per span start): a scan of a list as long as the
+    /// number of pipelines this thread records into (usually one).
+    #[inline]
+    fn ensure_handle(&self, shared: &Arc<Shared>) {
+        let known = self
+            .handles
+            .borrow()
+            .iter()
+            .any(|h| Arc::ptr_eq(&h.shared, shared));
+        if !known {
+            let _ = self.handle(shared);
+        }
     }
 
     /// A span buffer: from this thread's cache, else the cache swaps itself
@@ -233,16 +312,17 @@ fn give_buffer(mut buf: SpanBuf) {
 /// Collects span buffers returned by the export worker into bundles.
 pub(crate) type BufReturner = Returner<SpanBuf>;
 
-/// A per-thread handle on a pipeline. Spans hold their thread's handle, so
-/// starting and ending a span touches a reference count that no other
-/// thread writes (cloning the pipeline's own `Arc` would bounce one cache
-/// line between every recording thread).
+/// A thread's handle on a pipeline, kept in the thread's state. A span
+/// holds only its pipeline's id and finds the handle of the thread it ends
+/// on, so starting and ending a span touches no reference count (cloning
+/// the pipeline's `Arc` per span would bounce one cache line between every
+/// recording thread, and even a per-thread `Arc` costs two atomic
+/// operations per span).
 pub(crate) struct Handle {
     shared: Arc<Shared>,
     stripe: usize,
-    /// Pushes through this handle, to check the ring's fill every 32nd. A
-    /// wake-up heuristic: a lost update between threads is harmless.
-    pushes: AtomicU32,
+    /// Pushes through this handle, to check the ring's fill every 32nd.
+    pushes: Cell<u32>,
 }
 
 impl Handle {
@@ -250,7 +330,46 @@ impl Handle {
         Handle {
             shared,
             stripe,
-            pushes: AtomicU32::new(0),
+            pushes: Cell::new(0),
+        }
+    }
+
+    /// Queues an ended span's encoded body for export, or counts it
+    /// dropped when the ring is full or the pipeline closed.
+    ///
+    /// Hot path (runs per span): one striped counter add, one lock-free
+    /// push; no allocation, no lock, no syscall except the worker's
+    /// wake-up once per batch.
+    #[inline]
+    fn queue(&self, body: SpanBuf, scope: u16) {
+        let shared = &*self.shared;
+        // Counted before it can reach any outcome (see `stats`).
+        shared.counters.recorded.add_at(self.stripe, 1);
+        if shared.closed.load(Ordering::Acquire) {
+            shared.counters.dropped.fetch_add(1, Ordering::Release);
+            give_buffer(body);
+            return;
+        }
+        let pushes = self.pushes.get().wrapping_add(1);
+        self.pushes.set(pushes);
+        match shared
+            .ring
+            .push(FinishedSpan { body, scope }, pushes % 32 == 0)
+        {
+            Ok(()) => {
+                // Closed while we pushed: the worker may have swept
+                // already, so take one span back out and count it dropped.
+                if shared.closed.load(Ordering::Acquire) {
+                    if let Some(s) = shared.ring.pop() {
+                        shared.counters.dropped.fetch_add(1, Ordering::Release);
+                        give_buffer(s.body);
+                    }
+                }
+            }
+            Err(span) => {
+                shared.counters.dropped.fetch_add(1, Ordering::Release);
+                give_buffer(span.body);
+            }
         }
     }
 }
@@ -397,7 +516,7 @@ impl Tracer {
         }
         let parent_remote = parent.is_some_and(SpanContext::is_remote);
         let parent_id = parent.map(SpanContext::span_id);
-        let handle = l.handle(&self.shared);
+        l.ensure_handle(&self.shared);
         let mut buf = l.take_buffer(&shared.bufs);
         let start = start_time.unwrap_or_else(clock::now_unix_nanos);
         let layout = put_span_start(
@@ -415,7 +534,7 @@ impl Tracer {
         Span {
             ctx,
             rec: Some(Recording {
-                handle,
+                pipeline: shared.id,
                 buf,
                 side: Vec::new(),
                 events_end: 0,
@@ -489,7 +608,8 @@ impl<'a> SpanBuilder<'a> {
 // ---------------------------------------------------------------------------
 
 struct Recording {
-    handle: Arc<Handle>,
+    /// The pipeline's id: see [`with_handle`].
+    pipeline: u64,
     buf: SpanBuf,
     /// Encoded `Span.events` fields, then encoded `Span.links` fields, each
     /// in order (a pooled buffer, taken on first use).
@@ -642,7 +762,9 @@ impl Span {
 
     fn add_event_at_nanos(&mut self, name: &str, time: u64, attributes: &[(&str, ValueRef<'_>)]) {
         let Some(r) = self.rec.as_mut() else { return };
-        let limits = r.handle.shared.limits;
+        let Some(limits) = with_handle(r.pipeline, |h| h.shared.limits) else {
+            return;
+        };
         if r.event_count >= limits.max_events_per_span {
             r.dropped_events = r.dropped_events.saturating_add(1);
             return;
@@ -679,7 +801,9 @@ impl Span {
         if !ctx.is_valid() {
             return;
         }
-        let limits = r.handle.shared.limits;
+        let Some(limits) = with_handle(r.pipeline, |h| h.shared.limits) else {
+            return;
+        };
         if r.link_count >= limits.max_links_per_span {
             r.dropped_links = r.dropped_links.saturating_add(1);
             return;
@@ -761,42 +885,18 @@ impl Span {
                 flags: r.flags,
             },
         );
-        let handle = &*r.handle;
-        let shared = &*handle.shared;
-        if r.side.capacity() != 0 {
-            shared.side_pool.give(std::mem::take(&mut r.side));
-        }
         let body = std::mem::take(&mut r.buf);
-        let scope = r.scope;
-        // Counted before it can reach any outcome (see `stats`).
-        shared.counters.recorded.add_at(handle.stripe, 1);
-        if shared.closed.load(Ordering::Acquire) {
-            shared.counters.dropped.fetch_add(1, Ordering::Release);
-            give_buffer(body);
-        } else {
-            let pushes = handle.pushes.load(Ordering::Relaxed).wrapping_add(1);
-            handle.pushes.store(pushes, Ordering::Relaxed);
-            match shared
-                .ring
-                .push(FinishedSpan { body, scope }, pushes % 32 == 0)
-            {
-                Ok(()) => {
-                    // Closed while we pushed: the worker may have swept
-                    // already, so take one span back out and count it dropped.
-                    if shared.closed.load(Ordering::Acquire) {
-                        if let Some(s) = shared.ring.pop() {
-                            shared.counters.dropped.fetch_add(1, Ordering::Release);
-                            give_buffer(s.body);
-                        }
-                    }
-                }
-                Err(span) => {
-                    shared.counters.dropped.fetch_add(1, Ordering::Release);
-                    give_buffer(span.body);
-                }
-            }
-        }
+        let side = std::mem::take(&mut r.side);
+        let (pipeline, scope) = (r.pipeline, r.scope);
         self.rec = None;
+        // `None`: the pipeline no longer exists, so there is nothing left to
+        // count the span in.
+        let _ = with_handle(pipeline, move |h| {
+            if side.capacity() != 0 {
+                h.shared.side_pool.give(side);
+            }
+            h.queue(body, scope);
+        });
     }
 }
 
@@ -810,7 +910,8 @@ impl Recording {
     /// Takes the side buffer for events and links on first use.
     fn ensure_side(&mut self) {
         if self.side.capacity() == 0 {
-            self.side = self.handle.shared.side_pool.take();
+            self.side =
+                with_handle(self.pipeline, |h| h.shared.side_pool.take()).unwrap_or_default();
         }
     }
 

@@ -462,3 +462,44 @@ fn accounting_invariant_under_concurrency_and_failures() {
         }
     }
 }
+
+#[test]
+fn spans_ended_on_other_threads_or_after_shutdown_are_accounted() {
+    let capture = Capture::new(Behaviour::Accept);
+    let p = default_pipeline(&capture);
+    let tracer = p.tracer("t");
+    // Started here, ended on threads that never started a span (as an
+    // async runtime moves a request between workers), with an event added
+    // there too.
+    let spans: Vec<_> = (0..8)
+        .map(|i| {
+            let mut s = tracer.start("moved", SpanKind::Server);
+            s.set_i64("i", i);
+            s
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for mut s in spans {
+            scope.spawn(move || {
+                s.add_event("on another thread", &[]);
+                s.end();
+            });
+        }
+    });
+    p.force_flush(FLUSH).expect("flush");
+    let got = capture.spans();
+    assert_eq!(got.len(), 8);
+    assert!(got
+        .iter()
+        .all(|s| s.name == "moved" && s.events.len() == 1 && s.attributes.len() == 1));
+
+    // A span still open when the pipeline shuts down is counted dropped
+    // when it ends, on any thread.
+    let late = tracer.start("late", SpanKind::Internal);
+    p.shutdown(FLUSH).expect("shutdown");
+    std::thread::spawn(move || late.end())
+        .join()
+        .expect("no panic");
+    let s = p.stats();
+    assert_eq!((s.recorded, s.exported, s.dropped, s.queued), (9, 8, 1, 0));
+}

@@ -458,13 +458,13 @@ pub fn put_str_kv(buf: &mut SpanBuf, field: u32, key: &str, value: &str, limit: 
         out[1] = body as u8;
         out[2] = 0x0a; // KeyValue.key
         out[3] = k as u8;
-        out[4..4 + k].copy_from_slice(key.as_bytes());
+        wire::copy_short(&mut out[4..4 + k], key.as_bytes());
         let rest = &mut out[4 + k..];
         rest[0] = 0x12; // KeyValue.value
         rest[1] = (2 + v) as u8;
         rest[2] = 0x0a; // AnyValue.string_value
         rest[3] = v as u8;
-        rest[4..4 + v].copy_from_slice(value.as_bytes());
+        wire::copy_short(&mut rest[4..4 + v], value.as_bytes());
     } else {
         put_kv_span(buf, field, key, &ValueRef::Str(value), usize::MAX);
     }
@@ -486,7 +486,7 @@ pub fn put_i64_kv(buf: &mut SpanBuf, field: u32, key: &str, value: i64) {
         out[1] = body as u8;
         out[2] = 0x0a;
         out[3] = k as u8;
-        out[4..4 + k].copy_from_slice(key.as_bytes());
+        wire::copy_short(&mut out[4..4 + k], key.as_bytes());
         let mut rest: &mut [u8] = &mut out[4 + k..];
         rest.put_slice(&[0x12, (1 + n) as u8, 0x18 /* AnyValue.int_value */]);
         wire::put_varint(&mut rest, value as u64);
@@ -628,7 +628,12 @@ pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
         w.put_slice(&[0x22, 8]); // field 4, length-delimited
         w.put_slice(&parent.to_bytes());
     }
-    put_opt_str(&mut w, span::NAME, s.name);
+    if !s.name.is_empty() {
+        put_len_header(&mut w, span::NAME, s.name.len());
+        let (dst, rest) = std::mem::take(&mut w).split_at_mut(s.name.len());
+        wire::copy_short(dst, s.name.as_bytes());
+        w = rest;
+    }
     if kind_len != 0 {
         w.put_slice(&[0x30, s.kind as i32 as u8]); // field 6, varint
     }
@@ -848,9 +853,13 @@ pub fn put_span_end(buf: &mut SpanBuf, e: &SpanEnd<'_>) {
         span::DROPPED_ATTRIBUTES_COUNT,
         e.dropped_attributes_count,
     );
-    w.put_slice(e.events);
+    if !e.events.is_empty() {
+        w.put_slice(e.events);
+    }
     put_opt_u32(&mut w, span::DROPPED_EVENTS_COUNT, e.dropped_events_count);
-    w.put_slice(e.links);
+    if !e.links.is_empty() {
+        w.put_slice(e.links);
+    }
     put_opt_u32(&mut w, span::DROPPED_LINKS_COUNT, e.dropped_links_count);
     if let Some(status) = e.status {
         put_status(&mut w, status);

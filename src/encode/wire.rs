@@ -154,10 +154,64 @@ pub fn get_varint(input: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
+/// Copies `src` into `dst` (of the same length), inline.
+///
+/// Keys and values of span attributes are mostly under 48 bytes, where a
+/// call to `memcpy` costs more than the copy: up to 48 bytes this copies
+/// with at most three fixed-size, overlapping loads and stores (16, 8 or
+/// 4 bytes wide) and no call; longer slices go to `memcpy`.
+///
+/// Hot path (runs per attribute key and value): no call, no allocation.
+/// Panics if the lengths differ, like `copy_from_slice`.
+///
+/// ```
+/// use tracewire::encode::wire::copy_short;
+/// let mut out = [0u8; 13];
+/// copy_short(&mut out, b"url.full.path");
+/// assert_eq!(&out, b"url.full.path");
+/// ```
+#[inline(always)]
+pub fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    assert_eq!(dst.len(), n, "copy_short: lengths differ");
+    if n >= 16 {
+        if n > 48 {
+            dst.copy_from_slice(src);
+        } else if n > 32 {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[16..32].copy_from_slice(&src[16..32]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        } else {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn copy_short_copies_every_length() {
+        let src: Vec<u8> = (0..200u8).collect();
+        for n in 0..200 {
+            let mut dst = vec![0xffu8; n];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(dst, &src[..n], "length {n}");
+        }
+    }
 
     #[test]
     fn varint_known_values() {
