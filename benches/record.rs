@@ -14,6 +14,13 @@
 //!   on a request's path (extract, SERVER and CLIENT spans, inject), and
 //!   `opentelemetry_sdk_proxy_request`, the same with the SDK.
 //!
+//! After the criterion functions, the bench prints the one-thread
+//! comparison measured once more, interleaved: windows of 100,000 spans
+//! recorded alternately with tracewire and with the SDK (`ROUNDS`, default
+//! 21), each started with both export workers idle, so a slow phase of a
+//! shared host slows both alike; it prints each side's median time per
+//! span and the median of the per-window ratios.
+//!
 //! Run: `cargo bench --bench record`
 
 use std::sync::Barrier;
@@ -113,12 +120,67 @@ fn bench_record(c: &mut Criterion) {
     });
     group.finish();
 
+    interleaved(&pipeline, &tracer, &provider, &otel);
+
     let s = pipeline.stats();
     eprintln!(
         "tracewire pipeline: recorded {}, exported {}, dropped {} (queue full)",
         s.recorded, s.exported, s.dropped
     );
     let _ = provider.shutdown();
+}
+
+/// Alternating windows of tracewire and SDK spans; see the module docs.
+fn interleaved(
+    pipeline: &Pipeline,
+    tracer: &tracewire::Tracer,
+    provider: &SdkTracerProvider,
+    otel: &opentelemetry_sdk::trace::SdkTracer,
+) {
+    const WINDOW: u64 = 100_000;
+    let rounds = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(21)
+        .max(1);
+    let per_span = |f: &dyn Fn(u64)| {
+        let started = Instant::now();
+        for i in 0..WINDOW {
+            f(i);
+        }
+        started.elapsed().as_nanos() as f64 / WINDOW as f64
+    };
+    let (mut tw, mut sdk, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    // Each window starts with both export workers idle (flushed, untimed),
+    // so neither side's window pays for the other's background export.
+    let settle = || {
+        let _ = pipeline.force_flush(Duration::from_secs(10));
+        let _ = provider.force_flush();
+    };
+    for _ in 0..rounds {
+        settle();
+        let t = per_span(&|i| tracewire_span(tracer, i));
+        settle();
+        let o = per_span(&|i| otel_span(otel, i));
+        tw.push(t);
+        sdk.push(o);
+        ratios.push(o / t);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (lo, hi) = (
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "record interleaved ({rounds} rounds of {WINDOW} spans each): tracewire median {:.1} ns, \
+         opentelemetry_sdk median {:.1} ns, ratio median {:.2}x (min {lo:.2}x, max {hi:.2}x)",
+        median(&mut tw),
+        median(&mut sdk),
+        median(&mut ratios),
+    );
 }
 
 criterion_group!(benches, bench_record);
