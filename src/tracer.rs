@@ -294,14 +294,22 @@ impl ThreadState {
 }
 
 /// Returns a span buffer that never reached the worker (queue full, pipeline
-/// closed) to this thread's cache; freed when the cache is full.
-fn give_buffer(mut buf: SpanBuf) {
+/// closed) to this thread's cache. A full cache goes to the pool as a
+/// bundle first, so a thread that ends spans other threads started (an
+/// async runtime moving requests) passes their buffers back rather than
+/// freeing them while the starting threads allocate new ones.
+fn give_buffer(mut buf: SpanBuf, bufs: &Bundles<SpanBuf>) {
     if buf.capacity() > SPAN_BUFFER_RETAIN {
         return;
     }
     buf.clear();
     let _ = LOCAL.try_with(|l| {
         let mut cache = l.buffers.borrow_mut();
+        if cache.len() >= BUNDLE {
+            let mut bundle = bufs.take_empty();
+            std::mem::swap(&mut *cache, &mut bundle);
+            bufs.give_full(bundle);
+        }
         // Never grow the cache: no allocation on this path.
         if cache.len() < cache.capacity() {
             cache.push(buf);
@@ -347,7 +355,7 @@ impl Handle {
         shared.counters.recorded.add_at(self.stripe, 1);
         if shared.closed.load(Ordering::Acquire) {
             shared.counters.dropped.fetch_add(1, Ordering::Release);
-            give_buffer(body);
+            give_buffer(body, &shared.bufs);
             return;
         }
         let pushes = self.pushes.get().wrapping_add(1);
@@ -362,13 +370,13 @@ impl Handle {
                 if shared.closed.load(Ordering::Acquire) {
                     if let Some(s) = shared.ring.pop() {
                         shared.counters.dropped.fetch_add(1, Ordering::Release);
-                        give_buffer(s.body);
+                        give_buffer(s.body, &shared.bufs);
                     }
                 }
             }
             Err(span) => {
                 shared.counters.dropped.fetch_add(1, Ordering::Release);
-                give_buffer(span.body);
+                give_buffer(span.body, &shared.bufs);
             }
         }
     }
