@@ -301,10 +301,7 @@ impl Worker {
         if version == self.scope_version {
             return;
         }
-        let scopes = match self.shared.scopes.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let scopes = crate::tracer::lock(&self.shared.scopes);
         self.scopes = scopes.iter().map(|(_, e)| e.clone()).collect();
         self.scope_version = version;
         drop(scopes);

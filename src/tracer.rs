@@ -104,7 +104,7 @@ impl Shared {
     }
 
     /// Makes the pipeline findable by its id, so spans need not hold a
-    /// reference count on it (see [`with_shared`]).
+    /// reference count on it (see [`with_handle`]).
     pub(crate) fn register(self: &Arc<Self>) {
         let mut all = lock(&PIPELINES);
         // Forget pipelines that are gone.
@@ -114,10 +114,7 @@ impl Shared {
 
     /// The index of `scope`, registering it on first use.
     pub(crate) fn scope_index(&self, scope: InstrumentationScope) -> u16 {
-        let mut scopes = match self.scopes.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut scopes = lock(&self.scopes);
         if let Some(i) = scopes.iter().position(|(s, _)| *s == scope) {
             return i as u16;
         }
@@ -139,7 +136,7 @@ static NEXT_PIPELINE: AtomicU64 = AtomicU64::new(1);
 
 /// Locks `m`, recovering from poisoning (nothing here panics while holding
 /// a lock, and the state it guards is valid at every step).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
