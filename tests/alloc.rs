@@ -59,6 +59,17 @@ impl Exporter for Discard {
     }
 }
 
+/// A pipeline with default batching, its pools filled, exporting to
+/// [`Discard`].
+fn discarding_pipeline() -> Pipeline {
+    Pipeline::builder()
+        .exporter(Discard)
+        .batch(BatchConfig::default())
+        .preallocate(true)
+        .start()
+        .expect("pipeline starts")
+}
+
 /// One proxy-shaped span: name, SERVER kind, 8 attributes, status.
 fn proxy_span(tracer: &Tracer, i: i64, path: &str) {
     let mut s = tracer.start("GET /api/v1/users/{id}", SpanKind::Server);
@@ -97,12 +108,7 @@ fn record_tracked(tracer: &Tracer) {
 #[test]
 fn recording_allocates_nothing_per_span() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = Pipeline::builder()
-        .exporter(Discard)
-        .batch(BatchConfig::default())
-        .preallocate(true)
-        .start()
-        .unwrap();
+    let p = discarding_pipeline();
     let tracer = p.tracer("alloc-test");
     // Warm-up: this thread's handle, the worker's first batches.
     for i in 0..5_000 {
@@ -144,11 +150,7 @@ fn recording_allocates_nothing_per_span() {
 #[test]
 fn two_recording_threads_allocate_nothing_per_span() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = Pipeline::builder()
-        .exporter(Discard)
-        .preallocate(true)
-        .start()
-        .unwrap();
+    let p = discarding_pipeline();
     let tracer = p.tracer("alloc-test-2");
     std::thread::scope(|s| {
         for _ in 0..2 {
@@ -181,11 +183,7 @@ fn two_recording_threads_allocate_nothing_per_span() {
 #[test]
 fn spans_ended_on_another_thread_allocate_nothing_per_span() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = Pipeline::builder()
-        .exporter(Discard)
-        .preallocate(true)
-        .start()
-        .unwrap();
+    let p = discarding_pipeline();
     let tracer = p.tracer("alloc-test-moved");
     // As an async runtime moves a request between worker threads: every
     // span is started on one thread and ended on another, so its buffer
