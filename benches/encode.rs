@@ -20,12 +20,15 @@ use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message;
 use std::hint::black_box;
-use tracewire::encode::buf::SpanBuf;
-use tracewire::encode::otlp::{
+use tracewire::internal::codec::buf::SpanBuf;
+use tracewire::internal::codec::otlp::{
     patch_end_time, put_i64_kv, put_request, put_span_end, put_span_start, put_str_kv, request_len,
     EncodedResource, EncodedScope, ScopeGroup, SpanEnd, SpanStart,
 };
-use tracewire::pool::Pool;
+use tracewire::internal::pool::Pool;
+use tracewire::model::{
+    InstrumentationScope, KeyValue, Resource, SpanId, SpanKind, Status, TraceId,
+};
 use tracewire::proto::collector::trace::v1::ExportTraceServiceRequest;
 use tracewire::proto::common::v1::{
     any_value, AnyValue, InstrumentationScope as PScope, KeyValue as PKeyValue,
@@ -33,9 +36,6 @@ use tracewire::proto::common::v1::{
 use tracewire::proto::resource::v1::Resource as PResource;
 use tracewire::proto::trace::v1::{
     status, ResourceSpans, ScopeSpans, Span as PSpan, Status as PStatus,
-};
-use tracewire::span::{
-    InstrumentationScope, KeyValue, Resource, SpanId, SpanKind, Status, TraceId,
 };
 
 const SPANS: usize = 512;
@@ -182,7 +182,7 @@ fn prost_request(spans: &[ProxySpan]) -> ExportTraceServiceRequest {
                 status: Some(PStatus {
                     message: st.message.to_string(),
                     code: match st.code {
-                        tracewire::span::StatusCode::Error => status::StatusCode::Error as i32,
+                        tracewire::model::StatusCode::Error => status::StatusCode::Error as i32,
                         _ => status::StatusCode::Ok as i32,
                     },
                 }),

@@ -33,9 +33,9 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
-use tracewire::config::{ExporterConfig, Protocol};
-use tracewire::encode::wire::get_varint;
+use tracewire::internal::codec::wire::get_varint;
 use tracewire::transport::{build, Endpoint};
+use tracewire::transport::{ExporterConfig, Protocol};
 use tracewire::{BatchConfig, Pipeline, Tracer};
 
 #[path = "support/proxy_span.rs"]

@@ -29,9 +29,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracewire::config::{ExporterConfig, Protocol};
 use tracewire::receive::{Receiver, ReceiverConfig};
 use tracewire::transport::{build, Endpoint};
+use tracewire::transport::{ExporterConfig, Protocol};
 use tracewire::Pipeline;
 
 #[path = "support/proxy_span.rs"]

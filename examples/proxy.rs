@@ -35,8 +35,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracewire::config::Config;
+use tracewire::model::{SpanKind, Status};
 use tracewire::propagation::{extract_from_headers, inject_into_headers};
-use tracewire::span::{SpanKind, Status};
 use tracewire::{Pipeline, Span, Tracer};
 
 type Body = Full<Bytes>;

@@ -19,12 +19,13 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::clock;
-use crate::encode::buf::SpanBuf;
-use crate::encode::otlp::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
+use crate::codec::buf::SpanBuf;
+use crate::codec::otlp::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
-use crate::pool::Pool;
-use crate::stats::Stats;
-use crate::tracer::{BufReturner, Shared, SPAN_BUFFER_RETAIN};
+use crate::shared::pool::Pool;
+use crate::shared::stats::Stats;
+use crate::shared::{BufReturner, Shared, SPAN_BUFFER_RETAIN};
+use crate::sync::lock;
 
 /// The batch span processor's knobs, with OpenTelemetry's defaults.
 ///
@@ -301,7 +302,7 @@ impl Worker {
         if version == self.scope_version {
             return;
         }
-        let scopes = crate::tracer::lock(&self.shared.scopes);
+        let scopes = lock(&self.shared.scopes);
         self.scopes = scopes.iter().map(|(_, e)| e.clone()).collect();
         self.scope_version = version;
         drop(scopes);

@@ -13,7 +13,7 @@
 //! counter read, one relaxed atomic load and arithmetic.
 //!
 //! ```
-//! let t = tracewire::clock::now_unix_nanos();
+//! let t = tracewire::internal::clock::now_unix_nanos();
 //! let sys = std::time::SystemTime::now()
 //!     .duration_since(std::time::UNIX_EPOCH)
 //!     .unwrap()

@@ -8,7 +8,7 @@
 //! ```
 //! use std::time::Duration;
 //! use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
-//! use tracewire::span::SpanKind;
+//! use tracewire::model::SpanKind;
 //! use tracewire::Pipeline;
 //!
 //! struct Discard;
@@ -35,13 +35,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{BatchConfig, Control, FlushError, Reply, ShutdownError, Worker};
+use crate::codec::otlp::EncodedResource;
 use crate::config::Config;
-use crate::encode::otlp::EncodedResource;
 use crate::export::Exporter;
+use crate::model::{InstrumentationScope, KeyValue, Resource, SpanLimits};
+use crate::record::Tracer;
 use crate::sampling::Sampler;
-use crate::span::{InstrumentationScope, KeyValue, Resource, SpanLimits};
-use crate::stats::Stats;
-use crate::tracer::{Shared, Tracer};
+use crate::shared::stats::Stats;
+use crate::shared::Shared;
+use crate::transport::TransportError;
 
 /// Why a pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +56,14 @@ pub enum BuildError {
     Worker(#[source] std::io::Error),
     /// The exporter could not be built from the configuration.
     #[error(transparent)]
-    Transport(#[from] crate::transport::TransportError),
+    Transport(#[from] TransportError),
 }
 
 /// The standard resource for a service: `service.name` plus the
 /// `telemetry.sdk.*` attributes, then `extra` (which may override them).
 ///
 /// ```
-/// let r = tracewire::pipeline::service_resource("edge", []);
+/// let r = tracewire::service_resource("edge", []);
 /// assert_eq!(r.attributes[0].key, "service.name");
 /// ```
 pub fn service_resource(service_name: &str, extra: impl IntoIterator<Item = KeyValue>) -> Resource {
@@ -280,9 +282,9 @@ impl Pipeline {
     }
 
     /// Spans waiting in the ring and spans in exports in flight (for tests
-    /// of the accounting invariant).
-    #[doc(hidden)]
-    pub fn debug_occupancy(&self) -> (u64, u64) {
+    /// of the accounting invariant; reached through
+    /// `tracewire::internal::occupancy`).
+    pub(crate) fn occupancy(&self) -> (u64, u64) {
         (
             self.shared.ring.len() as u64,
             self.shared.counters.in_flight.load(Ordering::Acquire),

@@ -38,7 +38,7 @@
 //! );
 //! ```
 
-use crate::span::{decode_lower_hex, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use crate::model::{decode_lower_hex, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 /// The `traceparent` header name.
 pub const TRACEPARENT: &str = "traceparent";
@@ -160,7 +160,7 @@ pub fn parse_traceparent(header: &[u8]) -> Result<SpanContext, TraceParentError>
 ///
 /// ```
 /// use tracewire::propagation::format_traceparent;
-/// use tracewire::span::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+/// use tracewire::model::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 /// let ctx = SpanContext::new(TraceId::from_bytes([0xab; 16]), SpanId::from_bytes([0xcd; 8]),
 ///     TraceFlags::SAMPLED, false, TraceState::EMPTY);
 /// let mut buf = [0u8; 55];
@@ -358,7 +358,7 @@ pub fn extract_from_headers(headers: &http::HeaderMap) -> Option<SpanContext> {
 /// ```
 /// use http::HeaderMap;
 /// use tracewire::propagation::inject_into_headers;
-/// use tracewire::span::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+/// use tracewire::model::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 /// let ctx = SpanContext::new(TraceId::from_bytes([1; 16]), SpanId::from_bytes([2; 8]),
 ///     TraceFlags::SAMPLED, false, TraceState::EMPTY);
 /// let mut h = HeaderMap::new();

@@ -3,7 +3,7 @@
 //!
 //! For DECODING only: the tests' differential checks, the embedded receiver
 //! and the fuzz oracles. The export path never builds these types; it writes
-//! the wire format with [`crate::encode`].
+//! the wire format with tracewire's own encoder (`codec`).
 //!
 //! ```
 //! use prost::Message;
@@ -59,7 +59,7 @@ pub mod collector {
     }
 }
 
-use crate::span::{
+use crate::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, Link, Resource, SpanData, SpanId, SpanKind,
     Status, StatusCode, TraceId,
 };

@@ -1,6 +1,8 @@
-//! Retrying exports: exponential backoff with jitter, server-given delays
-//! (`Retry-After`, `google.rpc.RetryInfo`), all bounded by the export's
-//! deadline.
+//! Retrying exports: what one attempt came to ([`Attempt`], the one outcome
+//! type both transports classify their responses into), and the policy
+//! that repeats attempts: exponential backoff with jitter, server-given
+//! delays (`Retry-After`, `google.rpc.RetryInfo`), all bounded by the
+//! export's deadline.
 //!
 //! Runs only on the export worker's runtime: it must never sleep on a
 //! recording thread. A retry that could not start before the deadline is
@@ -9,7 +11,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tracewire::retry::{Backoff, RetryConfig};
+//! use tracewire::internal::retry::{Backoff, RetryConfig};
 //!
 //! let mut b = Backoff::new(RetryConfig::default());
 //! let first = b.next_delay(None);
@@ -77,7 +79,7 @@ impl Backoff {
         let jitter = if jitter_nanos == 0 {
             Duration::ZERO
         } else {
-            Duration::from_nanos(crate::tracer::random_u64() % (jitter_nanos + 1))
+            Duration::from_nanos(crate::rand::random_u64() % (jitter_nanos + 1))
         };
         let grown = self.current.as_secs_f64() * self.config.multiplier.max(1.0);
         self.current = Duration::from_secs_f64(grown.min(self.config.max_backoff.as_secs_f64()));
@@ -85,11 +87,31 @@ impl Backoff {
     }
 }
 
-/// What one attempt came to.
-#[derive(Debug)]
-pub enum Attempt<T> {
-    /// Finished (successfully or with a collector-level outcome to report).
-    Done(T),
+/// What the collector accepted: the spans it refused in a partial success
+/// (0 for full success) and its explanation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Spans the collector rejected.
+    pub rejected: u64,
+    /// Why, if the collector said.
+    pub message: String,
+}
+
+/// What one export attempt came to: the outcome both transports classify
+/// their responses (and connection failures) into, and the retry policy
+/// acts on.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tracewire::internal::otlp_http::classify;
+/// use tracewire::internal::retry::Attempt;
+/// let o = classify(http::StatusCode::TOO_MANY_REQUESTS, Some(b"1"), b"", false, SystemTime::now());
+/// assert!(matches!(o, Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(1)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The collector accepted the request (possibly refusing some spans).
+    Accepted(Accepted),
     /// A retryable failure; `after` is the server's requested delay.
     Retry {
         /// `Retry-After` / `RetryInfo`.
@@ -103,9 +125,9 @@ pub enum Attempt<T> {
 
 /// The outcome of [`run`].
 #[derive(Debug)]
-pub struct Retried<T> {
+pub struct Retried {
     /// The final result.
-    pub result: Result<T, ExportError>,
+    pub result: Result<Accepted, ExportError>,
     /// Attempts made (at least 1).
     pub attempts: u32,
 }
@@ -113,10 +135,10 @@ pub struct Retried<T> {
 /// Calls `attempt` until it is done, fails for good, or the next try could
 /// not start before `deadline`. `attempt` receives the attempt number (from
 /// 1) and the time left.
-pub async fn run<T, F, Fut>(config: &RetryConfig, deadline: Instant, mut attempt: F) -> Retried<T>
+pub async fn run<F, Fut>(config: &RetryConfig, deadline: Instant, mut attempt: F) -> Retried
 where
     F: FnMut(u32, Duration) -> Fut,
-    Fut: Future<Output = Attempt<T>>,
+    Fut: Future<Output = Attempt>,
 {
     let mut backoff = Backoff::new(*config);
     let mut n = 0u32;
@@ -133,7 +155,7 @@ where
             };
         }
         match attempt(n, left).await {
-            Attempt::Done(v) => {
+            Attempt::Accepted(v) => {
                 return Retried {
                     result: Ok(v),
                     attempts: n,
@@ -195,7 +217,7 @@ mod tests {
     async fn stops_when_the_next_try_would_pass_the_deadline() {
         let deadline = Instant::now() + Duration::from_millis(300);
         let out = run(&RetryConfig::default(), deadline, |_, _| async {
-            Attempt::<()>::Retry {
+            Attempt::Retry {
                 after: Some(Duration::from_secs(10)),
                 reason: "503".into(),
             }
@@ -228,11 +250,14 @@ mod tests {
                         reason: "reset".into(),
                     }
                 } else {
-                    Attempt::Done(n)
+                    Attempt::Accepted(Accepted {
+                        rejected: u64::from(n),
+                        message: String::new(),
+                    })
                 }
             },
         )
         .await;
-        assert_eq!((out.result.unwrap(), out.attempts), (3, 3));
+        assert_eq!((out.result.unwrap().rejected, out.attempts), (3, 3));
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use tracewire::sampling::Sampler;
-//! use tracewire::span::TraceId;
+//! use tracewire::model::TraceId;
 //!
 //! let s = Sampler::parent_based(Sampler::ratio(0.25));
 //! // A root span: the ratio decides, from the trace id alone.
@@ -21,7 +21,7 @@
 //! assert!(keep);
 //! ```
 
-use crate::span::{SpanContext, TraceId};
+use crate::model::{SpanContext, TraceId};
 
 /// The decision for one root sampler inside [`Sampler::ParentBased`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -158,7 +158,7 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::{SpanId, TraceFlags, TraceState};
+    use crate::model::{SpanId, TraceFlags, TraceState};
 
     fn tid(low: u64) -> TraceId {
         let mut b = [0xffu8; 16];

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
-use tracewire::span::{SpanKind, Status};
+use tracewire::model::{SpanKind, Status};
 use tracewire::{BatchConfig, Pipeline, Tracer};
 
 struct Counting;

@@ -7,8 +7,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tracewire::config::{load, load_str, Compression, Config, ConfigErrors, Format, Protocol};
+use tracewire::config::{load, load_str, Config, ConfigErrors, Format};
 use tracewire::sampling::Sampler;
+use tracewire::transport::{Compression, Protocol};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -874,7 +875,7 @@ fn config_check_output_redacts_header_values() {
 fn the_library_takes_the_same_config_built_in_code() {
     let c = Config {
         service_name: "built-in-code".into(),
-        exporter: tracewire::config::ExporterConfig::new(
+        exporter: tracewire::transport::ExporterConfig::new(
             Protocol::Grpc,
             tracewire::transport::Endpoint::parse_grpc("127.0.0.1:1", true).unwrap(),
         ),

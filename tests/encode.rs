@@ -9,9 +9,9 @@ use common::{
 };
 use proptest::prelude::*;
 use prost::Message;
-use tracewire::encode::otlp::{EncodeValue, MAX_VALUE_DEPTH};
+use tracewire::internal::codec::otlp::{EncodeValue, MAX_VALUE_DEPTH};
+use tracewire::model::*;
 use tracewire::proto::common::v1::any_value::Value as PV;
-use tracewire::span::*;
 
 fn every_field_span() -> SpanData {
     SpanData {
@@ -323,8 +323,8 @@ proptest! {
         int in prop_oneof![any::<i64>(), Just(0i64), Just(-1i64), Just(i64::MIN), 0i64..300],
         limit in prop_oneof![Just(usize::MAX), 0usize..150],
     ) {
-        use tracewire::encode::buf::SpanBuf;
-        use tracewire::encode::otlp::{put_i64_kv, put_kv_span, put_str_kv};
+        use tracewire::internal::codec::buf::SpanBuf;
+        use tracewire::internal::codec::otlp::{put_i64_kv, put_kv_span, put_str_kv};
         let mut fast = SpanBuf::with_capacity(8);
         let mut generic = SpanBuf::with_capacity(8);
         put_str_kv(&mut fast, 9, &key, &value, limit);

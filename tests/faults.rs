@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::collectors::*;
-use tracewire::config::{ExporterConfig, Protocol, TlsOptions};
-use tracewire::retry::RetryConfig;
-use tracewire::span::SpanKind;
+use tracewire::model::SpanKind;
 use tracewire::transport::{build, Endpoint};
+use tracewire::transport::{ExporterConfig, Protocol, RetryConfig, TlsOptions};
 use tracewire::{BatchConfig, Pipeline, ShutdownError, Stats, Tracer};
 
 /// Memory and timing figures are process-wide: one scenario at a time
@@ -144,7 +143,7 @@ async fn collector_down_for_seconds_then_up() {
     let mut worst_down = Duration::ZERO;
     while started.elapsed() < Duration::from_secs(3) {
         worst_down = worst_down.max(tokio::task::block_in_place(|| record(&tracer, 20_000)));
-        let (in_ring, _) = p.debug_occupancy();
+        let (in_ring, _) = tracewire::internal::occupancy(&p);
         assert!(
             in_ring <= batch.max_queue_size as u64,
             "the ring is bounded"

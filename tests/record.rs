@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::exporters::{Behaviour, Capture};
+use tracewire::model::{AnyValue, KeyValue, SpanKind, SpanLimits, Status, ValueRef};
 use tracewire::propagation::{extract, format_traceparent};
 use tracewire::proto::common::v1::any_value::Value as PV;
 use tracewire::proto::trace::v1::Span as PSpan;
 use tracewire::sampling::Sampler;
-use tracewire::span::{AnyValue, KeyValue, SpanKind, SpanLimits, Status, ValueRef};
 use tracewire::{BatchConfig, FlushError, Pipeline, ShutdownError};
 
 fn pipeline(
@@ -60,7 +60,7 @@ fn a_proxy_request_arrives_field_for_field() {
         [&b"congo=t61rcWkgMzE"[..]],
     )
     .unwrap();
-    let before = tracewire::clock::now_unix_nanos();
+    let before = tracewire::internal::clock::now_unix_nanos();
     let mut server = tracer.start_with_parent("GET /users/{id}", SpanKind::Server, Some(&incoming));
     server.set_str("http.request.method", "GET");
     server.set_str("url.path", &String::from("/users/42"));
@@ -83,7 +83,7 @@ fn a_proxy_request_arrives_field_for_field() {
     server.set_status(Status::OK);
     server.set_status(Status::error("ignored: Ok is final"));
     drop(server); // ends on drop
-    let after = tracewire::clock::now_unix_nanos();
+    let after = tracewire::internal::clock::now_unix_nanos();
 
     p.force_flush(FLUSH).unwrap();
     let spans = capture.spans();
@@ -430,7 +430,7 @@ fn accounting_invariant_under_concurrency_and_failures() {
         p.force_flush(FLUSH).ok();
         // Quiescent: `queued` matches what the ring and worker really hold.
         let s = p.stats();
-        let (in_ring, in_flight) = p.debug_occupancy();
+        let (in_ring, in_flight) = tracewire::internal::occupancy(&p);
         assert_eq!(s.queued, in_ring + in_flight, "{behaviour:?}: {s:?}");
         let stats = p
             .shutdown(FLUSH)

@@ -9,10 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::collectors::*;
-use tracewire::config::{ExporterConfig, Protocol, TlsOptions};
-use tracewire::retry::RetryConfig;
-use tracewire::span::SpanKind;
+use tracewire::model::SpanKind;
 use tracewire::transport::{build, Endpoint};
+use tracewire::transport::{ExporterConfig, Protocol, RetryConfig, TlsOptions};
 use tracewire::{BatchConfig, FlushError, Pipeline};
 
 #[derive(Clone, Copy, Debug)]
@@ -258,7 +257,7 @@ fn a_key_that_does_not_match_the_certificate_is_a_setup_error() {
         key: Some(pki.file("k.pem", &key("rsa.pkcs8.pem"))),
         ..TlsOptions::default()
     };
-    let err = tracewire::transport::tls::validate(&tls)
+    let err = tracewire::internal::tls::validate(&tls)
         .unwrap_err()
         .to_string();
     assert!(err.contains("tls.cert / tls.key"), "{err}");

@@ -8,10 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::collectors::*;
-use tracewire::config::{Compression, ExporterConfig, Protocol};
-use tracewire::retry::RetryConfig;
-use tracewire::span::SpanKind;
+use tracewire::model::SpanKind;
 use tracewire::transport::{build, Endpoint};
+use tracewire::transport::{Compression, ExporterConfig, Protocol, RetryConfig};
 use tracewire::{BatchConfig, FlushError, Pipeline, ShutdownError, Stats};
 
 fn fast_retry() -> RetryConfig {

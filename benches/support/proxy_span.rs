@@ -10,7 +10,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
 use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
-use tracewire::span::{SpanKind, Status};
+use tracewire::model::{SpanKind, Status};
 use tracewire::Tracer;
 
 /// Records one proxy-shaped span with tracewire.

@@ -7,10 +7,10 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use tracewire::encode::otlp::{encode_span, put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
+use tracewire::internal::codec::otlp::{encode_span, put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
 use tracewire::proto::collector::trace::v1::ExportTraceServiceRequest;
 use tracewire::proto::{resource_from_proto, scope_from_proto, span_from_proto};
-use tracewire::span::*;
+use tracewire::model::*;
 
 fn value(u: &mut Unstructured<'_>, depth: usize) -> arbitrary::Result<AnyValue> {
     let max = if depth == 0 { 6 } else { 8 };

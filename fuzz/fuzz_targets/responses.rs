@@ -6,7 +6,8 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use tracewire::transport::response::*;
+use tracewire::internal::codec::grpc::{decode_grpc_message, read_message, status_from_headers};
+use tracewire::internal::codec::response::*;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
@@ -26,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         }
         3 => {
             let max = 1 + (rest.first().copied().unwrap_or(0) as usize) * 16;
-            match grpc_message(rest, max) {
+            match read_message(rest, max) {
                 Ok(Some(m)) => assert!(m.len() <= max && m.len() + 5 <= rest.len()),
                 Ok(None) | Err(_) => {}
             }
@@ -41,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(status) = http::StatusCode::from_u16(code) {
                 let body = rest.get(2..).unwrap_or(&[]);
                 let (ra, body) = body.split_at(body.len().min(8));
-                let _ = tracewire::transport::http::classify(status, Some(ra), body, false, SystemTime::now());
+                let _ = tracewire::internal::otlp_http::classify(status, Some(ra), body, false, SystemTime::now());
             }
         }
         6 => {
@@ -57,8 +58,8 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
-            if let Some((code, message, details)) = tracewire::transport::grpc::status_from_headers(&headers) {
-                let _ = tracewire::transport::grpc::classify(code, &message, details.as_ref());
+            if let Some((code, message, details)) = status_from_headers(&headers) {
+                let _ = tracewire::internal::otlp_grpc::classify(code, &message, details.as_ref(), Some(rest));
             }
         }
         _ => {

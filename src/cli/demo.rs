@@ -6,13 +6,28 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tracewire::config::{Config, ExporterConfig, Protocol};
+use tracewire::config::Config;
+use tracewire::model::{InstrumentationScope, SpanKind, Status};
 use tracewire::receive::{Receiver, ReceiverConfig};
-use tracewire::span::{InstrumentationScope, SpanKind, Status};
 use tracewire::transport::Endpoint;
+use tracewire::transport::{ExporterConfig, Protocol};
 use tracewire::{BatchConfig, Pipeline, Tracer};
 
-use super::{runtime, traffic, waterfall, DemoArgs};
+use clap::Args;
+
+use super::runtime::runtime;
+use super::{traffic, waterfall};
+
+/// `tracewire demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Spans to send over each protocol.
+    #[arg(long, default_value_t = 200_000)]
+    pub spans: u64,
+    /// Traces to draw as a waterfall.
+    #[arg(long, default_value_t = 3)]
+    pub show: usize,
+}
 
 const SHOWCASE: &str = "tracewire-demo-showcase";
 

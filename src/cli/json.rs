@@ -3,9 +3,9 @@
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
+use tracewire::model::SpanKind;
 use tracewire::proto::collector::trace::v1::ExportTraceServiceRequest;
 use tracewire::proto::common::v1::{any_value, AnyValue, KeyValue};
-use tracewire::span::SpanKind;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

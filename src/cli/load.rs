@@ -6,7 +6,37 @@ use std::time::{Duration, Instant};
 
 use tracewire::{Pipeline, ShutdownError, Stats};
 
-use super::{traffic, LoadArgs};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::traffic;
+
+/// `tracewire load`.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// A Traefik configuration file (YAML or TOML) with a `tracing` section.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Spans to send: half SERVER spans (one per simulated request), half
+    /// CLIENT spans (their upstream calls).
+    #[arg(long)]
+    pub spans: u64,
+    /// Spans per second, all threads together (default: as fast as the
+    /// pipeline delivers).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Recording threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print a JSON summary as the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Record as fast as possible without waiting for the queue to drain:
+    /// what the queue cannot hold is dropped and counted.
+    #[arg(long)]
+    pub no_backpressure: bool,
+}
 
 pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     let mut config =
@@ -38,7 +68,7 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
             return 1;
         }
     };
-    let tracer = pipeline.tracer(tracewire::span::InstrumentationScope {
+    let tracer = pipeline.tracer(tracewire::model::InstrumentationScope {
         name: "tracewire-load".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         ..Default::default()

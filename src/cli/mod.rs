@@ -10,13 +10,17 @@ mod json;
 mod load;
 mod logger;
 mod receive;
+mod runtime;
 mod traffic;
 mod waterfall;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+
+use demo::DemoArgs;
+use load::LoadArgs;
+use receive::ReceiveArgs;
 
 const TRACING_FLAGS_HELP: &str = "\
 Tracing options are Traefik's, as flags: --tracing=true, --tracing.serviceName=edge,
@@ -46,71 +50,6 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
-}
-
-#[derive(Args, Debug)]
-struct DemoArgs {
-    /// Spans to send over each protocol.
-    #[arg(long, default_value_t = 200_000)]
-    spans: u64,
-    /// Traces to draw as a waterfall.
-    #[arg(long, default_value_t = 3)]
-    show: usize,
-}
-
-#[derive(Args, Debug)]
-struct LoadArgs {
-    /// A Traefik configuration file (YAML or TOML) with a `tracing` section.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Spans to send: half SERVER spans (one per simulated request), half
-    /// CLIENT spans (their upstream calls).
-    #[arg(long)]
-    spans: u64,
-    /// Spans per second, all threads together (default: as fast as the
-    /// pipeline delivers).
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Recording threads.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Print a JSON summary as the last line of stdout.
-    #[arg(long)]
-    json: bool,
-    /// Record as fast as possible without waiting for the queue to drain:
-    /// what the queue cannot hold is dropped and counted.
-    #[arg(long)]
-    no_backpressure: bool,
-}
-
-#[derive(Args, Debug)]
-struct ReceiveArgs {
-    /// OTLP/HTTP listen address.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
-    http: SocketAddr,
-    /// OTLP/gRPC listen address.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
-    grpc: SocketAddr,
-    /// Write one JSON object per span to FILE instead of drawing traces.
-    #[arg(long, value_name = "FILE")]
-    jsonl: Option<PathBuf>,
-    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key (PEM) for --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Largest request accepted, in bytes (larger ones get 400 /
-    /// INVALID_ARGUMENT).
-    #[arg(long, default_value_t = 16 << 20)]
-    max_request_bytes: usize,
-    /// Stop after this many seconds (default: run until interrupted).
-    #[arg(long, value_name = "SECONDS")]
-    exit_after: Option<f64>,
-    /// Only count what arrives (a summary at exit): for load tests, where
-    /// drawing every trace would cost more than receiving it.
-    #[arg(long, conflicts_with = "jsonl")]
-    quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,15 +101,6 @@ pub fn run(args: Vec<String>) -> i32 {
             check::run(config.as_deref(), &tracing_flags)
         }
     }
-}
-
-/// A multi-threaded tokio runtime for a subcommand, or an error message.
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the tokio runtime: {e}"))
 }
 
 #[cfg(test)]

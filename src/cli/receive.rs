@@ -8,7 +8,44 @@ use std::time::Duration;
 
 use tracewire::receive::{Limits, Receiver, ReceiverConfig};
 
-use super::{json, runtime, waterfall, ReceiveArgs};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::runtime::runtime;
+use super::{json, waterfall};
+
+/// `tracewire receive`.
+#[derive(Args, Debug)]
+pub struct ReceiveArgs {
+    /// OTLP/HTTP listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    pub http: SocketAddr,
+    /// OTLP/gRPC listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    pub grpc: SocketAddr,
+    /// Write one JSON object per span to FILE instead of drawing traces.
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest request accepted, in bytes (larger ones get 400 /
+    /// INVALID_ARGUMENT).
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_request_bytes: usize,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after: Option<f64>,
+    /// Only count what arrives (a summary at exit): for load tests, where
+    /// drawing every trace would cost more than receiving it.
+    #[arg(long, conflicts_with = "jsonl")]
+    pub quiet: bool,
+}
 
 pub fn run(args: ReceiveArgs) -> i32 {
     let rt = match runtime() {
@@ -47,10 +84,7 @@ pub fn run(args: ReceiveArgs) -> i32 {
         let receiver = Receiver::start(config, move |received| match &sink_out {
             _ if quiet => {}
             Some(file) => {
-                let mut f = match file.lock() {
-                    Ok(f) => f,
-                    Err(p) => p.into_inner(),
-                };
+                let mut f = tracewire::internal::lock(file);
                 for span in json::spans(&received.request) {
                     if serde_json::to_writer(&mut *f, &span).is_err() || f.write_all(b"\n").is_err()
                     {

@@ -2,7 +2,7 @@
 //! semantic-convention attributes a proxy records, and a CLIENT child span
 //! for its upstream call.
 
-use tracewire::span::{SpanKind, Status};
+use tracewire::model::{SpanKind, Status};
 use tracewire::Tracer;
 
 const ROUTES: [(&str, &str); 6] = [

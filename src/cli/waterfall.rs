@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use tracewire::model::SpanKind;
 use tracewire::proto::collector::trace::v1::ExportTraceServiceRequest;
-use tracewire::span::SpanKind;
 
 /// The parts of a span the waterfall draws.
 #[derive(Clone, Debug)]

@@ -1,4 +1,5 @@
-//! The OpenTelemetry SDK environment variables tracewire reads, with
+//! The OpenTelemetry SDK environment variables tracewire reads (and only
+//! those: files and flags are read elsewhere), with
 //! OpenTelemetry's formats: endpoints, `key=value` lists with percent-encoded
 //! values, millisecond timeouts, sampler names.
 //!
@@ -9,14 +10,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::tree::Node;
-use super::{
-    compression, join, section, want_duration, want_u32, Compression, ConfigError, Protocol,
-    BATCH_KEYS, LIMIT_KEYS,
-};
+use super::error::ConfigError;
+use super::read::compression;
 use crate::batch::BatchConfig;
+use crate::model::SpanLimits;
 use crate::sampling::Sampler;
-use crate::span::SpanLimits;
+use crate::transport::{Compression, Protocol};
 
 /// What the environment says (only what is set).
 #[derive(Default, Debug)]
@@ -268,145 +267,40 @@ pub(super) fn read<E: Fn(&str) -> Option<String>>(env: &E, errs: &mut Vec<Config
     e
 }
 
-/// `tracing.batch`, over `OTEL_BSP_*`, over defaults; checked.
-pub(super) fn batch(node: Option<&Node>, env: &Env, errs: &mut Vec<ConfigError>) -> BatchConfig {
-    let mut b = BatchConfig::default();
-    if let Some(v) = env.bsp_max_queue_size {
-        b.max_queue_size = v;
-    }
-    if let Some(v) = env.bsp_max_export_batch_size {
-        b.max_export_batch_size = v;
-    }
-    if let Some(v) = env.bsp_schedule_delay {
-        b.scheduled_delay = v;
-    }
-    if let Some(v) = env.bsp_export_timeout {
-        b.export_timeout = v;
-    }
-    if let Some(v) = env.bsp_max_concurrent_exports {
-        b.max_concurrent_exports = v;
-    }
-    if let Some(node) = node {
-        for (key, v) in section(node, "tracing.batch", BATCH_KEYS, errs) {
-            let option = join("tracing.batch", key);
-            match key {
-                "maxQueueSize" => {
-                    if let Some(n) = want_u32(v, &option, errs) {
-                        b.max_queue_size = n as usize;
-                    }
-                }
-                "maxExportBatchSize" => {
-                    if let Some(n) = want_u32(v, &option, errs) {
-                        b.max_export_batch_size = n as usize;
-                    }
-                }
-                "scheduleDelay" => {
-                    if let Some(d) = want_duration(v, &option, errs) {
-                        b.scheduled_delay = d;
-                    }
-                }
-                "exportTimeout" => {
-                    if let Some(d) = want_duration(v, &option, errs) {
-                        b.export_timeout = d;
-                    }
-                }
-                _ => {
-                    if let Some(n) = want_u32(v, &option, errs) {
-                        b.max_concurrent_exports = n as usize;
-                    }
-                }
-            }
+impl Env {
+    /// Applies `OTEL_BSP_*` onto `b`.
+    pub(super) fn apply_batch(&self, b: &mut BatchConfig) {
+        if let Some(v) = self.bsp_max_queue_size {
+            b.max_queue_size = v;
+        }
+        if let Some(v) = self.bsp_max_export_batch_size {
+            b.max_export_batch_size = v;
+        }
+        if let Some(v) = self.bsp_schedule_delay {
+            b.scheduled_delay = v;
+        }
+        if let Some(v) = self.bsp_export_timeout {
+            b.export_timeout = v;
+        }
+        if let Some(v) = self.bsp_max_concurrent_exports {
+            b.max_concurrent_exports = v;
         }
     }
-    let check = |errs: &mut Vec<ConfigError>,
-                 ok: bool,
-                 option: &str,
-                 value: String,
-                 reason: &str,
-                 fix: &str| {
-        if !ok {
-            errs.push(ConfigError::Invalid {
-                option: option.into(),
-                value,
-                reason: reason.into(),
-                fix: fix.into(),
-            });
-        }
-    };
-    check(
-        errs,
-        b.max_queue_size >= 1 && b.max_queue_size <= 1 << 24,
-        "tracing.batch.maxQueueSize",
-        b.max_queue_size.to_string(),
-        "is out of range",
-        "use 1 to 16777216 (default 2048)",
-    );
-    check(
-        errs,
-        b.max_export_batch_size >= 1 && b.max_export_batch_size <= b.max_queue_size,
-        "tracing.batch.maxExportBatchSize",
-        b.max_export_batch_size.to_string(),
-        "must be from 1 to maxQueueSize",
-        "lower it, or raise maxQueueSize (defaults 512 and 2048)",
-    );
-    check(
-        errs,
-        b.max_concurrent_exports >= 1 && b.max_concurrent_exports <= 64,
-        "tracing.batch.maxConcurrentExports",
-        b.max_concurrent_exports.to_string(),
-        "is out of range",
-        "use 1 to 64 (default 4)",
-    );
-    check(
-        errs,
-        !b.scheduled_delay.is_zero(),
-        "tracing.batch.scheduleDelay",
-        format!("{:?}", b.scheduled_delay),
-        "must be positive",
-        "use a delay such as 5s (default)",
-    );
-    check(
-        errs,
-        !b.export_timeout.is_zero(),
-        "tracing.batch.exportTimeout",
-        format!("{:?}", b.export_timeout),
-        "must be positive",
-        "use a timeout such as 30s (default)",
-    );
-    b
-}
 
-/// `tracing.spanLimits`, over `OTEL_*_LIMIT`, over defaults.
-pub(super) fn limits(node: Option<&Node>, env: &Env, errs: &mut Vec<ConfigError>) -> SpanLimits {
-    let mut l = SpanLimits::default();
-    let apply = |slot: &mut u32, v: Option<u32>| {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    };
-    apply(&mut l.max_attributes_per_span, env.span_attribute_count);
-    apply(&mut l.max_events_per_span, env.span_event_count);
-    apply(&mut l.max_links_per_span, env.span_link_count);
-    apply(&mut l.max_attributes_per_event, env.event_attribute_count);
-    apply(&mut l.max_attributes_per_link, env.link_attribute_count);
-    if env.attribute_value_length.is_some() {
-        l.max_attribute_value_length = env.attribute_value_length;
-    }
-    if let Some(node) = node {
-        for (key, v) in section(node, "tracing.spanLimits", LIMIT_KEYS, errs) {
-            let option = join("tracing.spanLimits", key);
-            let Some(n) = want_u32(v, &option, errs) else {
-                continue;
-            };
-            match key {
-                "attributeCountLimit" => l.max_attributes_per_span = n,
-                "eventCountLimit" => l.max_events_per_span = n,
-                "linkCountLimit" => l.max_links_per_span = n,
-                "eventAttributeCountLimit" => l.max_attributes_per_event = n,
-                "linkAttributeCountLimit" => l.max_attributes_per_link = n,
-                _ => l.max_attribute_value_length = Some(n),
+    /// Applies the `OTEL_*_LIMIT` variables onto `l`.
+    pub(super) fn apply_limits(&self, l: &mut SpanLimits) {
+        let apply = |slot: &mut u32, v: Option<u32>| {
+            if let Some(v) = v {
+                *slot = v;
             }
+        };
+        apply(&mut l.max_attributes_per_span, self.span_attribute_count);
+        apply(&mut l.max_events_per_span, self.span_event_count);
+        apply(&mut l.max_links_per_span, self.span_link_count);
+        apply(&mut l.max_attributes_per_event, self.event_attribute_count);
+        apply(&mut l.max_attributes_per_link, self.link_attribute_count);
+        if self.attribute_value_length.is_some() {
+            l.max_attribute_value_length = self.attribute_value_length;
         }
     }
-    l
 }

@@ -5,11 +5,11 @@
 //! This module must never panic on input: malformed documents and flags
 //! become [`ConfigError`]s.
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// A configuration value, as parsed.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Node {
+pub(super) enum Node {
     /// A mapping, keys in document order (duplicates keep the last).
     Map(Vec<(String, Node)>),
     /// A sequence.
@@ -29,7 +29,7 @@ pub enum Node {
 
 impl Node {
     /// A short description of the value, for error messages.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Node::Map(_) => "a map".into(),
             Node::List(_) => "a list".into(),
@@ -42,7 +42,7 @@ impl Node {
     }
 
     /// Looks a key up case-insensitively.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub(super) fn get(&self, key: &str) -> Option<&Node> {
         match self {
             Node::Map(entries) => entries
                 .iter()
@@ -55,7 +55,7 @@ impl Node {
 
     /// Overlays `other` onto `self`: maps merge key by key
     /// (case-insensitively), anything else is replaced.
-    pub fn merge(&mut self, other: Node) {
+    pub(super) fn merge(&mut self, other: Node) {
         match (self, other) {
             (Node::Map(mine), Node::Map(theirs)) => {
                 for (k, v) in theirs {
@@ -75,7 +75,7 @@ impl Node {
 }
 
 /// Parses a YAML document.
-pub fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
+pub(super) fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax {
             format: "YAML",
@@ -120,7 +120,7 @@ fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
 }
 
 /// Parses a TOML document.
-pub fn parse_toml(text: &str) -> Result<Node, ConfigError> {
+pub(super) fn parse_toml(text: &str) -> Result<Node, ConfigError> {
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| ConfigError::Syntax {
@@ -160,7 +160,7 @@ const MAP_OPTIONS: &[&[&str]] = &[
 /// - `--a.b=x,y` and `--a.b[0]=x --a.b[1]=y` are both lists where a list is
 ///   expected (the resolver splits on commas);
 /// - map options take the rest of the name as the key.
-pub fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigError> {
+pub(super) fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigError> {
     let mut root = Node::Map(Vec::new());
     for flag in flags {
         let flag = flag.as_ref();

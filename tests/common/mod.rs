@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 
 use bytes::BytesMut;
 use prost::Message;
-use tracewire::encode::otlp::{
+use tracewire::internal::codec::otlp::{
     encode_span, put_request, request_len, EncodedResource, EncodedScope, ScopeGroup,
 };
+use tracewire::model::{AnyValue, InstrumentationScope, KeyValue, Resource, SpanData};
 use tracewire::proto::collector::trace::v1::ExportTraceServiceRequest;
 use tracewire::proto::{resource_from_proto, scope_from_proto, span_from_proto};
-use tracewire::span::{AnyValue, InstrumentationScope, KeyValue, Resource, SpanData};
 
 /// One resource's spans, grouped by scope.
 pub type Model = (Resource, Vec<(InstrumentationScope, Vec<SpanData>)>);
@@ -171,7 +171,7 @@ pub fn scope_fingerprint(s: &InstrumentationScope) -> String {
 /// proptest strategies over the span model.
 pub mod strategy {
     use proptest::prelude::*;
-    use tracewire::span::*;
+    use tracewire::model::*;
 
     /// Strings: empty, ASCII, multi-byte UTF-8, occasionally long.
     pub fn text() -> impl Strategy<Value = String> {

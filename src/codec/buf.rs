@@ -12,7 +12,7 @@
 //! (then it doubles), and never hand out bytes past what was written.
 //!
 //! ```
-//! use tracewire::encode::buf::SpanBuf;
+//! use tracewire::internal::codec::buf::SpanBuf;
 //!
 //! let mut b = SpanBuf::with_capacity(8);
 //! b.claim(3).copy_from_slice(b"abc");
@@ -141,17 +141,6 @@ impl SpanBuf {
 impl AsRef<[u8]> for SpanBuf {
     fn as_ref(&self) -> &[u8] {
         self.as_slice()
-    }
-}
-
-impl crate::pool::Reusable for SpanBuf {
-    #[inline]
-    fn reset(&mut self) {
-        self.clear();
-    }
-    #[inline]
-    fn retained_capacity(&self) -> usize {
-        self.capacity()
     }
 }
 

@@ -1,29 +1,49 @@
-//! Client TLS for both transports, with rustls (ring provider): server
-//! verification against the bundled Mozilla roots (webpki-roots) or a
-//! configured CA, client certificates for mutual TLS, TLS 1.2 minimum, and
-//! ALPN (`h2` for gRPC, `http/1.1` for HTTP).
+//! TLS, with rustls (ring provider), for the exporter's transports and the
+//! embedded receiver: PEM files read through one size-capped loader,
+//! client configurations (server verification against the bundled Mozilla
+//! roots (webpki-roots) or a configured CA, client certificates for mutual
+//! TLS, TLS 1.2 minimum, ALPN `h2` for gRPC and `http/1.1` for HTTP), the
+//! receiver's server configuration, and [`MaybeTls`], a TCP stream with or
+//! without TLS.
 //!
 //! This module must never disable verification unless
 //! `insecureSkipVerify` says so, and then it logs a warning once.
 //!
 //! ```
-//! use tracewire::config::TlsOptions;
-//! use tracewire::transport::tls::{client_config, Alpn};
+//! use tracewire::transport::TlsOptions;
+//! use tracewire::internal::tls::{client_config, Alpn};
 //! let cfg = client_config(&TlsOptions::default(), Alpn::H2).unwrap();
 //! assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec()]);
 //! ```
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Once};
+use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::config::TlsOptions;
+/// Client TLS options (Traefik's `tls` block).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TlsOptions {
+    /// CA certificates (PEM) to verify the collector with, instead of the
+    /// bundled Mozilla roots (webpki-roots).
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for mutual TLS; needs `key`.
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM: PKCS#1, PKCS#8 or SEC1) for mutual TLS;
+    /// needs `cert`.
+    pub key: Option<PathBuf>,
+    /// Accept any server certificate. Dangerous; logged once as a warning.
+    pub insecure_skip_verify: bool,
+}
 
 /// The largest certificate or key file read (a bundle of a few hundred CAs
 /// fits comfortably).
@@ -33,9 +53,10 @@ const MAX_PEM_FILE: u64 = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("tls.{option}: cannot read {path:?}: {source}; check the path and its permissions")]
+    #[error("{option}: cannot read {path:?}: {source}; check the path and its permissions")]
     Read {
-        /// `ca`, `cert` or `key`.
+        /// The option naming the file (`tls.ca`, `tls.cert`, `tls.key`,
+        /// `--tls-cert`, `--tls-key`).
         option: &'static str,
         /// The file.
         path: PathBuf,
@@ -45,10 +66,11 @@ pub enum TlsError {
     },
     /// A file holds no PEM item of the expected kind.
     #[error(
-        "tls.{option}: {path:?} contains no PEM {what}; expected a PEM file (-----BEGIN ...-----)"
+        "{option}: {path:?} contains no PEM {what}; expected a PEM file (-----BEGIN ...-----)"
     )]
     NotPem {
-        /// `ca`, `cert` or `key`.
+        /// The option naming the file (`tls.ca`, `tls.cert`, `tls.key`,
+        /// `--tls-cert`, `--tls-key`).
         option: &'static str,
         /// The file.
         path: PathBuf,
@@ -56,14 +78,27 @@ pub enum TlsError {
         what: &'static str,
     },
     /// A PEM item could not be used.
-    #[error("tls.{option}: {path:?}: {reason}")]
+    #[error("{option}: {path:?}: {reason}")]
     Invalid {
-        /// `ca`, `cert` or `key`.
+        /// The option naming the file (`tls.ca`, `tls.cert`, `tls.key`,
+        /// `--tls-cert`, `--tls-key`).
         option: &'static str,
         /// The file.
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// A file is larger than any certificate bundle or key.
+    #[error(
+        "{option}: {path:?} is larger than {limit} bytes; it is not a PEM certificate or key file"
+    )]
+    TooLarge {
+        /// The option naming the file.
+        option: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
     },
     /// `cert` without `key`, or the reverse.
     #[error("tls.{given} is set but tls.{missing} is not; mutual TLS needs both the client certificate and its key")]
@@ -88,21 +123,37 @@ pub enum Alpn {
     Http11,
 }
 
+impl Alpn {
+    /// The protocol id sent in ALPN.
+    pub fn protocol_id(self) -> &'static [u8] {
+        match self {
+            Alpn::H2 => b"h2",
+            Alpn::Http11 => b"http/1.1",
+        }
+    }
+}
+
+/// Reads a PEM file, refusing anything larger than [`MAX_PEM_FILE`]
+/// (`/dev/zero` or a log file given by mistake) before reading more.
 fn read_pem(option: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|source| TlsError::Read {
+    let read_error = |source| TlsError::Read {
         option,
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
     let mut data = Vec::new();
-    file.take(MAX_PEM_FILE)
+    file.take(MAX_PEM_FILE + 1)
         .read_to_end(&mut data)
-        .map_err(|source| TlsError::Read {
+        .map_err(read_error)?;
+    if data.len() as u64 > MAX_PEM_FILE {
+        return Err(TlsError::TooLarge {
             option,
             path: path.to_owned(),
-            source,
-        })?;
+            limit: MAX_PEM_FILE,
+        });
+    }
     Ok(data)
 }
 
@@ -128,16 +179,16 @@ fn certificates(
     Ok(certs)
 }
 
-fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read_pem("key", path)?;
+fn private_key(option: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = read_pem(option, path)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => TlsError::NotPem {
-            option: "key",
+            option,
             path: path.to_owned(),
             what: "private key (PKCS#1, PKCS#8 or SEC1)",
         },
         other => TlsError::Invalid {
-            option: "key",
+            option,
             path: path.to_owned(),
             reason: format!("malformed PEM: {other}"),
         },
@@ -176,9 +227,9 @@ pub fn client_config(options: &TlsOptions, alpn: Alpn) -> Result<ClientConfig, T
         let mut roots = RootCertStore::empty();
         match &options.ca {
             Some(path) => {
-                for cert in certificates("ca", path)? {
+                for cert in certificates("tls.ca", path)? {
                     roots.add(cert).map_err(|e| TlsError::Invalid {
-                        option: "ca",
+                        option: "tls.ca",
                         path: path.clone(),
                         reason: format!("not a usable CA certificate: {e}"),
                     })?;
@@ -191,8 +242,8 @@ pub fn client_config(options: &TlsOptions, alpn: Alpn) -> Result<ClientConfig, T
 
     let mut config = match (&options.cert, &options.key) {
         (Some(cert), Some(key)) => {
-            let chain = certificates("cert", cert)?;
-            let key = private_key(key)?;
+            let chain = certificates("tls.cert", cert)?;
+            let key = private_key("tls.key", key)?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| TlsError::Rustls(format!("tls.cert / tls.key: {e}")))?
@@ -211,11 +262,101 @@ pub fn client_config(options: &TlsOptions, alpn: Alpn) -> Result<ClientConfig, T
         }
         (None, None) => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![match alpn {
-        Alpn::H2 => b"h2".to_vec(),
-        Alpn::Http11 => b"http/1.1".to_vec(),
-    }];
+    config.alpn_protocols = vec![alpn.protocol_id().to_vec()];
     Ok(config)
+}
+
+/// The embedded receiver's TLS configuration: the certificate chain and key
+/// (PEM, read through the same capped loader as the client's files), and
+/// ALPN offering only `protocol` (what the listener serves).
+#[cfg(feature = "receiver")]
+pub(crate) fn server_config(
+    cert: &Path,
+    key: &Path,
+    alpn: Alpn,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let chain = certificates("--tls-cert", cert)?;
+    let key = private_key("--tls-key", key)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Rustls(format!("--tls-cert / --tls-key: {e}")))?;
+    cfg.alpn_protocols = vec![alpn.protocol_id().to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// A TCP connection, with or without TLS (`T` is the TLS stream type).
+pub(crate) enum MaybeTls<T> {
+    /// Plaintext.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<T>),
+}
+
+/// A client connection.
+pub(crate) type ClientStream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+/// A server connection (the embedded receiver).
+#[cfg(feature = "receiver")]
+pub(crate) type ServerStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            MaybeTls::Plain(s) => s.is_write_vectored(),
+            MaybeTls::Tls(s) => s.is_write_vectored(),
+        }
+    }
 }
 
 /// A TLS connector for one exporter.

@@ -1,21 +1,12 @@
-//! An embedded OTLP receiver: OTLP/HTTP (binary protobuf, optional gzip)
-//! and OTLP/gRPC (optional gzip), decoded with the build.rs prost types,
-//! over plaintext or TLS. It backs `tracewire receive` and `tracewire demo`,
-//! and lets tests and local debugging see exactly what an exporter sends.
+//! The receiver's servers: an OTLP/HTTP listener (HTTP/1.1, hyper) and an
+//! OTLP/gRPC listener (HTTP/2, h2, with the codec's gRPC framing), plain or
+//! TLS, each request decoded by [`super::decode`] and handed to the sink.
 //!
-//! Hostile input gets an answer, never a crash: requests larger than
-//! [`Limits::max_request_bytes`], gzip bodies that inflate past
-//! [`Limits::max_decompressed_bytes`] and malformed protobuf are answered
-//! with HTTP 400 (a `google.rpc.Status` body) or gRPC `INVALID_ARGUMENT`,
-//! and logged.
-//!
-//! The decode path is sans-IO ([`decode_http_body`], [`decode_grpc_body`])
-//! and fuzzed on its own (`fuzz/` target `receive`).
+//! This module must never import the client transport: what it shares with
+//! the exporter (gRPC framing, TLS) lives below both.
 
 use std::convert::Infallible;
-use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -26,131 +17,11 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::decode::{decode_grpc_body, decode_http_body, Limits, ReceiveError};
+use crate::codec::grpc::{encode_grpc_message, finish_frame, read_message, EXPORT_PATH};
+use crate::codec::response::DecodeError;
 use crate::proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use crate::transport::grpc::EXPORT_PATH;
-use crate::transport::response::{grpc_message, write_grpc_prefix};
-
-/// Size limits on what the receiver accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest request body on the wire (default 16 MiB).
-    pub max_request_bytes: usize,
-    /// Largest body after gzip decompression (default 64 MiB).
-    pub max_decompressed_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_request_bytes: 16 << 20,
-            max_decompressed_bytes: 64 << 20,
-        }
-    }
-}
-
-/// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReceiveError {
-    /// The body is larger than the limit.
-    #[error("request body larger than {0} bytes")]
-    TooLarge(usize),
-    /// gzip inflated past the limit (a gzip bomb, or just too much).
-    #[error("decompressed body larger than {0} bytes")]
-    DecompressedTooLarge(usize),
-    /// The body is not valid gzip.
-    #[error("invalid gzip body: {0}")]
-    Gzip(String),
-    /// An encoding the receiver does not support.
-    #[error("unsupported content encoding {0:?} (supported: gzip, identity)")]
-    Encoding(String),
-    /// The body is not an `ExportTraceServiceRequest`.
-    #[error("malformed ExportTraceServiceRequest: {0}")]
-    Protobuf(String),
-    /// The gRPC framing is wrong.
-    #[error("malformed gRPC message: {0}")]
-    Framing(String),
-}
-
-fn gunzip(body: &[u8], limits: &Limits) -> Result<Vec<u8>, ReceiveError> {
-    let mut out = Vec::new();
-    let mut d = flate2::read::GzDecoder::new(body).take(limits.max_decompressed_bytes as u64 + 1);
-    d.read_to_end(&mut out)
-        .map_err(|e| ReceiveError::Gzip(e.to_string()))?;
-    if out.len() > limits.max_decompressed_bytes {
-        return Err(ReceiveError::DecompressedTooLarge(
-            limits.max_decompressed_bytes,
-        ));
-    }
-    Ok(out)
-}
-
-fn decode(bytes: &[u8]) -> Result<ExportTraceServiceRequest, ReceiveError> {
-    ExportTraceServiceRequest::decode(bytes).map_err(|e| ReceiveError::Protobuf(e.to_string()))
-}
-
-/// Decodes an OTLP/HTTP request body given its `Content-Encoding`.
-///
-/// ```
-/// use tracewire::receive::{decode_http_body, Limits};
-/// assert!(decode_http_body(b"", None, &Limits::default()).unwrap().resource_spans.is_empty());
-/// assert!(decode_http_body(b"\xff\xff", None, &Limits::default()).is_err());
-/// ```
-pub fn decode_http_body(
-    body: &[u8],
-    content_encoding: Option<&[u8]>,
-    limits: &Limits,
-) -> Result<ExportTraceServiceRequest, ReceiveError> {
-    if body.len() > limits.max_request_bytes {
-        return Err(ReceiveError::TooLarge(limits.max_request_bytes));
-    }
-    match content_encoding.map(|e| e.trim_ascii()) {
-        None | Some(b"identity") | Some(b"") => decode(body),
-        Some(e) if e.eq_ignore_ascii_case(b"gzip") => decode(&gunzip(body, limits)?),
-        Some(other) => Err(ReceiveError::Encoding(
-            String::from_utf8_lossy(other).into_owned(),
-        )),
-    }
-}
-
-/// Decodes a gRPC request body (one length-prefixed message) given its
-/// `grpc-encoding`.
-pub fn decode_grpc_body(
-    body: &[u8],
-    grpc_encoding: Option<&[u8]>,
-    limits: &Limits,
-) -> Result<ExportTraceServiceRequest, ReceiveError> {
-    let prefix = body
-        .get(..5)
-        .ok_or_else(|| ReceiveError::Framing("shorter than the 5-byte prefix".into()))?;
-    let compressed = prefix[0] & 1 == 1;
-    let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
-    if len > limits.max_request_bytes {
-        return Err(ReceiveError::TooLarge(limits.max_request_bytes));
-    }
-    let msg = body.get(5..5 + len).ok_or_else(|| {
-        ReceiveError::Framing(format!(
-            "prefix announces {len} bytes, {} follow",
-            body.len() - 5
-        ))
-    })?;
-    if body.len() != 5 + len {
-        return Err(ReceiveError::Framing(
-            "more than one message in a unary call".into(),
-        ));
-    }
-    if !compressed {
-        return decode(msg);
-    }
-    match grpc_encoding.map(|e| e.trim_ascii()) {
-        Some(e) if e.eq_ignore_ascii_case(b"gzip") => decode(&gunzip(msg, limits)?),
-        Some(other) => Err(ReceiveError::Encoding(
-            String::from_utf8_lossy(other).into_owned(),
-        )),
-        None => Err(ReceiveError::Framing(
-            "compressed message without grpc-encoding".into(),
-        )),
-    }
-}
+use crate::tls::{server_config, Alpn, MaybeTls, ServerStream};
 
 /// Which protocol a request came over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,30 +88,6 @@ impl std::fmt::Debug for Receiver {
     }
 }
 
-fn server_tls(cert: &Path, key: &Path) -> std::io::Result<Arc<rustls::ServerConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &str, e: &dyn std::fmt::Display| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
-    };
-    let certs = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad(&format!("--tls-cert {}", cert.display()), &e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(&format!("--tls-cert {}", cert.display()), &e))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| bad(&format!("--tls-key {}", key.display()), &e))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| bad("TLS", &e))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| bad("--tls-cert / --tls-key", &e))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
-}
-
 impl Receiver {
     /// Binds the listeners and starts serving on the current tokio runtime.
     /// `sink` is called once per accepted request.
@@ -250,10 +97,17 @@ impl Receiver {
     ) -> std::io::Result<Receiver> {
         let sink: Sink = Arc::new(sink);
         let stats = Arc::new(ReceiverStats::default());
-        let tls = match &config.tls {
-            Some((c, k)) => Some(tokio_rustls::TlsAcceptor::from(server_tls(c, k)?)),
-            None => None,
+        // Each listener offers in ALPN only the protocol it serves.
+        let acceptor = |alpn: Alpn| -> std::io::Result<Option<tokio_rustls::TlsAcceptor>> {
+            match &config.tls {
+                Some((c, k)) => server_config(c, k, alpn)
+                    .map(|cfg| Some(tokio_rustls::TlsAcceptor::from(cfg)))
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
+                None => Ok(None),
+            }
         };
+        let http_tls = acceptor(Alpn::Http11)?;
+        let grpc_tls = acceptor(Alpn::H2)?;
         let (stop, stopped) = watch::channel(false);
         let mut http_addr = None;
         let mut grpc_addr = None;
@@ -263,7 +117,7 @@ impl Receiver {
             tokio::spawn(accept_loop(
                 l,
                 Via::Http,
-                tls.clone(),
+                http_tls,
                 config.limits,
                 sink.clone(),
                 stats.clone(),
@@ -276,7 +130,7 @@ impl Receiver {
             tokio::spawn(accept_loop(
                 l,
                 Via::Grpc,
-                tls,
+                grpc_tls,
                 config.limits,
                 sink,
                 stats.clone(),
@@ -343,14 +197,14 @@ async fn accept_loop(
         let (sink, stats, tls) = (sink.clone(), stats.clone(), tls.clone());
         tokio::spawn(async move {
             let io = match tls {
-                None => crate::transport::ServerStream::Plain(tcp),
+                None => MaybeTls::Plain(tcp),
                 Some(acceptor) => match tokio::time::timeout(
                     std::time::Duration::from_secs(10),
                     acceptor.accept(tcp),
                 )
                 .await
                 {
-                    Ok(Ok(s)) => crate::transport::ServerStream::Tls(Box::new(s)),
+                    Ok(Ok(s)) => MaybeTls::Tls(Box::new(s)),
                     Ok(Err(e)) => {
                         log::warn!("receive: TLS handshake with {peer} failed: {e}");
                         return;
@@ -377,7 +231,7 @@ fn rpc_status_body(code: i32, message: &str) -> Bytes {
 }
 
 async fn serve_http(
-    io: crate::transport::ServerStream,
+    io: ServerStream,
     limits: Limits,
     sink: Sink,
     stats: Arc<ReceiverStats>,
@@ -482,7 +336,7 @@ fn accept(
 }
 
 async fn serve_grpc(
-    io: crate::transport::ServerStream,
+    io: ServerStream,
     limits: Limits,
     sink: Sink,
     stats: Arc<ReceiverStats>,
@@ -505,14 +359,7 @@ async fn serve_grpc(
                     .status(200)
                     .header("content-type", "application/grpc")
                     .header("grpc-status", code.to_string())
-                    .header(
-                        "grpc-message",
-                        percent_encoding::utf8_percent_encode(
-                            msg,
-                            percent_encoding::NON_ALPHANUMERIC,
-                        )
-                        .to_string(),
-                    )
+                    .header("grpc-message", encode_grpc_message(msg))
                     .body(())
             };
             if req.uri().path() != EXPORT_PATH {
@@ -536,8 +383,8 @@ async fn serve_grpc(
                 let _ = body.flow_control().release_capacity(chunk.len());
                 buf.extend_from_slice(&chunk);
                 // Refuse an oversized message as soon as its prefix says so.
-                if let Err(e) = grpc_message(&buf, limits.max_request_bytes) {
-                    if !matches!(e, crate::transport::response::DecodeError::Compressed) {
+                if let Err(e) = read_message(&buf, limits.max_request_bytes) {
+                    if !matches!(e, DecodeError::Compressed) {
                         refused =
                             Some(ReceiveError::TooLarge(limits.max_request_bytes).to_string());
                         break;
@@ -563,12 +410,11 @@ async fn serve_grpc(
                         .body(());
                     let Ok(head) = head else { return };
                     if let Ok(mut stream) = respond.send_response(head, false) {
-                        let msg = ExportTraceServiceResponse::default().encode_to_vec();
-                        let mut prefix = [0u8; 5];
-                        if write_grpc_prefix(&mut prefix, false, msg.len()) {
-                            let mut framed = BytesMut::with_capacity(5 + msg.len());
-                            framed.extend_from_slice(&prefix);
-                            framed.extend_from_slice(&msg);
+                        let response = ExportTraceServiceResponse::default();
+                        let mut framed = BytesMut::zeroed(5);
+                        if response.encode(&mut framed).is_ok()
+                            && finish_frame(&mut framed, false).is_ok()
+                        {
                             let _ = stream.send_data(framed.freeze(), false);
                         }
                         let mut trailers = http::HeaderMap::new();
@@ -585,75 +431,5 @@ async fn serve_grpc(
                 }
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        crate::transport::gzip_into(&mut out, data);
-        out.to_vec()
-    }
-
-    #[test]
-    fn gzip_bombs_are_refused() {
-        let limits = Limits {
-            max_request_bytes: 1 << 20,
-            max_decompressed_bytes: 1 << 16,
-        };
-        let bomb = gzip(&vec![0u8; 1 << 20]);
-        assert!(bomb.len() < 8 * 1024, "a small body that inflates a lot");
-        assert_eq!(
-            decode_http_body(&bomb, Some(b"gzip"), &limits),
-            Err(ReceiveError::DecompressedTooLarge(1 << 16))
-        );
-    }
-
-    #[test]
-    fn grpc_framing_is_checked() {
-        let l = Limits::default();
-        assert!(matches!(
-            decode_grpc_body(&[0, 0], None, &l),
-            Err(ReceiveError::Framing(_))
-        ));
-        assert!(matches!(
-            decode_grpc_body(&[0, 0, 0, 0, 9, 1], None, &l),
-            Err(ReceiveError::Framing(_))
-        ));
-        assert_eq!(
-            decode_grpc_body(&[0, 0xff, 0xff, 0xff, 0xff], None, &l),
-            Err(ReceiveError::TooLarge(l.max_request_bytes))
-        );
-        assert!(decode_grpc_body(&[0, 0, 0, 0, 0], None, &l)
-            .unwrap()
-            .resource_spans
-            .is_empty());
-        let msg = gzip(b"");
-        let mut framed = vec![1, 0, 0, 0, msg.len() as u8];
-        framed.extend(&msg);
-        assert!(decode_grpc_body(&framed, Some(b"gzip"), &l).is_ok());
-        assert!(matches!(
-            decode_grpc_body(&framed, None, &l),
-            Err(ReceiveError::Framing(_))
-        ));
-        assert!(matches!(
-            decode_grpc_body(&framed, Some(b"zstd"), &l),
-            Err(ReceiveError::Encoding(_))
-        ));
-    }
-
-    #[test]
-    fn malformed_protobuf_is_an_error() {
-        assert!(matches!(
-            decode_http_body(&[0x0a, 0x05, 1], None, &Limits::default()),
-            Err(ReceiveError::Protobuf(_))
-        ));
-        assert!(matches!(
-            decode_http_body(b"x", Some(b"br"), &Limits::default()),
-            Err(ReceiveError::Encoding(_))
-        ));
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 /// A finished span: its encoded OTLP `Span` body and its scope's index.
 #[derive(Debug)]
 pub(crate) struct FinishedSpan {
-    pub(crate) body: crate::encode::buf::SpanBuf,
+    pub(crate) body: crate::codec::buf::SpanBuf,
     pub(crate) scope: u16,
 }
 
@@ -95,7 +95,7 @@ mod tests {
 
     fn span() -> FinishedSpan {
         FinishedSpan {
-            body: crate::encode::buf::SpanBuf::default(),
+            body: crate::codec::buf::SpanBuf::default(),
             scope: 0,
         }
     }

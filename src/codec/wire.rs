@@ -12,7 +12,7 @@
 //! sockets.
 //!
 //! ```
-//! use tracewire::encode::wire;
+//! use tracewire::internal::codec::wire;
 //!
 //! let mut buf = Vec::new();
 //! wire::put_varint(&mut buf, 300);
@@ -165,7 +165,7 @@ pub fn get_varint(input: &[u8]) -> Option<(u64, usize)> {
 /// Panics if the lengths differ, like `copy_from_slice`.
 ///
 /// ```
-/// use tracewire::encode::wire::copy_short;
+/// use tracewire::internal::codec::wire::copy_short;
 /// let mut out = [0u8; 13];
 /// copy_short(&mut out, b"url.full.path");
 /// assert_eq!(&out, b"url.full.path");

@@ -1,7 +1,7 @@
 //! Decoding what collectors answer: `ExportTraceServiceResponse` (partial
 //! success), `google.rpc.Status` (error details, over HTTP bodies and gRPC's
-//! `grpc-status-details-bin`), `google.rpc.RetryInfo`, gRPC message framing,
-//! and the `Retry-After` and `grpc-timeout` headers.
+//! `grpc-status-details-bin`), `google.rpc.RetryInfo`, and the
+//! `Retry-After` header.
 //!
 //! Sans-IO and hand-rolled (the export path never uses the prost types):
 //! every function takes bytes and returns a value or a [`DecodeError`]. None
@@ -10,7 +10,7 @@
 //! holds them to that.
 //!
 //! ```
-//! use tracewire::transport::response::decode_export_response;
+//! use tracewire::internal::codec::response::decode_export_response;
 //! // partial_success { rejected_spans: 3, error_message: "bad" }
 //! let body = [0x0a, 0x07, 0x08, 0x03, 0x12, 0x03, b'b', b'a', b'd'];
 //! let ps = decode_export_response(&body).unwrap();
@@ -19,7 +19,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::encode::wire::get_varint;
+use crate::codec::wire::get_varint;
 
 /// Why a response could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -222,58 +222,12 @@ pub fn decode_status_details_bin(value: &[u8]) -> Result<RpcStatus, DecodeError>
     decode_rpc_status(&bytes)
 }
 
-/// Decodes a `grpc-message` value (percent-encoded UTF-8, as gRPC sends it);
-/// invalid sequences are replaced, never rejected.
-pub fn decode_grpc_message(value: &[u8]) -> String {
-    percent_encoding::percent_decode(value)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// The largest gRPC response message tracewire reads (responses to exports
-/// are a few bytes; anything near this is hostile).
-pub const MAX_GRPC_RESPONSE: usize = 4 * 1024 * 1024;
-
-/// Reads the first length-prefixed gRPC message from `buf`: `Ok(None)` when
-/// more bytes are needed, the message when complete. A prefix announcing
-/// more than `max` bytes is an error before anything is buffered for it.
-pub fn grpc_message(buf: &[u8], max: usize) -> Result<Option<&[u8]>, DecodeError> {
-    let Some(prefix) = buf.get(..5) else {
-        return Ok(None);
-    };
-    if prefix[0] & 1 != 0 {
-        return Err(DecodeError::Compressed);
-    }
-    let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]);
-    if len as usize > max {
-        return Err(DecodeError::TooLarge(u64::from(len)));
-    }
-    Ok(buf.get(5..5 + len as usize))
-}
-
-/// Writes gRPC's 5-byte message prefix (uncompressed or compressed flag,
-/// big-endian length) into `prefix`. `false` when `len` exceeds 4 GiB - 1.
-///
-/// ```
-/// let mut p = [0u8; 5];
-/// assert!(tracewire::transport::response::write_grpc_prefix(&mut p, false, 300));
-/// assert_eq!(p, [0, 0, 0, 1, 44]);
-/// ```
-pub fn write_grpc_prefix(prefix: &mut [u8; 5], compressed: bool, len: usize) -> bool {
-    let Ok(len) = u32::try_from(len) else {
-        return false;
-    };
-    prefix[0] = u8::from(compressed);
-    prefix[1..].copy_from_slice(&len.to_be_bytes());
-    true
-}
-
 /// Parses `Retry-After`: delta seconds, or an HTTP-date relative to `now`.
 /// `None` when it is neither.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use tracewire::transport::response::parse_retry_after;
+/// use tracewire::internal::codec::response::parse_retry_after;
 /// assert_eq!(parse_retry_after(b"3", SystemTime::now()), Some(Duration::from_secs(3)));
 /// assert_eq!(parse_retry_after(b"soon", SystemTime::now()), None);
 /// ```
@@ -288,34 +242,6 @@ pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(s).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Formats a `grpc-timeout` header value: at most 8 digits and a unit,
-/// rounded up so the server never sees a shorter deadline than ours.
-///
-/// ```
-/// use std::time::Duration;
-/// use tracewire::transport::response::grpc_timeout;
-/// assert_eq!(grpc_timeout(Duration::from_millis(1500)), "1500000u");
-/// assert_eq!(grpc_timeout(Duration::from_micros(1)), "1000n");
-/// ```
-pub fn grpc_timeout(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    let units: [(u128, char); 6] = [
-        (1, 'n'),
-        (1_000, 'u'),
-        (1_000_000, 'm'),
-        (1_000_000_000, 'S'),
-        (60_000_000_000, 'M'),
-        (3_600_000_000_000, 'H'),
-    ];
-    for (per, unit) in units {
-        let value = nanos.div_ceil(per);
-        if value < 100_000_000 {
-            return format!("{value}{unit}");
-        }
-    }
-    "99999999H".to_owned()
 }
 
 #[cfg(test)]
@@ -347,7 +273,7 @@ mod tests {
         // Duration { seconds, nanos } inside RetryInfo { retry_delay } inside Any inside Status.
         let mut duration = vec![0x08, secs];
         duration.push(0x10);
-        crate::encode::wire::put_varint(&mut duration, u64::from(nanos));
+        crate::codec::wire::put_varint(&mut duration, u64::from(nanos));
         let mut retry = vec![0x0a, duration.len() as u8];
         retry.extend(&duration);
         let mut any = vec![0x0a, RETRY_INFO_TYPE.len() as u8];
@@ -397,24 +323,6 @@ mod tests {
     }
 
     #[test]
-    fn grpc_framing() {
-        assert_eq!(grpc_message(&[0, 0, 0], 10), Ok(None));
-        assert_eq!(grpc_message(&[0, 0, 0, 0, 2, 7], 10), Ok(None));
-        assert_eq!(
-            grpc_message(&[0, 0, 0, 0, 2, 7, 8], 10),
-            Ok(Some(&[7u8, 8][..]))
-        );
-        assert_eq!(
-            grpc_message(&[0, 0xff, 0xff, 0xff, 0xff], 10),
-            Err(DecodeError::TooLarge(u32::MAX as u64))
-        );
-        assert_eq!(
-            grpc_message(&[1, 0, 0, 0, 0], 10),
-            Err(DecodeError::Compressed)
-        );
-    }
-
-    #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(
@@ -436,22 +344,5 @@ mod tests {
             parse_retry_after(b"99999999999999999999999", now),
             Some(Duration::MAX)
         );
-    }
-
-    #[test]
-    fn grpc_timeout_units() {
-        assert_eq!(grpc_timeout(Duration::from_secs(30)), "30000000u");
-        assert_eq!(grpc_timeout(Duration::from_secs(300)), "300000m");
-        assert_eq!(grpc_timeout(Duration::from_secs(200_000)), "200000S");
-        assert_eq!(grpc_timeout(Duration::ZERO), "0n");
-    }
-
-    #[test]
-    fn grpc_message_percent_decoding() {
-        assert_eq!(
-            decode_grpc_message(b"quota%20exceeded%3A%20retry"),
-            "quota exceeded: retry"
-        );
-        assert_eq!(decode_grpc_message(b"bad%ZZ"), "bad%ZZ");
     }
 }

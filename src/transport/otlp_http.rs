@@ -2,7 +2,7 @@
 //! keep-alive connection reuse, optional gzip, optional TLS.
 //!
 //! The sans-IO part, [`classify`], turns a response (status, `Retry-After`,
-//! bounded body) into the export's outcome following the OTLP
+//! bounded body) into the attempt's [`Attempt`] following the OTLP
 //! specification: 2xx succeeds (reading `partial_success`); 429, 502, 503
 //! and 504 are retried, honouring `Retry-After`; any other status fails for
 //! good, surfacing the collector's `google.rpc.Status` message. Connection
@@ -21,58 +21,36 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
-use super::response::{
+use super::conn::{connect, ConnectError};
+use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
+use super::outcome::{finish_export, PartialSuccessLog};
+use crate::codec::gzip;
+use crate::codec::response::{
     decode_export_response, decode_rpc_status, parse_retry_after, PartialSuccess,
 };
-use super::tls::{Alpn, Connector};
-use super::{
-    connect, finish_export, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError,
-    USER_AGENT,
-};
-use crate::config::{Compression, ExporterConfig};
+use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
-use crate::pool::Pool;
-use crate::retry::{self, Attempt, RetryConfig};
+use crate::retry::{self, Accepted, Attempt, RetryConfig};
+use crate::shared::pool::Pool;
+use crate::sync::lock;
+use crate::tls::{Alpn, Connector};
 
 /// The most response-body bytes read (partial-success answers are tiny; an
 /// error page is cut here).
-pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
-
-/// What a response means for the export.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpOutcome {
-    /// Accepted; `rejected` spans refused in a partial success.
-    Accepted {
-        /// Rejected spans (0 for full success).
-        rejected: u64,
-        /// The collector's explanation, if any.
-        message: String,
-    },
-    /// Retry (after `after`, when the collector said).
-    Retry {
-        /// `Retry-After`.
-        after: Option<Duration>,
-        /// Status and message, for the final error.
-        reason: String,
-    },
-    /// Failed for good.
-    Fail {
-        /// Status and message.
-        reason: String,
-    },
-}
+pub(crate) const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// Classifies a response, sans-IO. `body` is at most
-/// [`MAX_RESPONSE_BODY`] bytes (`truncated` when the collector sent more).
+/// 64 KiB (`truncated` when the collector sent more).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use http::StatusCode;
-/// use tracewire::transport::http::{classify, HttpOutcome};
+/// use tracewire::internal::otlp_http::classify;
+/// use tracewire::internal::retry::Attempt;
 /// let o = classify(StatusCode::SERVICE_UNAVAILABLE, Some(b"2"), b"", false, SystemTime::now());
-/// assert!(matches!(o, HttpOutcome::Retry { after: Some(d), .. } if d == Duration::from_secs(2)));
+/// assert!(matches!(o, Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(2)));
 /// let o = classify(StatusCode::BAD_REQUEST, None, b"", false, SystemTime::now());
-/// assert!(matches!(o, HttpOutcome::Fail { .. }));
+/// assert!(matches!(o, Attempt::Fail(_)));
 /// ```
 pub fn classify(
     status: StatusCode,
@@ -80,28 +58,22 @@ pub fn classify(
     body: &[u8],
     truncated: bool,
     now: SystemTime,
-) -> HttpOutcome {
+) -> Attempt {
     if status.is_success() {
         if truncated {
-            return HttpOutcome::Accepted {
-                rejected: 0,
-                message: String::new(),
-            };
+            return Attempt::Accepted(Accepted::default());
         }
         return match decode_export_response(body) {
             Ok(PartialSuccess {
                 rejected_spans,
                 error_message,
-            }) => HttpOutcome::Accepted {
+            }) => Attempt::Accepted(Accepted {
                 rejected: u64::try_from(rejected_spans).unwrap_or(0),
                 message: error_message,
-            },
+            }),
             // Accepted, but the body is not an ExportTraceServiceResponse
             // (some backends answer with JSON or nothing useful).
-            Err(_) => HttpOutcome::Accepted {
-                rejected: 0,
-                message: String::new(),
-            },
+            Err(_) => Attempt::Accepted(Accepted::default()),
         };
     }
     let detail = error_detail(body, truncated);
@@ -111,11 +83,11 @@ pub fn classify(
         format!("HTTP {status}: {detail}")
     };
     match status.as_u16() {
-        429 | 502 | 503 | 504 => HttpOutcome::Retry {
+        429 | 502 | 503 | 504 => Attempt::Retry {
             after: retry_after.and_then(|v| parse_retry_after(v, now)),
             reason,
         },
-        _ => HttpOutcome::Fail { reason },
+        _ => Attempt::Fail(ExportError::Refused(reason)),
     }
 }
 
@@ -145,7 +117,7 @@ fn error_detail(body: &[u8], truncated: bool) -> String {
 type Sender = http1::SendRequest<Full<Bytes>>;
 
 /// The OTLP/HTTP exporter.
-pub struct HttpExporter {
+pub(crate) struct HttpExporter {
     endpoint: Endpoint,
     uri: http::Uri,
     host: HeaderValue,
@@ -170,27 +142,27 @@ impl std::fmt::Debug for HttpExporter {
 
 impl HttpExporter {
     /// An exporter for `config` (its protocol is not checked).
-    pub fn new(config: &ExporterConfig) -> Result<Self, TransportError> {
+    pub(crate) fn new(config: &ExporterConfig) -> Result<Self, TransportError> {
         let endpoint = config.endpoint.clone();
         let tls = if endpoint.is_tls() {
             Some(Connector::new(&config.tls, Alpn::Http11)?)
         } else {
             None
         };
-        let uri = format!("{endpoint}").parse::<http::Uri>().map_err(|e| {
-            super::EndpointError::Invalid {
-                value: endpoint.to_string(),
-                reason: e.to_string(),
-                expected: "an http(s) URL",
-            }
-        })?;
-        let host = HeaderValue::from_str(&endpoint.authority()).map_err(|e| {
-            super::EndpointError::Invalid {
+        let uri =
+            format!("{endpoint}")
+                .parse::<http::Uri>()
+                .map_err(|e| EndpointError::Invalid {
+                    value: endpoint.to_string(),
+                    reason: e.to_string(),
+                    expected: "an http(s) URL",
+                })?;
+        let host =
+            HeaderValue::from_str(&endpoint.authority()).map_err(|e| EndpointError::Invalid {
                 value: endpoint.to_string(),
                 reason: e.to_string(),
                 expected: "a valid host",
-            }
-        })?;
+            })?;
         Ok(HttpExporter {
             endpoint,
             uri,
@@ -208,10 +180,7 @@ impl HttpExporter {
     }
 
     fn take_idle(&self) -> Option<Sender> {
-        let mut idle = match self.idle.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut idle = lock(&self.idle);
         while let Some(s) = idle.pop() {
             if !s.is_closed() {
                 return Some(s);
@@ -221,10 +190,7 @@ impl HttpExporter {
     }
 
     fn put_idle(&self, sender: Sender) {
-        let mut idle = match self.idle.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut idle = lock(&self.idle);
         if idle.len() < 16 {
             idle.push(sender);
         }
@@ -274,12 +240,7 @@ impl HttpExporter {
     }
 
     /// One request: send, read a bounded body, classify.
-    async fn attempt(
-        &self,
-        body: Bytes,
-        left: Duration,
-        sent: &AtomicU64,
-    ) -> Attempt<(u64, String)> {
+    async fn attempt(&self, body: Bytes, left: Duration, sent: &AtomicU64) -> Attempt {
         let started = Instant::now();
         let mut sender = match self.sender(left).await {
             Ok(s) => s,
@@ -343,17 +304,13 @@ impl HttpExporter {
         if !truncated {
             self.put_idle(sender);
         }
-        match classify(
+        classify(
             status,
             retry_after.as_deref(),
             &body,
             truncated,
             SystemTime::now(),
-        ) {
-            HttpOutcome::Accepted { rejected, message } => Attempt::Done((rejected, message)),
-            HttpOutcome::Retry { after, reason } => Attempt::Retry { after, reason },
-            HttpOutcome::Fail { reason } => Attempt::Fail(ExportError::Refused(reason)),
-        }
+        )
     }
 
     async fn export_inner(&self, request: ExportRequest) -> ExportReport {
@@ -368,7 +325,7 @@ impl HttpExporter {
             }
             Compression::Gzip => {
                 let mut out = self.gzip_pool.take();
-                gzip_into(&mut out, request.message());
+                gzip::compress_into(&mut out, request.message());
                 (out.freeze(), false)
             }
         };
@@ -407,17 +364,14 @@ mod tests {
         for code in [429u16, 502, 503, 504] {
             let s = StatusCode::from_u16(code).unwrap();
             assert!(
-                matches!(
-                    classify(s, None, b"", false, now),
-                    HttpOutcome::Retry { .. }
-                ),
+                matches!(classify(s, None, b"", false, now), Attempt::Retry { .. }),
                 "{code}"
             );
         }
         for code in [400u16, 401, 403, 404, 413, 500, 501] {
             let s = StatusCode::from_u16(code).unwrap();
             assert!(
-                matches!(classify(s, None, b"", false, now), HttpOutcome::Fail { .. }),
+                matches!(classify(s, None, b"", false, now), Attempt::Fail(_)),
                 "{code}"
             );
         }
@@ -436,7 +390,9 @@ mod tests {
             false,
             SystemTime::now(),
         ) {
-            HttpOutcome::Fail { reason } => assert_eq!(reason, "HTTP 400 Bad Request: bad span"),
+            Attempt::Fail(ExportError::Refused(reason)) => {
+                assert_eq!(reason, "HTTP 400 Bad Request: bad span")
+            }
             other => panic!("{other:?}"),
         }
         match classify(
@@ -446,7 +402,9 @@ mod tests {
             false,
             SystemTime::now(),
         ) {
-            HttpOutcome::Fail { reason } => assert_eq!(reason, "HTTP 404 Not Found: no route"),
+            Attempt::Fail(ExportError::Refused(reason)) => {
+                assert_eq!(reason, "HTTP 404 Not Found: no route")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -456,10 +414,10 @@ mod tests {
         let body = [0x0a, 0x02, 0x08, 0x05];
         assert_eq!(
             classify(StatusCode::OK, None, &body, false, SystemTime::now()),
-            HttpOutcome::Accepted {
+            Attempt::Accepted(Accepted {
                 rejected: 5,
                 message: String::new()
-            }
+            })
         );
     }
 }

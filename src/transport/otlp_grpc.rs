@@ -1,5 +1,6 @@
 //! OTLP/gRPC: the unary `TraceService/Export` call over HTTP/2 (h2), with
-//! gRPC's framing written by tracewire: the 5-byte length prefix goes into
+//! gRPC's framing written by tracewire ([`crate::internal::codec::grpc`]):
+//! the 5-byte length prefix goes into
 //! the space the batch worker reserved in front of the request, so the
 //! message is never copied again.
 //!
@@ -8,7 +9,7 @@
 //!
 //! The sans-IO part, [`classify`], maps `grpc-status` (from trailers or a
 //! trailers-only response, or derived from a non-200 HTTP status) to the
-//! export's outcome as the OTLP specification says: retry on `CANCELLED`,
+//! attempt's [`Attempt`] as the OTLP specification says: retry on `CANCELLED`,
 //! `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `UNAVAILABLE` and
 //! `DATA_LOSS`; on `RESOURCE_EXHAUSTED` only when `grpc-status-details-bin`
 //! carries a `RetryInfo`, whose delay is honoured; fail otherwise.
@@ -21,115 +22,55 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http::{HeaderName, HeaderValue, Method, Request};
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::response::{
-    decode_export_response, decode_grpc_message, decode_status_details_bin, grpc_message,
-    grpc_timeout, write_grpc_prefix, RpcStatus, MAX_GRPC_RESPONSE,
+use super::conn::{connect, ConnectError};
+use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
+use super::outcome::{finish_export, PartialSuccessLog};
+use crate::codec::grpc::{
+    code, code_for_http_status, code_name, finish_frame, grpc_timeout, read_message,
+    status_from_headers, EXPORT_PATH, MAX_GRPC_RESPONSE,
 };
-use super::tls::{Alpn, Connector};
-use super::{
-    connect, finish_export, gzip_into, ConnectError, Endpoint, PartialSuccessLog, TransportError,
-    USER_AGENT,
-};
-use crate::config::{Compression, ExporterConfig};
+use crate::codec::gzip;
+use crate::codec::response::{decode_export_response, RpcStatus};
+use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
-use crate::pool::Pool;
-use crate::retry::{self, Attempt, RetryConfig};
+use crate::retry::{self, Accepted, Attempt, RetryConfig};
+use crate::shared::pool::Pool;
+use crate::tls::{Alpn, Connector};
 
-/// The method path of the OTLP trace export call.
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
-/// gRPC status codes tracewire distinguishes.
-#[allow(missing_docs)]
-pub mod code {
-    pub const OK: u32 = 0;
-    pub const CANCELLED: u32 = 1;
-    pub const UNKNOWN: u32 = 2;
-    pub const INVALID_ARGUMENT: u32 = 3;
-    pub const DEADLINE_EXCEEDED: u32 = 4;
-    pub const NOT_FOUND: u32 = 5;
-    pub const PERMISSION_DENIED: u32 = 7;
-    pub const RESOURCE_EXHAUSTED: u32 = 8;
-    pub const ABORTED: u32 = 10;
-    pub const OUT_OF_RANGE: u32 = 11;
-    pub const UNIMPLEMENTED: u32 = 12;
-    pub const INTERNAL: u32 = 13;
-    pub const UNAVAILABLE: u32 = 14;
-    pub const DATA_LOSS: u32 = 15;
-    pub const UNAUTHENTICATED: u32 = 16;
-}
-
-/// The name of a gRPC status code.
-pub fn code_name(c: u32) -> &'static str {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    NAMES.get(c as usize).copied().unwrap_or("UNKNOWN")
-}
-
-/// The gRPC code for a non-200 HTTP status, as gRPC's HTTP mapping says.
-pub fn code_for_http_status(status: u16) -> u32 {
-    match status {
-        400 => code::INTERNAL,
-        401 => code::UNAUTHENTICATED,
-        403 => code::PERMISSION_DENIED,
-        404 => code::UNIMPLEMENTED,
-        429 | 502 | 503 | 504 => code::UNAVAILABLE,
-        _ => code::UNKNOWN,
-    }
-}
-
-/// What a gRPC status means for the export.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GrpcOutcome {
-    /// `OK`.
-    Ok,
-    /// Retry, after `after` when the server said.
-    Retry {
-        /// From `RetryInfo`.
-        after: Option<Duration>,
-        /// Code and message.
-        reason: String,
-    },
-    /// Failed for good.
-    Fail {
-        /// Code and message.
-        reason: String,
-    },
-}
-
-/// Classifies a final gRPC status, sans-IO.
+/// Classifies a call's final status, sans-IO: `status`, `message` and
+/// `details` from the trailers (or a trailers-only response), and for `OK`
+/// the response body as received (one length-prefixed
+/// `ExportTraceServiceResponse`, whose partial success it reads).
 ///
 /// ```
 /// use std::time::Duration;
-/// use tracewire::transport::grpc::{classify, code, GrpcOutcome};
-/// use tracewire::transport::response::RpcStatus;
-/// assert!(matches!(classify(code::UNAVAILABLE, "down", None), GrpcOutcome::Retry { after: None, .. }));
-/// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, "quota", None), GrpcOutcome::Fail { .. }));
+/// use tracewire::internal::codec::grpc::code;
+/// use tracewire::internal::codec::response::RpcStatus;
+/// use tracewire::internal::otlp_grpc::classify;
+/// use tracewire::internal::retry::Attempt;
+/// assert!(matches!(classify(code::UNAVAILABLE, "down", None, None), Attempt::Retry { after: None, .. }));
+/// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, "quota", None, None), Attempt::Fail(_)));
 /// let info = RpcStatus { retry_delay: Some(Duration::from_secs(1)), ..RpcStatus::default() };
-/// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, "quota", Some(&info)), GrpcOutcome::Retry { after: Some(_), .. }));
+/// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, "quota", Some(&info), None), Attempt::Retry { after: Some(_), .. }));
 /// ```
-pub fn classify(status: u32, message: &str, details: Option<&RpcStatus>) -> GrpcOutcome {
+pub fn classify(
+    status: u32,
+    message: &str,
+    details: Option<&RpcStatus>,
+    response: Option<&[u8]>,
+) -> Attempt {
     if status == code::OK {
-        return GrpcOutcome::Ok;
+        let partial = response
+            .and_then(|b| read_message(b, MAX_GRPC_RESPONSE).ok().flatten())
+            .and_then(|m| decode_export_response(m).ok())
+            .unwrap_or_default();
+        return Attempt::Accepted(Accepted {
+            rejected: u64::try_from(partial.rejected_spans).unwrap_or(0),
+            message: partial.error_message,
+        });
     }
     let reason = if message.is_empty() {
         format!("gRPC status {status} ({})", code_name(status))
@@ -143,38 +84,20 @@ pub fn classify(status: u32, message: &str, details: Option<&RpcStatus>) -> Grpc
         | code::ABORTED
         | code::OUT_OF_RANGE
         | code::UNAVAILABLE
-        | code::DATA_LOSS => GrpcOutcome::Retry {
+        | code::DATA_LOSS => Attempt::Retry {
             after: retry_info,
             reason,
         },
-        code::RESOURCE_EXHAUSTED if retry_info.is_some() => GrpcOutcome::Retry {
+        code::RESOURCE_EXHAUSTED if retry_info.is_some() => Attempt::Retry {
             after: retry_info,
             reason,
         },
-        _ => GrpcOutcome::Fail { reason },
+        _ => Attempt::Fail(ExportError::Refused(reason)),
     }
 }
 
-/// The final status of a call read from a header block (trailers, or the
-/// headers of a trailers-only response): code, message, details.
-pub fn status_from_headers(headers: &HeaderMap) -> Option<(u32, String, Option<RpcStatus>)> {
-    let status = headers.get("grpc-status")?;
-    let code = std::str::from_utf8(status.as_bytes())
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(code::UNKNOWN);
-    let message = headers
-        .get("grpc-message")
-        .map(|v| decode_grpc_message(v.as_bytes()))
-        .unwrap_or_default();
-    let details = headers
-        .get("grpc-status-details-bin")
-        .and_then(|v| decode_status_details_bin(v.as_bytes()).ok());
-    Some((code, message, details))
-}
-
 /// The OTLP/gRPC exporter.
-pub struct GrpcExporter {
+pub(crate) struct GrpcExporter {
     endpoint: Endpoint,
     uri: http::Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -198,7 +121,7 @@ impl std::fmt::Debug for GrpcExporter {
 
 impl GrpcExporter {
     /// An exporter for `config` (its protocol is not checked).
-    pub fn new(config: &ExporterConfig) -> Result<Self, TransportError> {
+    pub(crate) fn new(config: &ExporterConfig) -> Result<Self, TransportError> {
         let endpoint = config.endpoint.clone();
         let tls = if endpoint.is_tls() {
             Some(Connector::new(&config.tls, Alpn::H2)?)
@@ -208,7 +131,7 @@ impl GrpcExporter {
         let scheme = if endpoint.is_tls() { "https" } else { "http" };
         let uri = format!("{scheme}://{}{EXPORT_PATH}", endpoint.authority())
             .parse::<http::Uri>()
-            .map_err(|e| super::EndpointError::Invalid {
+            .map_err(|e| EndpointError::Invalid {
                 value: endpoint.to_string(),
                 reason: e.to_string(),
                 expected: "<host>:<port>",
@@ -289,12 +212,7 @@ impl GrpcExporter {
     }
 
     /// One call: send, read a bounded response, classify.
-    async fn attempt(
-        &self,
-        framed: Bytes,
-        left: Duration,
-        sent: &AtomicU64,
-    ) -> Attempt<(u64, String)> {
+    async fn attempt(&self, framed: Bytes, left: Duration, sent: &AtomicU64) -> Attempt {
         let started = Instant::now();
         let mut client = match self.client(left).await {
             Ok(c) => c,
@@ -337,7 +255,7 @@ impl GrpcExporter {
                 let _ = body.flow_control().release_capacity(chunk.len());
                 buf.extend_from_slice(&chunk);
                 // Refuse a hostile length prefix before buffering for it.
-                if let Err(e) = grpc_message(&buf, MAX_GRPC_RESPONSE) {
+                if let Err(e) = read_message(&buf, MAX_GRPC_RESPONSE) {
                     return Err((false, format!("invalid response message: {e}")));
                 }
                 if buf.len() > MAX_GRPC_RESPONSE + 5 {
@@ -381,67 +299,31 @@ impl GrpcExporter {
                 return Attempt::Fail(ExportError::Refused(reason));
             }
         };
-        match classify(status, &message, details.as_ref()) {
-            GrpcOutcome::Ok => {
-                let partial = body
-                    .as_deref()
-                    .and_then(|b| grpc_message(b, MAX_GRPC_RESPONSE).ok().flatten())
-                    .and_then(|m| decode_export_response(m).ok())
-                    .unwrap_or_default();
-                Attempt::Done((
-                    u64::try_from(partial.rejected_spans).unwrap_or(0),
-                    partial.error_message,
-                ))
-            }
-            GrpcOutcome::Retry { after, reason } => Attempt::Retry { after, reason },
-            GrpcOutcome::Fail { reason } => Attempt::Fail(ExportError::Refused(reason)),
-        }
+        classify(status, &message, details.as_ref(), body.as_deref())
     }
 
     async fn export_inner(&self, request: ExportRequest) -> ExportReport {
         let deadline = request.deadline;
         let spans = request.spans as u64;
-        let (framed, reclaim) = match self.compression {
-            Compression::None if request.prefix == 5 => {
-                let mut buffer = request.buffer;
-                let len = buffer.len() - 5;
-                let mut prefix = [0u8; 5];
-                if !write_grpc_prefix(&mut prefix, false, len) {
-                    return ExportReport::failure(
-                        ExportError::Refused(
-                            "request larger than gRPC's 4 GiB message limit".into(),
-                        ),
-                        0,
-                        0,
-                    );
-                }
-                buffer[..5].copy_from_slice(&prefix);
-                (buffer.freeze(), true)
-            }
+        let (mut framed, reclaim) = match self.compression {
+            // The worker reserved the prefix in front of the message.
+            Compression::None if request.prefix == 5 => (request.buffer, true),
+            // Compressed (or no prefix reserved): frame into another buffer.
             _ => {
-                // Compressed (or no prefix reserved): frame into another buffer.
                 let mut out = self.gzip_pool.take();
                 out.extend_from_slice(&[0; 5]);
-                let compressed = self.compression == Compression::Gzip;
-                if compressed {
-                    gzip_into(&mut out, request.message());
+                if self.compression == Compression::Gzip {
+                    gzip::compress_into(&mut out, request.message());
                 } else {
                     out.extend_from_slice(request.message());
                 }
-                let mut prefix = [0u8; 5];
-                if !write_grpc_prefix(&mut prefix, compressed, out.len() - 5) {
-                    return ExportReport::failure(
-                        ExportError::Refused(
-                            "request larger than gRPC's 4 GiB message limit".into(),
-                        ),
-                        0,
-                        0,
-                    );
-                }
-                out[..5].copy_from_slice(&prefix);
-                (out.freeze(), false)
+                (out, false)
             }
         };
+        if let Err(e) = finish_frame(&mut framed, self.compression == Compression::Gzip) {
+            return ExportReport::failure(ExportError::Refused(e.to_string()), 0, 0);
+        }
+        let framed = framed.freeze();
         let sent = AtomicU64::new(0);
         let outcome = retry::run(&self.retry, deadline, |_, left| {
             let framed = framed.clone();
@@ -483,38 +365,19 @@ mod tests {
     fn retryable_codes_per_the_otlp_spec() {
         for c in [1u32, 4, 10, 11, 14, 15] {
             assert!(
-                matches!(classify(c, "", None), GrpcOutcome::Retry { .. }),
+                matches!(classify(c, "", None, None), Attempt::Retry { .. }),
                 "{c}"
             );
         }
         for c in [2u32, 3, 5, 6, 7, 8, 9, 12, 13, 16] {
             assert!(
-                matches!(classify(c, "", None), GrpcOutcome::Fail { .. }),
+                matches!(classify(c, "", None, None), Attempt::Fail(_)),
                 "{c}"
             );
         }
-        assert_eq!(classify(0, "", None), GrpcOutcome::Ok);
-    }
-
-    #[test]
-    fn status_from_trailers() {
-        let mut h = HeaderMap::new();
-        h.insert("grpc-status", HeaderValue::from_static("14"));
-        h.insert(
-            "grpc-message",
-            HeaderValue::from_static("collector%20draining"),
+        assert_eq!(
+            classify(0, "", None, None),
+            Attempt::Accepted(Accepted::default())
         );
-        let (c, m, d) = status_from_headers(&h).unwrap();
-        assert_eq!((c, m.as_str(), d), (14, "collector draining", None));
-        assert!(status_from_headers(&HeaderMap::new()).is_none());
-        h.insert("grpc-status", HeaderValue::from_static("banana"));
-        assert_eq!(status_from_headers(&h).unwrap().0, code::UNKNOWN);
-    }
-
-    #[test]
-    fn http_statuses_map_to_grpc_codes() {
-        assert_eq!(code_for_http_status(503), code::UNAVAILABLE);
-        assert_eq!(code_for_http_status(401), code::UNAUTHENTICATED);
-        assert_eq!(code_for_http_status(418), code::UNKNOWN);
     }
 }

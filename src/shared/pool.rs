@@ -9,7 +9,7 @@
 //! `slots * max_retained_capacity`.
 //!
 //! ```
-//! use tracewire::pool::Pool;
+//! use tracewire::internal::pool::Pool;
 //!
 //! let pool: Pool<Vec<u8>> = Pool::new(4, 1024, || Vec::with_capacity(256));
 //! let mut buf = pool.take();
@@ -32,6 +32,17 @@ pub trait Reusable: Send {
 }
 
 impl Reusable for Vec<u8> {
+    #[inline]
+    fn reset(&mut self) {
+        self.clear();
+    }
+    #[inline]
+    fn retained_capacity(&self) -> usize {
+        self.capacity()
+    }
+}
+
+impl Reusable for crate::codec::buf::SpanBuf {
     #[inline]
     fn reset(&mut self) {
         self.clear();
@@ -147,7 +158,7 @@ pub const BUNDLE: usize = 16;
 /// a full pool is freed.
 ///
 /// ```
-/// use tracewire::pool::{Bundles, Returner, BUNDLE};
+/// use tracewire::internal::pool::{Bundles, Returner, BUNDLE};
 ///
 /// let bundles: Bundles<Vec<u8>> = Bundles::new(4);
 /// let mut returner = Returner::default();

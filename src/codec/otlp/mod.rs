@@ -1,0 +1,51 @@
+//! OTLP message writers: `AnyValue`, `KeyValue`, `Span` (and its events,
+//! links and status), `Resource`, `InstrumentationScope`, and the
+//! `ExportTraceServiceRequest` envelope around already-encoded span bodies.
+//!
+//! # Output form
+//!
+//! Every writer produces protobuf's canonical form, byte for byte what prost
+//! (and the Python `opentelemetry-proto` package) write for the same content:
+//! fields in field-number order, proto3 defaults (empty strings and bytes,
+//! zero numbers) left out, oneof members written even when zero, and every
+//! length prefix the shortest varint. Lengths are computed before bodies are
+//! written (each `*_len` function is the exact size of its writer's output),
+//! so nothing is written twice and no length is patched.
+//!
+//! The one deliberate difference from an arbitrary prost round trip is that
+//! tracewire always writes `ResourceSpans.resource` and
+//! `ScopeSpans.scope` (possibly empty), which prost reads back as
+//! `Some(default)`.
+//!
+//! # Limits
+//!
+//! Writers taking a `limit` truncate string and bytes values longer than
+//! `limit` bytes (strings on a UTF-8 boundary), recursively inside arrays and
+//! key-value lists, as OpenTelemetry's attribute value length limit says.
+//! Values nested deeper than [`MAX_VALUE_DEPTH`] are not encoded (the
+//! recording API drops such an attribute and counts it), because decoders
+//! refuse messages nested that deep.
+//!
+//! This module must never allocate (beyond the caller's buffer growing),
+//! know about sockets, or depend on prost.
+//!
+//! - [`field`]: the field numbers;
+//! - `value`: `AnyValue` / `KeyValue` and the scalar helpers;
+//! - `span`: the span's pieces, as the recording path writes them;
+//! - `request`: the envelope, written by the export worker.
+
+pub mod field;
+mod request;
+mod span;
+mod value;
+
+pub use request::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
+pub use span::{
+    encode_span, encode_span_into, event_field_len, patch_end_time, put_event, put_link,
+    put_span_end, put_span_start, replace_span_name, span_end_len, LinkTarget, SpanEnd, SpanStart,
+    SpanStartLayout,
+};
+pub use value::{
+    kv_field_len, kv_len, put_i64_kv, put_kv, put_kv_span, put_str_kv, truncate_str, AttributeList,
+    EncodeValue, MAX_VALUE_DEPTH,
+};

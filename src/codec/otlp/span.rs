@@ -1,0 +1,433 @@
+//! The pieces of an OTLP `Span` as the recording path writes them: the
+//! fields known at start (with a reserved end-time slot), events, links,
+//! and the closing fields; plus [`encode_span`] for a whole [`SpanData`].
+//!
+//! This module must never allocate (beyond the caller's buffer growing).
+
+use bytes::BufMut;
+
+use super::field::{event, link, span, status};
+use super::value::{
+    opt_str_len, opt_u32_len, put_i64_kv, put_kv_span, put_opt_str, put_opt_u32, put_str_kv,
+    AttributeList,
+};
+use crate::codec::buf::SpanBuf;
+use crate::codec::wire::{
+    self, fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
+    put_fixed64_field, put_len_header,
+};
+use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, TraceId};
+
+/// The fields of a span known when it starts, written first (fields 1-7),
+/// followed by a reserved `end_time_unix_nano` (field 8) patched by
+/// [`patch_end_time`].
+pub struct SpanStart<'a> {
+    /// Trace id.
+    pub trace_id: &'a TraceId,
+    /// Span id.
+    pub span_id: &'a SpanId,
+    /// W3C trace state ("" for none).
+    pub trace_state: &'a str,
+    /// Parent span id, `None` for a root.
+    pub parent_span_id: Option<&'a SpanId>,
+    /// Name.
+    pub name: &'a str,
+    /// Kind.
+    pub kind: SpanKind,
+    /// Start time (ns since epoch).
+    pub start_time_unix_nano: u64,
+}
+
+/// Where [`put_span_start`] put the name and end-time fields, so the name can
+/// be replaced and the end time patched without re-encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SpanStartLayout {
+    /// Byte range of the whole `name` field (key, length and bytes).
+    pub name: (u32, u32),
+    /// Offset of the 8 little-endian bytes of `end_time_unix_nano`.
+    pub end_time_at: u32,
+}
+
+/// Writes a span's fields 1-7 and a zero `end_time_unix_nano` (field 8),
+/// appending to `buf` (an empty per-span buffer).
+///
+/// The end time is always reserved, so a span whose end time is 0 differs
+/// from prost's form (which leaves a zero field out) until patched; a span
+/// ends with a real timestamp, so the finished span is canonical.
+///
+/// Hot path (runs per span): one claimed slice, filled in place.
+#[inline]
+pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
+    let kind_len = if s.kind != SpanKind::Unspecified {
+        2
+    } else {
+        0
+    };
+    let start_len = if s.start_time_unix_nano != 0 { 9 } else { 0 };
+    let head = 28
+        + opt_str_len(span::TRACE_STATE, s.trace_state)
+        + if s.parent_span_id.is_some() { 10 } else { 0 };
+    let name_len = opt_str_len(span::NAME, s.name);
+    let base = buf.len();
+    let out = buf.claim(head + name_len + kind_len + start_len + 9);
+    let (ids, rest) = out.split_at_mut(28);
+    // trace_id and span_id: fixed sizes.
+    ids[0] = 0x0a; // field 1, length-delimited
+    ids[1] = 16;
+    ids[2..18].copy_from_slice(&s.trace_id.to_bytes());
+    ids[18] = 0x12; // field 2, length-delimited
+    ids[19] = 8;
+    ids[20..28].copy_from_slice(&s.span_id.to_bytes());
+    let mut w: &mut [u8] = rest;
+    put_opt_str(&mut w, span::TRACE_STATE, s.trace_state);
+    if let Some(parent) = s.parent_span_id {
+        w.put_slice(&[0x22, 8]); // field 4, length-delimited
+        w.put_slice(&parent.to_bytes());
+    }
+    if !s.name.is_empty() {
+        put_len_header(&mut w, span::NAME, s.name.len());
+        let (dst, rest) = std::mem::take(&mut w).split_at_mut(s.name.len());
+        wire::copy_short(dst, s.name.as_bytes());
+        w = rest;
+    }
+    if kind_len != 0 {
+        w.put_slice(&[0x30, s.kind as i32 as u8]); // field 6, varint
+    }
+    if start_len != 0 {
+        put_fixed64_field(&mut w, span::START_TIME, s.start_time_unix_nano);
+    }
+    put_fixed64_field(&mut w, span::END_TIME, 0);
+    let name_start = base + head;
+    SpanStartLayout {
+        name: (name_start as u32, (name_start + name_len) as u32),
+        end_time_at: (buf.len() - 8) as u32,
+    }
+}
+
+/// Writes the end time into the slot [`put_span_start`] reserved.
+#[inline]
+pub fn patch_end_time(buf: &mut SpanBuf, layout: &SpanStartLayout, end_time_unix_nano: u64) {
+    let at = layout.end_time_at as usize;
+    if let Some(slot) = buf.as_mut_slice().get_mut(at..at + 8) {
+        slot.copy_from_slice(&end_time_unix_nano.to_le_bytes());
+    }
+}
+
+/// Replaces the `name` field of a started span in place, moving what
+/// follows; returns the updated layout.
+pub fn replace_span_name(
+    buf: &mut SpanBuf,
+    layout: &SpanStartLayout,
+    name: &str,
+) -> SpanStartLayout {
+    let mut field = Vec::with_capacity(len_field_len(span::NAME, name.len()));
+    put_opt_str(&mut field, span::NAME, name);
+    let (start, end) = (layout.name.0 as usize, layout.name.1 as usize);
+    buf.splice(start, end, &field);
+    let at = layout.end_time_at as usize;
+    let end_time_at = if at >= end {
+        at + field.len() - (end - start)
+    } else {
+        at
+    };
+    SpanStartLayout {
+        name: (start as u32, (start + field.len()) as u32),
+        end_time_at: end_time_at as u32,
+    }
+}
+
+/// The exact length of an event field (11) with the first `kept` of
+/// `attributes`.
+pub fn event_field_len<A: AttributeList + ?Sized>(
+    time_unix_nano: u64,
+    name: &str,
+    attributes: &A,
+    kept: usize,
+    dropped: u32,
+    limit: usize,
+) -> usize {
+    len_field_len(
+        span::EVENTS,
+        event_body_len(time_unix_nano, name, attributes, kept, dropped, limit),
+    )
+}
+
+fn event_body_len<A: AttributeList + ?Sized>(
+    time: u64,
+    name: &str,
+    attributes: &A,
+    kept: usize,
+    dropped: u32,
+    limit: usize,
+) -> usize {
+    (if time != 0 {
+        fixed64_field_len(event::TIME)
+    } else {
+        0
+    }) + opt_str_len(event::NAME, name)
+        + attributes.fields_len(event::ATTRIBUTES, kept, limit)
+        + opt_u32_len(event::DROPPED_ATTRIBUTES_COUNT, dropped)
+}
+
+/// Writes one event as a span's field 11, keeping the first `kept` attributes
+/// and recording `dropped` as its dropped-attributes count.
+pub fn put_event<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
+    buf: &mut B,
+    time_unix_nano: u64,
+    name: &str,
+    attributes: &A,
+    kept: usize,
+    dropped: u32,
+    limit: usize,
+) {
+    put_len_header(
+        buf,
+        span::EVENTS,
+        event_body_len(time_unix_nano, name, attributes, kept, dropped, limit),
+    );
+    if time_unix_nano != 0 {
+        put_fixed64_field(buf, event::TIME, time_unix_nano);
+    }
+    put_opt_str(buf, event::NAME, name);
+    attributes.put_fields(buf, event::ATTRIBUTES, kept, limit);
+    put_opt_u32(buf, event::DROPPED_ATTRIBUTES_COUNT, dropped);
+}
+
+/// What a link points at.
+pub struct LinkTarget<'a> {
+    /// Linked trace.
+    pub trace_id: &'a TraceId,
+    /// Linked span.
+    pub span_id: &'a SpanId,
+    /// Linked trace state.
+    pub trace_state: &'a str,
+    /// Flags (trace flags plus is-remote bits).
+    pub flags: u32,
+}
+
+fn link_body_len<A: AttributeList + ?Sized>(
+    t: &LinkTarget<'_>,
+    attributes: &A,
+    kept: usize,
+    dropped: u32,
+    limit: usize,
+) -> usize {
+    len_field_len(link::TRACE_ID, 16)
+        + len_field_len(link::SPAN_ID, 8)
+        + opt_str_len(link::TRACE_STATE, t.trace_state)
+        + attributes.fields_len(link::ATTRIBUTES, kept, limit)
+        + opt_u32_len(link::DROPPED_ATTRIBUTES_COUNT, dropped)
+        + if t.flags != 0 {
+            fixed32_field_len(link::FLAGS)
+        } else {
+            0
+        }
+}
+
+/// Writes one link as a span's field 13.
+pub fn put_link<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
+    buf: &mut B,
+    target: &LinkTarget<'_>,
+    attributes: &A,
+    kept: usize,
+    dropped: u32,
+    limit: usize,
+) {
+    put_len_header(
+        buf,
+        span::LINKS,
+        link_body_len(target, attributes, kept, dropped, limit),
+    );
+    put_bytes_field(buf, link::TRACE_ID, &target.trace_id.to_bytes());
+    put_bytes_field(buf, link::SPAN_ID, &target.span_id.to_bytes());
+    put_opt_str(buf, link::TRACE_STATE, target.trace_state);
+    attributes.put_fields(buf, link::ATTRIBUTES, kept, limit);
+    put_opt_u32(buf, link::DROPPED_ATTRIBUTES_COUNT, dropped);
+    if target.flags != 0 {
+        put_fixed32_field(buf, link::FLAGS, target.flags);
+    }
+}
+
+/// The fields of a span written when it ends (10-16), after its attributes.
+pub struct SpanEnd<'a> {
+    /// Attributes cut by limits.
+    pub dropped_attributes_count: u32,
+    /// Already encoded event fields (field 11 each), in order.
+    pub events: &'a [u8],
+    /// Events cut by limits.
+    pub dropped_events_count: u32,
+    /// Already encoded link fields (field 13 each), in order.
+    pub links: &'a [u8],
+    /// Links cut by limits.
+    pub dropped_links_count: u32,
+    /// Status, `None` to leave it out.
+    pub status: Option<&'a Status>,
+    /// `Span.flags`.
+    pub flags: u32,
+}
+
+/// Writes a span's `status` (field 15).
+#[inline]
+fn put_status<B: BufMut + ?Sized>(buf: &mut B, status: &Status) {
+    let code = status.code as i32 as u32;
+    let body = opt_str_len(status::MESSAGE, &status.message) + opt_u32_len(status::CODE, code);
+    put_len_header(buf, span::STATUS, body);
+    put_opt_str(buf, status::MESSAGE, &status.message);
+    put_opt_u32(buf, status::CODE, code);
+}
+
+fn status_len(status: &Status) -> usize {
+    let body = opt_str_len(status::MESSAGE, &status.message)
+        + opt_u32_len(status::CODE, status.code as i32 as u32);
+    len_field_len(span::STATUS, body)
+}
+
+/// The exact length of a span's fields 10-16.
+#[inline]
+pub fn span_end_len(e: &SpanEnd<'_>) -> usize {
+    opt_u32_len(span::DROPPED_ATTRIBUTES_COUNT, e.dropped_attributes_count)
+        + e.events.len()
+        + opt_u32_len(span::DROPPED_EVENTS_COUNT, e.dropped_events_count)
+        + e.links.len()
+        + opt_u32_len(span::DROPPED_LINKS_COUNT, e.dropped_links_count)
+        + e.status.map_or(0, status_len)
+        + if e.flags != 0 {
+            fixed32_field_len(span::FLAGS)
+        } else {
+            0
+        }
+}
+
+/// Appends a span's fields 10-16.
+///
+/// Hot path (runs per span): one claimed slice, filled in place.
+#[inline]
+pub fn put_span_end(buf: &mut SpanBuf, e: &SpanEnd<'_>) {
+    let mut w: &mut [u8] = buf.claim(span_end_len(e));
+    put_opt_u32(
+        &mut w,
+        span::DROPPED_ATTRIBUTES_COUNT,
+        e.dropped_attributes_count,
+    );
+    if !e.events.is_empty() {
+        w.put_slice(e.events);
+    }
+    put_opt_u32(&mut w, span::DROPPED_EVENTS_COUNT, e.dropped_events_count);
+    if !e.links.is_empty() {
+        w.put_slice(e.links);
+    }
+    put_opt_u32(&mut w, span::DROPPED_LINKS_COUNT, e.dropped_links_count);
+    if let Some(status) = e.status {
+        put_status(&mut w, status);
+    }
+    if e.flags != 0 {
+        put_fixed32_field(&mut w, span::FLAGS, e.flags);
+    }
+}
+
+/// Encodes a whole [`SpanData`] as a `Span` message body, appended to `buf`.
+///
+/// No limits are applied: the record is encoded as it is (its `dropped_*`
+/// fields are written as given). Values nested deeper than
+/// [`MAX_VALUE_DEPTH`](super::MAX_VALUE_DEPTH) are written anyway; callers that take such records
+/// from outside should check [`EncodeValue::deeper_than`](super::EncodeValue::deeper_than) first.
+///
+/// ```
+/// use tracewire::internal::codec::otlp::encode_span;
+/// use tracewire::model::{KeyValue, SpanData, SpanId, SpanKind, TraceId};
+///
+/// let span = SpanData {
+///     trace_id: TraceId::from_bytes([1; 16]),
+///     span_id: SpanId::from_bytes([2; 8]),
+///     name: "GET /".into(),
+///     kind: SpanKind::Server,
+///     start_time_unix_nano: 1,
+///     end_time_unix_nano: 2,
+///     attributes: vec![KeyValue::new("http.request.method", "GET")],
+///     ..SpanData::default()
+/// };
+/// let mut body = Vec::new();
+/// encode_span(&mut body, &span);
+/// assert_eq!(&body[..2], &[0x0a, 16]); // trace_id: field 1, 16 bytes
+/// ```
+pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
+    let mut body = SpanBuf::with_capacity(256);
+    encode_span_into(&mut body, span);
+    buf.extend_from_slice(body.as_slice());
+}
+
+/// [`encode_span`] into a [`SpanBuf`], with the writers the recording path
+/// uses.
+pub fn encode_span_into(buf: &mut SpanBuf, span: &SpanData) {
+    let limit = usize::MAX;
+    let layout = put_span_start(
+        buf,
+        &SpanStart {
+            trace_id: &span.trace_id,
+            span_id: &span.span_id,
+            trace_state: &span.trace_state,
+            parent_span_id: span.parent_span_id.as_ref(),
+            name: &span.name,
+            kind: span.kind,
+            start_time_unix_nano: span.start_time_unix_nano,
+        },
+    );
+    if span.end_time_unix_nano == 0 {
+        // Canonical form leaves a zero end time out: drop the reserved slot.
+        buf.truncate(layout.end_time_at as usize - 1);
+    } else {
+        patch_end_time(buf, &layout, span.end_time_unix_nano);
+    }
+    // The recording path's writers, so everything that tests and fuzzes
+    // `encode_span` covers them too.
+    for kv in &span.attributes {
+        match &kv.value {
+            AnyValue::String(s) => put_str_kv(buf, span::ATTRIBUTES, &kv.key, s, limit),
+            AnyValue::Int(i) => put_i64_kv(buf, span::ATTRIBUTES, &kv.key, *i),
+            other => put_kv_span(buf, span::ATTRIBUTES, &kv.key, other, limit),
+        }
+    }
+    let mut events = Vec::new();
+    for e in &span.events {
+        let attrs = e.attributes.as_slice();
+        put_event(
+            &mut events,
+            e.time_unix_nano,
+            &e.name,
+            attrs,
+            attrs.len(),
+            e.dropped_attributes_count,
+            limit,
+        );
+    }
+    let mut links = Vec::new();
+    for l in &span.links {
+        let target = LinkTarget {
+            trace_id: &l.trace_id,
+            span_id: &l.span_id,
+            trace_state: &l.trace_state,
+            flags: l.flags,
+        };
+        let attrs = l.attributes.as_slice();
+        put_link(
+            &mut links,
+            &target,
+            attrs,
+            attrs.len(),
+            l.dropped_attributes_count,
+            limit,
+        );
+    }
+    put_span_end(
+        buf,
+        &SpanEnd {
+            dropped_attributes_count: span.dropped_attributes_count,
+            events: &events,
+            dropped_events_count: span.dropped_events_count,
+            links: &links,
+            dropped_links_count: span.dropped_links_count,
+            status: span.status.as_ref(),
+            flags: span.flags,
+        },
+    );
+}

@@ -1,0 +1,293 @@
+//! What the `tracing` section of a file or the flags says, read option by
+//! option into plain values (nothing here knows the environment or the
+//! defaults): the transport sections, batching and span limits.
+//!
+//! This module must never panic on user input: every problem is a
+//! [`ConfigError`] naming the option.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::read::{
+    compression, join, section, section_enabled, want_bool, want_duration, want_f64, want_list,
+    want_map, want_string, want_u32,
+};
+use super::tree::Node;
+use crate::batch::BatchConfig;
+use crate::model::SpanLimits;
+use crate::retry::RetryConfig;
+use crate::tls::TlsOptions;
+use crate::transport::Compression;
+
+pub(super) const TRACING_KEYS: &[&str] = &[
+    "addInternals",
+    "serviceName",
+    "sampleRate",
+    "resourceAttributes",
+    "globalAttributes",
+    "capturedRequestHeaders",
+    "capturedResponseHeaders",
+    "safeQueryParams",
+    "otlp",
+    "batch",
+    "spanLimits",
+];
+pub(super) const OTLP_KEYS: &[&str] = &["http", "grpc"];
+pub(super) const HTTP_KEYS: &[&str] = &[
+    "enabled",
+    "endpoint",
+    "headers",
+    "tls",
+    "compression",
+    "timeout",
+    "connectTimeout",
+    "retry",
+];
+pub(super) const GRPC_KEYS: &[&str] = &[
+    "enabled",
+    "endpoint",
+    "headers",
+    "insecure",
+    "tls",
+    "compression",
+    "timeout",
+    "connectTimeout",
+    "retry",
+];
+pub(super) const TLS_KEYS: &[&str] = &["ca", "cert", "key", "insecureSkipVerify"];
+pub(super) const RETRY_KEYS: &[&str] = &["enabled", "initialInterval", "maxInterval"];
+pub(super) const BATCH_KEYS: &[&str] = &[
+    "maxQueueSize",
+    "maxExportBatchSize",
+    "scheduleDelay",
+    "exportTimeout",
+    "maxConcurrentExports",
+];
+pub(super) const LIMIT_KEYS: &[&str] = &[
+    "attributeCountLimit",
+    "eventCountLimit",
+    "linkCountLimit",
+    "eventAttributeCountLimit",
+    "linkAttributeCountLimit",
+    "attributeValueLengthLimit",
+];
+
+/// Everything the `tracing` section sets explicitly.
+#[derive(Default, Debug)]
+pub(super) struct TracingSection<'a> {
+    pub(super) service_name: Option<String>,
+    pub(super) sample_rate: Option<f64>,
+    pub(super) add_internals: bool,
+    pub(super) resource_attributes: Vec<(String, String)>,
+    pub(super) captured_request_headers: Vec<String>,
+    pub(super) captured_response_headers: Vec<String>,
+    pub(super) safe_query_params: Vec<String>,
+    pub(super) http: TransportSection,
+    pub(super) grpc: TransportSection,
+    pub(super) batch: Option<&'a Node>,
+    pub(super) limits: Option<&'a Node>,
+}
+
+/// Reads the `tracing` section (a map, or `true` for defaults).
+pub(super) fn tracing_section<'a>(
+    tracing: &'a Node,
+    errs: &mut Vec<ConfigError>,
+) -> TracingSection<'a> {
+    let mut t = TracingSection::default();
+    for (key, v) in section(tracing, "tracing", TRACING_KEYS, errs) {
+        let option = join("tracing", key);
+        match key {
+            "addInternals" => t.add_internals = want_bool(v, &option, errs).unwrap_or(false),
+            "serviceName" => t.service_name = want_string(v, &option, errs),
+            "sampleRate" => {
+                if let Some(r) = want_f64(v, &option, errs) {
+                    if (0.0..=1.0).contains(&r) {
+                        t.sample_rate = Some(r);
+                    } else {
+                        errs.push(ConfigError::Invalid {
+                            option,
+                            value: r.to_string(),
+                            reason: "is outside [0, 1]".into(),
+                            fix: "use a proportion from 0.0 (trace nothing) to 1.0 (trace everything)".into(),
+                        });
+                    }
+                }
+            }
+            "resourceAttributes" | "globalAttributes" => {
+                t.resource_attributes.extend(want_map(v, &option, errs))
+            }
+            "capturedRequestHeaders" => {
+                t.captured_request_headers = want_list(v, &option, errs).unwrap_or_default()
+            }
+            "capturedResponseHeaders" => {
+                t.captured_response_headers = want_list(v, &option, errs).unwrap_or_default()
+            }
+            "safeQueryParams" => {
+                t.safe_query_params = want_list(v, &option, errs).unwrap_or_default()
+            }
+            "otlp" => {
+                if section_enabled(v) {
+                    for (ok, ov) in section(v, &option, OTLP_KEYS, errs) {
+                        let opt = join(&option, ok);
+                        if ok == "http" {
+                            t.http = transport_section(ov, &opt, false, errs);
+                        } else {
+                            t.grpc = transport_section(ov, &opt, true, errs);
+                        }
+                    }
+                }
+            }
+            "batch" => t.batch = Some(v),
+            _ => t.limits = Some(v),
+        }
+    }
+    t
+}
+
+#[derive(Default, Debug)]
+pub(super) struct TransportSection {
+    pub(super) present: bool,
+    pub(super) enabled: bool,
+    pub(super) endpoint: Option<String>,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) insecure: Option<bool>,
+    pub(super) tls: TlsOptions,
+    pub(super) tls_given: bool,
+    pub(super) compression: Option<Compression>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) connect_timeout: Option<Duration>,
+    pub(super) retry: Option<RetryConfig>,
+}
+
+pub(super) fn transport_section(
+    node: &Node,
+    path: &str,
+    grpc: bool,
+    errs: &mut Vec<ConfigError>,
+) -> TransportSection {
+    let mut t = TransportSection {
+        present: true,
+        enabled: section_enabled(node),
+        ..TransportSection::default()
+    };
+    if !t.enabled {
+        return t;
+    }
+    let keys = if grpc { GRPC_KEYS } else { HTTP_KEYS };
+    for (key, v) in section(node, path, keys, errs) {
+        let option = join(path, key);
+        match key {
+            "enabled" => {
+                if let Some(b) = want_bool(v, &option, errs) {
+                    t.enabled = b;
+                }
+            }
+            "endpoint" => t.endpoint = want_string(v, &option, errs),
+            "headers" => t.headers = want_map(v, &option, errs),
+            "insecure" => t.insecure = want_bool(v, &option, errs),
+            "tls" => {
+                t.tls_given = section_enabled(v);
+                for (tk, tv) in section(v, &option, TLS_KEYS, errs) {
+                    let topt = join(&option, tk);
+                    match tk {
+                        "ca" => t.tls.ca = want_string(tv, &topt, errs).map(PathBuf::from),
+                        "cert" => t.tls.cert = want_string(tv, &topt, errs).map(PathBuf::from),
+                        "key" => t.tls.key = want_string(tv, &topt, errs).map(PathBuf::from),
+                        _ => {
+                            t.tls.insecure_skip_verify = want_bool(tv, &topt, errs).unwrap_or(false)
+                        }
+                    }
+                }
+            }
+            "compression" => {
+                t.compression =
+                    want_string(v, &option, errs).and_then(|s| compression(&s, &option, errs))
+            }
+            "timeout" => t.timeout = want_duration(v, &option, errs),
+            "connectTimeout" => t.connect_timeout = want_duration(v, &option, errs),
+            _ => {
+                let mut r = RetryConfig {
+                    enabled: section_enabled(v),
+                    ..RetryConfig::default()
+                };
+                for (rk, rv) in section(v, &option, RETRY_KEYS, errs) {
+                    let ropt = join(&option, rk);
+                    match rk {
+                        "enabled" => r.enabled = want_bool(rv, &ropt, errs).unwrap_or(true),
+                        "initialInterval" => {
+                            if let Some(d) = want_duration(rv, &ropt, errs) {
+                                r.initial_backoff = d;
+                            }
+                        }
+                        _ => {
+                            if let Some(d) = want_duration(rv, &ropt, errs) {
+                                r.max_backoff = d;
+                            }
+                        }
+                    }
+                }
+                t.retry = Some(r);
+            }
+        }
+    }
+    t
+}
+
+/// Applies `tracing.batch` onto `b` (the defaults, with the environment
+/// already applied).
+pub(super) fn apply_batch(node: Option<&Node>, b: &mut BatchConfig, errs: &mut Vec<ConfigError>) {
+    if let Some(node) = node {
+        for (key, v) in section(node, "tracing.batch", BATCH_KEYS, errs) {
+            let option = join("tracing.batch", key);
+            match key {
+                "maxQueueSize" => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_queue_size = n as usize;
+                    }
+                }
+                "maxExportBatchSize" => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_export_batch_size = n as usize;
+                    }
+                }
+                "scheduleDelay" => {
+                    if let Some(d) = want_duration(v, &option, errs) {
+                        b.scheduled_delay = d;
+                    }
+                }
+                "exportTimeout" => {
+                    if let Some(d) = want_duration(v, &option, errs) {
+                        b.export_timeout = d;
+                    }
+                }
+                _ => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_concurrent_exports = n as usize;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies `tracing.spanLimits` onto `l` (the defaults, with the
+/// environment already applied).
+pub(super) fn apply_limits(node: Option<&Node>, l: &mut SpanLimits, errs: &mut Vec<ConfigError>) {
+    if let Some(node) = node {
+        for (key, v) in section(node, "tracing.spanLimits", LIMIT_KEYS, errs) {
+            let option = join("tracing.spanLimits", key);
+            let Some(n) = want_u32(v, &option, errs) else {
+                continue;
+            };
+            match key {
+                "attributeCountLimit" => l.max_attributes_per_span = n,
+                "eventCountLimit" => l.max_events_per_span = n,
+                "linkCountLimit" => l.max_links_per_span = n,
+                "eventAttributeCountLimit" => l.max_attributes_per_event = n,
+                "linkAttributeCountLimit" => l.max_attributes_per_link = n,
+                _ => l.max_attribute_value_length = Some(n),
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Showing a resolved configuration: what `tracewire config check` prints,
+//! in Traefik's layout, with every header value redacted.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::types::Config;
+use crate::sampling::Sampler;
+use crate::transport::{Compression, Protocol};
+
+impl Config {
+    /// The resolved configuration as YAML, in Traefik's layout, with every
+    /// header value redacted: what `tracewire config check` prints.
+    ///
+    /// ```
+    /// let mut c = tracewire::config::Config::default();
+    /// let mut v = http::HeaderValue::from_static("Bearer s3cret");
+    /// v.set_sensitive(true);
+    /// c.exporter.headers.push(("authorization".parse().unwrap(), v));
+    /// let shown = c.to_redacted_yaml();
+    /// assert!(shown.contains("authorization: <redacted>"));
+    /// assert!(!shown.contains("s3cret"));
+    /// ```
+    pub fn to_redacted_yaml(&self) -> String {
+        let mut s = String::new();
+        let q = |v: &str| format!("{v:?}");
+        let _ = writeln!(s, "tracing:");
+        let _ = writeln!(s, "  enabled: {}", self.enabled);
+        let _ = writeln!(s, "  serviceName: {}", q(&self.service_name));
+        let _ = writeln!(s, "  sampler: {}", describe_sampler(&self.sampler));
+        let _ = writeln!(s, "  addInternals: {}", self.add_internals);
+        let list = |s: &mut String, name: &str, items: &[String]| {
+            if items.is_empty() {
+                let _ = writeln!(s, "  {name}: []");
+            } else {
+                let _ = writeln!(s, "  {name}:");
+                for i in items {
+                    let _ = writeln!(s, "    - {}", q(i));
+                }
+            }
+        };
+        if self.resource_attributes.is_empty() {
+            let _ = writeln!(s, "  resourceAttributes: {{}}");
+        } else {
+            let _ = writeln!(s, "  resourceAttributes:");
+            for (k, v) in &self.resource_attributes {
+                let _ = writeln!(s, "    {}: {}", q(k), q(v));
+            }
+        }
+        list(
+            &mut s,
+            "capturedRequestHeaders",
+            &self.captured_request_headers,
+        );
+        list(
+            &mut s,
+            "capturedResponseHeaders",
+            &self.captured_response_headers,
+        );
+        list(&mut s, "safeQueryParams", &self.safe_query_params);
+        let e = &self.exporter;
+        let _ = writeln!(s, "  otlp:");
+        match e.protocol {
+            Protocol::Http => {
+                let _ = writeln!(s, "    http:");
+                let _ = writeln!(s, "      endpoint: {}", q(&e.endpoint.to_string()));
+            }
+            Protocol::Grpc => {
+                let _ = writeln!(s, "    grpc:");
+                let _ = writeln!(s, "      endpoint: {}", q(&e.endpoint.authority()));
+                let _ = writeln!(s, "      insecure: {}", !e.endpoint.is_tls());
+            }
+        }
+        if e.headers.is_empty() {
+            let _ = writeln!(s, "      headers: {{}}");
+        } else {
+            let _ = writeln!(s, "      headers:");
+            for (k, _) in &e.headers {
+                let _ = writeln!(s, "        {}: <redacted>", k.as_str());
+            }
+        }
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("null".to_owned(), |p| q(&p.display().to_string()))
+        };
+        let _ = writeln!(s, "      tls:");
+        let _ = writeln!(s, "        ca: {}", path(&e.tls.ca));
+        let _ = writeln!(s, "        cert: {}", path(&e.tls.cert));
+        let _ = writeln!(s, "        key: {}", path(&e.tls.key));
+        let _ = writeln!(
+            s,
+            "        insecureSkipVerify: {}",
+            e.tls.insecure_skip_verify
+        );
+        let _ = writeln!(
+            s,
+            "      compression: {}",
+            if e.compression == Compression::Gzip {
+                "gzip"
+            } else {
+                "none"
+            }
+        );
+        let _ = writeln!(s, "      timeout: {:?}", e.timeout);
+        let _ = writeln!(s, "      connectTimeout: {:?}", e.connect_timeout);
+        let _ = writeln!(s, "      retry:");
+        let _ = writeln!(s, "        enabled: {}", e.retry.enabled);
+        let _ = writeln!(s, "        initialInterval: {:?}", e.retry.initial_backoff);
+        let _ = writeln!(s, "        maxInterval: {:?}", e.retry.max_backoff);
+        let b = &self.batch;
+        let _ = writeln!(s, "  batch:");
+        let _ = writeln!(s, "    maxQueueSize: {}", b.max_queue_size);
+        let _ = writeln!(s, "    maxExportBatchSize: {}", b.max_export_batch_size);
+        let _ = writeln!(s, "    scheduleDelay: {:?}", b.scheduled_delay);
+        let _ = writeln!(s, "    exportTimeout: {:?}", b.export_timeout);
+        let _ = writeln!(s, "    maxConcurrentExports: {}", b.max_concurrent_exports);
+        let l = &self.limits;
+        let _ = writeln!(s, "  spanLimits:");
+        let _ = writeln!(s, "    attributeCountLimit: {}", l.max_attributes_per_span);
+        let _ = writeln!(s, "    eventCountLimit: {}", l.max_events_per_span);
+        let _ = writeln!(s, "    linkCountLimit: {}", l.max_links_per_span);
+        let _ = writeln!(
+            s,
+            "    eventAttributeCountLimit: {}",
+            l.max_attributes_per_event
+        );
+        let _ = writeln!(
+            s,
+            "    linkAttributeCountLimit: {}",
+            l.max_attributes_per_link
+        );
+        let _ = writeln!(
+            s,
+            "    attributeValueLengthLimit: {}",
+            l.max_attribute_value_length
+                .map_or("null".into(), |v| v.to_string())
+        );
+        s
+    }
+}
+
+fn describe_sampler(s: &Sampler) -> String {
+    use crate::sampling::RootSampler;
+    let root = |r: &RootSampler| match r {
+        RootSampler::AlwaysOn => "always_on".to_owned(),
+        RootSampler::AlwaysOff => "always_off".to_owned(),
+        RootSampler::Ratio(r) => format!("traceidratio({})", r.ratio()),
+    };
+    match s {
+        Sampler::AlwaysOn => "always_on".into(),
+        Sampler::AlwaysOff => "always_off".into(),
+        Sampler::TraceIdRatio(r) => format!("traceidratio({})", r.ratio()),
+        Sampler::ParentBased { root: r } => format!("parentbased_{}", root(r)),
+    }
+}

@@ -1,0 +1,233 @@
+//! [`Tracer`] starts spans; [`SpanBuilder`] starts the rare span that needs
+//! links at creation or an explicit start time.
+//!
+//! Starting a sampled span costs: one thread-local visit (ids, sampling,
+//! this thread's handle and a pooled buffer), one clock read, and the
+//! fields known at start written into the buffer. An unsampled span is
+//! only a context: no clock, no buffer, no queueing, but its context still
+//! propagates.
+//!
+//! This module runs per span: it must never block, do I/O, lock, or
+//! allocate once warm.
+//!
+//! ```no_run
+//! use tracewire::model::{SpanKind, Status};
+//!
+//! # fn handle(tracer: &tracewire::Tracer, headers: &http::HeaderMap) {
+//! let parent = tracewire::propagation::extract_from_headers(headers);
+//! let mut server = tracer.start_with_parent("GET /users/{id}", SpanKind::Server, parent.as_ref());
+//! server.set_str("http.request.method", "GET");
+//! server.set_i64("http.response.status_code", 502);
+//! server.set_status(Status::error("upstream refused the connection"));
+//! server.end();
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::span::{Recording, Span};
+use super::thread::{ThreadState, LOCAL};
+use crate::clock;
+use crate::codec::otlp::{put_span_start, SpanStart};
+use crate::model::{otlp_flags, SpanContext, SpanKind, TraceFlags, TraceState, ValueRef};
+use crate::shared::Shared;
+
+/// The `random` trace flag of W3C Trace Context Level 2, kept from a parent.
+const RANDOM_FLAG: u8 = 0x02;
+
+/// Starts spans. Cheap to clone, `Send + Sync`; get one from
+/// [`crate::Pipeline::tracer`].
+#[derive(Clone)]
+pub struct Tracer {
+    shared: Arc<Shared>,
+    scope: u16,
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl Tracer {
+    pub(crate) fn new(shared: Arc<Shared>, scope: u16) -> Self {
+        Tracer { shared, scope }
+    }
+
+    /// Starts a root span (a new trace, unless the sampler says otherwise).
+    ///
+    /// Hot path: see the module docs.
+    #[inline]
+    pub fn start(&self, name: &str, kind: SpanKind) -> Span {
+        self.start_inner(name, kind, None, None)
+    }
+
+    /// Starts a span under `parent` (a remote context from
+    /// [`crate::propagation::extract`], or a local span's
+    /// [`Span::context`]); with `None`, a root span.
+    #[inline]
+    pub fn start_with_parent(
+        &self,
+        name: &str,
+        kind: SpanKind,
+        parent: Option<&SpanContext>,
+    ) -> Span {
+        self.start_inner(name, kind, parent, None)
+    }
+
+    /// A builder for spans that need links at creation or an explicit start
+    /// time.
+    ///
+    /// ```no_run
+    /// # fn f(tracer: &tracewire::Tracer, other: &tracewire::model::SpanContext) {
+    /// use tracewire::model::SpanKind;
+    /// let span = tracer
+    ///     .span_builder("batch")
+    ///     .kind(SpanKind::Consumer)
+    ///     .link(other, &[("messaging.batch.index", 3i64.into())])
+    ///     .start();
+    /// # }
+    /// ```
+    pub fn span_builder<'a>(&'a self, name: &'a str) -> SpanBuilder<'a> {
+        SpanBuilder {
+            tracer: self,
+            name,
+            kind: SpanKind::Internal,
+            parent: None,
+            start_time: None,
+            links: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn start_inner(
+        &self,
+        name: &str,
+        kind: SpanKind,
+        parent: Option<&SpanContext>,
+        start_time: Option<u64>,
+    ) -> Span {
+        let parent = parent.filter(|p| p.is_valid());
+        // One visit to this thread's state: ids, sampling, handle, buffer.
+        let started = LOCAL.try_with(|l| self.begin(l, name, kind, parent, start_time));
+        match started {
+            Ok(span) => span,
+            Err(_) => self.begin(&ThreadState::new(), name, kind, parent, start_time),
+        }
+    }
+
+    #[inline(always)]
+    fn begin(
+        &self,
+        l: &ThreadState,
+        name: &str,
+        kind: SpanKind,
+        parent: Option<&SpanContext>,
+        start_time: Option<u64>,
+    ) -> Span {
+        let shared = &*self.shared;
+        let trace_id = match parent {
+            Some(p) => p.trace_id(),
+            None => l.rng.trace_id(),
+        };
+        let span_id = l.rng.span_id();
+        let sampled = shared.sampler.should_sample(parent, &trace_id);
+        let inherited = parent.map_or(0, |p| p.trace_flags().bits() & RANDOM_FLAG);
+        let flags = TraceFlags::new(inherited).with_sampled(sampled);
+        let trace_state = parent.map_or(TraceState::EMPTY, |p| p.trace_state().clone());
+        let ctx = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        if !sampled {
+            shared.counters.sampled_out.add_at(l.stripe, 1);
+            return Span { ctx, rec: None };
+        }
+        let parent_remote = parent.is_some_and(SpanContext::is_remote);
+        let parent_id = parent.map(SpanContext::span_id);
+        l.ensure_handle(&self.shared);
+        let mut buf = l.take_buffer(&shared.bufs);
+        let start = start_time.unwrap_or_else(clock::now_unix_nanos);
+        let layout = put_span_start(
+            &mut buf,
+            &SpanStart {
+                trace_id: &trace_id,
+                span_id: &span_id,
+                trace_state: ctx.trace_state().as_str(),
+                parent_span_id: parent_id.as_ref(),
+                name,
+                kind,
+                start_time_unix_nano: start,
+            },
+        );
+        Span {
+            ctx,
+            rec: Some(Recording {
+                pipeline: shared.id,
+                buf,
+                side: Vec::new(),
+                events_end: 0,
+                layout,
+                attributes: 0,
+                dropped_attributes: 0,
+                event_count: 0,
+                dropped_events: 0,
+                link_count: 0,
+                dropped_links: 0,
+                max_attributes: shared.limits.max_attributes_per_span,
+                value_limit: shared.limits.max_attribute_value_length.unwrap_or(u32::MAX),
+                flags: otlp_flags(flags, parent_remote),
+                scope: self.scope,
+                status: None,
+            }),
+        }
+    }
+}
+
+/// Options for a span that [`Tracer::start`] does not cover.
+pub struct SpanBuilder<'a> {
+    tracer: &'a Tracer,
+    name: &'a str,
+    kind: SpanKind,
+    parent: Option<&'a SpanContext>,
+    start_time: Option<u64>,
+    links: Vec<(&'a SpanContext, &'a [(&'a str, ValueRef<'a>)])>,
+}
+
+impl<'a> SpanBuilder<'a> {
+    /// The span's kind (default `Internal`).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The parent context.
+    pub fn parent(mut self, parent: &'a SpanContext) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// An explicit start time.
+    pub fn start_time(mut self, t: SystemTime) -> Self {
+        self.start_time = Some(clock::to_unix_nanos(t));
+        self
+    }
+
+    /// Adds a link (available to the sampler's caller at creation, as
+    /// OpenTelemetry recommends).
+    pub fn link(mut self, ctx: &'a SpanContext, attributes: &'a [(&'a str, ValueRef<'a>)]) -> Self {
+        self.links.push((ctx, attributes));
+        self
+    }
+
+    /// Starts the span.
+    pub fn start(self) -> Span {
+        let mut span = self
+            .tracer
+            .start_inner(self.name, self.kind, self.parent, self.start_time);
+        for (ctx, attrs) in self.links {
+            span.add_link(ctx, attrs);
+        }
+        span
+    }
+}

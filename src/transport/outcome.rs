@@ -1,0 +1,88 @@
+//! What every export does once its retries are over, whichever transport
+//! sent it: the buffer goes back where it came from, the outcome becomes
+//! the [`ExportReport`], and a collector's partial-success message is
+//! logged without flooding.
+//!
+//! Runs once per export on the worker's runtime; never per span.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use bytes::BytesMut;
+
+use crate::export::ExportReport;
+use crate::retry::{Accepted, Retried};
+use crate::shared::pool::Pool;
+use crate::sync::lock;
+
+/// Logs each distinct partial-success message once (up to 64 distinct
+/// messages), and at most one such line per second.
+#[derive(Default)]
+pub(crate) struct PartialSuccessLog {
+    seen: Mutex<Vec<u64>>,
+    last: AtomicU64,
+}
+
+impl PartialSuccessLog {
+    pub(crate) fn report(&self, rejected: i64, message: &str) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        message.hash(&mut h);
+        let key = h.finish();
+        {
+            let mut seen = lock(&self.seen);
+            if seen.contains(&key) || seen.len() >= 64 {
+                return;
+            }
+            seen.push(key);
+        }
+        let now = crate::clock::now_unix_nanos() / 1_000_000_000;
+        if self.last.swap(now, Ordering::Relaxed) == now {
+            return;
+        }
+        log::warn!("tracewire: collector rejected {rejected} span(s): {message}");
+    }
+}
+
+/// What both transports do once an export's retries are over: the buffer
+/// goes back where it came from (the worker's pool when it was the request's
+/// own, `scratch` when it was a compression buffer), and the outcome
+/// becomes the report.
+pub(crate) fn finish_export(
+    outcome: Retried,
+    spans: u64,
+    bytes_sent: u64,
+    body: bytes::Bytes,
+    body_is_request_buffer: bool,
+    scratch: &Pool<BytesMut>,
+    partial: &PartialSuccessLog,
+) -> ExportReport {
+    // Take the buffer back when nobody else holds it.
+    let buffer = match (body_is_request_buffer, body.try_into_mut().ok()) {
+        (true, b) => b,
+        (false, Some(b)) => {
+            scratch.give(b);
+            None
+        }
+        (false, None) => None,
+    };
+    match outcome.result {
+        Ok(Accepted { rejected, message }) => {
+            if rejected > 0 {
+                partial.report(rejected as i64, &message);
+            }
+            ExportReport {
+                result: Ok(()),
+                rejected: rejected.min(spans),
+                attempts: outcome.attempts,
+                bytes_sent,
+                buffer,
+            }
+        }
+        Err(e) => {
+            let mut report = ExportReport::failure(e, outcome.attempts.max(1), bytes_sent);
+            report.buffer = buffer;
+            report
+        }
+    }
+}
