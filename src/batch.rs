@@ -1,8 +1,10 @@
-//! The export worker: drains the ring into batches, encodes each batch into
-//! a pooled request buffer, hands it to the exporter with a bounded number
-//! of exports in flight, and accounts for every span's outcome.
+//! The export worker: drains every recording thread's span log (and the
+//! lane of large spans) into batches, writes each batch into a pooled
+//! request buffer (the spans copied once, already framed), hands it to the
+//! exporter with a bounded number of exports in flight, and accounts for
+//! every span's outcome.
 //!
-//! It exports when the ring holds a full batch (`max_export_batch_size`),
+//! It exports when the logs hold a full batch (`max_export_batch_size`),
 //! when `scheduled_delay` has passed, on [`force_flush`](crate::Pipeline::force_flush),
 //! and on [`shutdown`](crate::Pipeline::shutdown), which delivers what is
 //! queued or reports what could not be delivered by its deadline.
@@ -19,9 +21,13 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::clock;
-use crate::codec::buf::SpanBuf;
-use crate::codec::otlp::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
+use crate::codec::otlp::{
+    put_request_framed, request_len_framed, EncodedResource, EncodedScope, FramedGroup,
+};
+use crate::codec::wire::{len_field_len, put_len_header};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
+use crate::shared::lane::LargeSpan;
+use crate::shared::log::{LogReader, Mark, RecordRef};
 use crate::shared::pool::Pool;
 use crate::shared::stats::Stats;
 use crate::shared::{BufReturner, Shared, SPAN_BUFFER_RETAIN};
@@ -37,8 +43,12 @@ use crate::sync::lock;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// Spans the queue holds before new ones are dropped
-    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
+    /// Spans the recording threads' logs hold, in all, before new ones are
+    /// dropped (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048): a budget of
+    /// `max_queue_size * 512` bytes shared by every thread's log, in chunks
+    /// of up to 64 spans and 32 KiB, beyond which a thread's spans are
+    /// dropped; each recording thread may also hold one chunk past the
+    /// budget, so that every thread can always record.
     pub max_queue_size: usize,
     /// Spans per export request (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, default
     /// 512; never more than `max_queue_size`).
@@ -191,9 +201,18 @@ pub(crate) struct Worker {
     pub(crate) request_pool: Arc<Pool<BytesMut>>,
     permits: Arc<Semaphore>,
     tasks: JoinSet<()>,
-    /// Span bodies of the batch being built, per scope (reused).
-    groups: Vec<Vec<SpanBuf>>,
-    /// Span buffers on their way back to the recording threads.
+    /// The reading end of every recording thread's log.
+    readers: Vec<LogReader>,
+    log_version: u64,
+    /// Where the next batch starts reading, round robin over the logs.
+    next_reader: usize,
+    /// The records of the batch being built (reused).
+    records: Vec<RecordRef>,
+    /// How far each log's records go: reader index, mark, records range.
+    marks: Vec<(usize, Mark, std::ops::Range<usize>)>,
+    /// Large spans in the batch being built (reused).
+    large: Vec<LargeSpan>,
+    /// Large spans' buffers, on their way back to the recording threads.
     returner: BufReturner,
     scopes: Vec<Arc<EncodedScope>>,
     scope_version: u64,
@@ -215,7 +234,12 @@ impl Worker {
             request_pool: Arc::new(Pool::new(concurrency + 1, 64 << 20, BytesMut::new)),
             permits: Arc::new(Semaphore::new(concurrency)),
             tasks: JoinSet::new(),
-            groups: Vec::new(),
+            readers: Vec::new(),
+            log_version: u64::MAX,
+            next_reader: 0,
+            records: Vec::new(),
+            marks: Vec::new(),
+            large: Vec::new(),
             returner: BufReturner::default(),
             scopes: Vec::new(),
             scope_version: u64::MAX,
@@ -255,17 +279,16 @@ impl Worker {
                         return;
                     }
                 },
-                () = self.shared.ring.woken() => {
+                () = self.shared.wake.woken() => {
                     self.drain_full_batches().await;
+                    if self.readers.iter().any(LogReader::is_gone) {
+                        // A thread exited: export what its log holds, so
+                        // its chunks go back to the threads still recording.
+                        overdue = !self.drain_all().await;
+                    }
                 }
                 () = tokio::time::sleep_until(next_export) => {
-                    while self.shared.ring.len() > 0 {
-                        if self.export_batch(None).await == 0 {
-                            // Every export slot is busy: finish when one frees.
-                            overdue = true;
-                            break;
-                        }
-                    }
+                    overdue = !self.drain_all().await;
                     next_export = tokio::time::Instant::now() + delay;
                 }
                 () = tokio::time::sleep_until(next_recalibration) => {
@@ -276,25 +299,40 @@ impl Worker {
                     // A slot is free again: export what waited for one.
                     self.drain_full_batches().await;
                     if overdue {
-                        while self.shared.ring.len() > 0 {
-                            if self.export_batch(None).await == 0 {
-                                break;
-                            }
-                        }
-                        overdue = self.shared.ring.len() > 0;
+                        overdue = !self.drain_all().await;
                     }
                 }
             }
         }
     }
 
+    /// Spans waiting in the logs and the lane.
+    fn waiting(&mut self) -> u64 {
+        self.refresh_logs();
+        self.readers.iter().map(LogReader::waiting).sum::<u64>() + self.shared.lane.len() as u64
+    }
+
     /// Exports full batches while export slots are free.
     async fn drain_full_batches(&mut self) {
-        while self.shared.ring.len() >= self.shared.ring.wake_at() {
+        let batch = self.config.effective_batch_size() as u64;
+        while self.waiting() >= batch {
             if self.export_batch(None).await == 0 {
                 break;
             }
         }
+    }
+
+    /// Exports everything waiting while export slots are free; `false` when
+    /// every slot was busy before the end (finish when one frees).
+    async fn drain_all(&mut self) -> bool {
+        while self.waiting() > 0 {
+            if self.export_batch(None).await == 0 {
+                return false;
+            }
+        }
+        self.shared.wake.drained();
+        self.retire_finished_logs();
+        true
     }
 
     fn refresh_scopes(&mut self) {
@@ -305,15 +343,37 @@ impl Worker {
         let scopes = lock(&self.shared.scopes);
         self.scopes = scopes.iter().map(|(_, e)| e.clone()).collect();
         self.scope_version = version;
-        drop(scopes);
-        self.groups.resize_with(self.scopes.len(), Vec::new);
     }
 
-    /// Takes up to one batch from the ring and starts exporting it. Needs
-    /// an export slot: with a `deadline` it waits for one until then;
-    /// without, it takes one only if free, so the worker never stops
-    /// listening for flush and shutdown while exports are slow. Returns the
-    /// number of spans taken.
+    /// Picks up the readers of logs that threads created since last time.
+    fn refresh_logs(&mut self) {
+        let version = self.shared.log_version.load(Ordering::Acquire);
+        if version != self.log_version {
+            self.log_version = version;
+            self.shared.take_new_readers(&mut self.readers);
+        }
+    }
+
+    /// Frees the logs of threads that exited, once drained (their chunks go
+    /// back to the pool for the threads still recording).
+    fn retire_finished_logs(&mut self) {
+        self.refresh_logs();
+        let mut i = 0;
+        while i < self.readers.len() {
+            if self.readers[i].is_finished() {
+                let reader = self.readers.swap_remove(i);
+                self.shared.retire(reader);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Takes up to one batch from the logs and the lane and starts
+    /// exporting it. Needs an export slot: with a `deadline` it waits for
+    /// one until then; without, it takes one only if free, so the worker
+    /// never stops listening for flush and shutdown while exports are slow.
+    /// Returns the number of spans taken.
     async fn export_batch(&mut self, deadline: Option<Instant>) -> usize {
         let permit: OwnedSemaphorePermit = match deadline {
             None => match self.permits.clone().try_acquire_owned() {
@@ -328,51 +388,124 @@ impl Worker {
                 }
             }
         };
+        let Some((buffer, taken)) = self.take_batch() else {
+            return 0;
+        };
+        self.start_export(permit, buffer, taken, deadline);
+        taken
+    }
+
+    /// Writes the next batch into a request buffer (the gRPC prefix, when
+    /// the exporter wants one, reserved in front) and consumes it from the
+    /// logs: the buffer and the number of spans, or `None` when nothing
+    /// waits.
+    fn take_batch(&mut self) -> Option<(BytesMut, usize)> {
         self.refresh_scopes();
+        self.refresh_logs();
         let batch = self.config.effective_batch_size();
         let mut taken = 0usize;
+        self.records.clear();
+        self.marks.clear();
+        self.large.clear();
         while taken < batch {
-            let Some(span) = self.shared.ring.pop() else {
+            let Some(span) = self.shared.lane.pop() else {
                 break;
             };
-            let i = usize::from(span.scope).min(self.groups.len().saturating_sub(1));
-            match self.groups.get_mut(i) {
-                Some(g) => g.push(span.body),
-                // No scope registered: impossible for spans from a tracer.
-                None => self
-                    .returner
-                    .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN),
-            }
+            self.large.push(span);
             taken += 1;
         }
+        let n = self.readers.len();
+        for k in 0..n {
+            if taken >= batch {
+                break;
+            }
+            let i = (self.next_reader + k) % n;
+            let start = self.records.len();
+            let mark = self.readers[i].gather(&mut self.records, |_| {
+                let admit = taken < batch;
+                taken += usize::from(admit);
+                admit
+            });
+            let end = self.records.len();
+            if end > start {
+                self.marks.push((i, mark, start..end));
+            }
+        }
+        self.next_reader = if n == 0 {
+            0
+        } else {
+            (self.next_reader + 1) % n
+        };
         if taken == 0 {
-            return 0;
+            return None;
+        }
+
+        // One group per scope: the length of its framed spans.
+        let last = self.scopes.len().saturating_sub(1);
+        let mut lens = vec![0usize; self.scopes.len()];
+        for r in &self.records {
+            if let Some(l) = lens.get_mut(usize::from(r.scope).min(last)) {
+                *l += r.len;
+            }
+        }
+        for s in &self.large {
+            if let Some(l) = lens.get_mut(usize::from(s.scope).min(last)) {
+                *l += len_field_len(SCOPE_SPANS_SPANS, s.span().len());
+            }
+        }
+        let groups: Vec<FramedGroup<'_>> = self
+            .scopes
+            .iter()
+            .zip(&lens)
+            .map(|(scope, &spans_len)| FramedGroup { scope, spans_len })
+            .collect();
+        let prefix = self.exporter.prefix_len();
+        let mut buffer = self.request_pool.take();
+        buffer.reserve(prefix + request_len_framed(&self.resource, &groups));
+        buffer.put_bytes(0, prefix);
+        let (records, marks, readers, large) =
+            (&self.records, &self.marks, &self.readers, &self.large);
+        put_request_framed(&mut buffer, &self.resource, &groups, |out, g| {
+            for (i, _, range) in marks {
+                let reader = &readers[*i];
+                for r in &records[range.clone()] {
+                    if usize::from(r.scope).min(last) == g {
+                        reader.with_record(r, |bytes| out.extend_from_slice(bytes));
+                    }
+                }
+            }
+            for s in large {
+                if usize::from(s.scope).min(last) == g {
+                    put_len_header(out, SCOPE_SPANS_SPANS, s.span().len());
+                    out.extend_from_slice(s.span());
+                }
+            }
+        });
+        drop(groups);
+        // Copied: the logs may reuse the space.
+        for (i, mark, _) in self.marks.drain(..) {
+            self.readers[i].consume(mark, &self.shared.pool);
+        }
+        for s in self.large.drain(..) {
+            self.returner
+                .give(&self.shared.bufs, s.body, SPAN_BUFFER_RETAIN);
         }
         self.shared
             .counters
             .in_flight
             .fetch_add(taken as u64, Ordering::Relaxed);
+        Some((buffer, taken))
+    }
 
+    /// Hands a request to the exporter on a task of its own.
+    fn start_export(
+        &mut self,
+        permit: OwnedSemaphorePermit,
+        buffer: BytesMut,
+        taken: usize,
+        deadline: Option<Instant>,
+    ) {
         let prefix = self.exporter.prefix_len();
-        let mut buffer = self.request_pool.take();
-        {
-            let groups: Vec<ScopeGroup<'_, SpanBuf>> = self
-                .scopes
-                .iter()
-                .zip(&self.groups)
-                .map(|(scope, spans)| ScopeGroup { scope, spans })
-                .collect();
-            buffer.reserve(prefix + request_len(&self.resource, &groups));
-            buffer.put_bytes(0, prefix);
-            put_request(&mut buffer, &self.resource, &groups);
-        }
-        for g in &mut self.groups {
-            for body in g.drain(..) {
-                self.returner
-                    .give(&self.shared.bufs, body, SPAN_BUFFER_RETAIN);
-            }
-        }
-
         let export_deadline = Instant::now() + self.config.export_timeout;
         let deadline = deadline.map_or(export_deadline, |d| d.min(export_deadline));
         let request = ExportRequest {
@@ -413,7 +546,6 @@ impl Worker {
                 pool.give(buf);
             }
         });
-        taken
     }
 
     /// Waits for every export in flight, until `deadline`. Returns `false`
@@ -427,19 +559,25 @@ impl Worker {
         .is_ok()
     }
 
+    /// Exports what was waiting when the flush began (spans recorded
+    /// during the flush may go with it) and waits for every export in
+    /// flight, until `deadline`.
     async fn flush(&mut self, deadline: Instant) -> Result<(), FlushError> {
-        let before = self.shared.counters.snapshot();
-        while self.shared.ring.len() > 0 && Instant::now() < deadline {
-            if self.export_batch(Some(deadline)).await == 0 {
-                break;
+        let before = self.shared.stats();
+        let mut left = self.waiting();
+        while left > 0 && Instant::now() < deadline {
+            match self.export_batch(Some(deadline)).await {
+                0 => break,
+                n => left = left.saturating_sub(n as u64),
             }
         }
-        let finished = self.wait_in_flight(deadline).await && self.shared.ring.len() == 0;
-        let after = self.shared.counters.snapshot();
+        let finished = self.wait_in_flight(deadline).await && left == 0;
+        self.retire_finished_logs();
+        let after = self.shared.stats();
         if !finished {
             let in_flight = self.shared.counters.in_flight.load(Ordering::Relaxed);
             return Err(FlushError::Timeout {
-                queued: self.shared.ring.len() as u64 + in_flight,
+                queued: left + in_flight,
             });
         }
         let failed = after.failed - before.failed;
@@ -451,8 +589,8 @@ impl Worker {
     }
 
     async fn shutdown(&mut self, deadline: Instant) -> Result<Stats, ShutdownError> {
-        self.shared.closed.store(true, Ordering::Release);
-        while self.shared.ring.len() > 0 && Instant::now() < deadline {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        while self.waiting() > 0 && Instant::now() < deadline {
             if self.export_batch(Some(deadline)).await == 0 {
                 break;
             }
@@ -464,13 +602,8 @@ impl Worker {
             // Aborted tasks resolve their spans as failed when dropped.
             while self.tasks.join_next().await.is_some() {}
         }
-        // What is left in the ring could not be sent in time.
-        let mut left = 0u64;
-        while let Some(span) = self.shared.ring.pop() {
-            left += 1;
-            self.returner
-                .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
-        }
+        // What is left in the logs could not be sent in time.
+        let left = self.discard_waiting();
         if left > 0 {
             self.shared
                 .counters
@@ -478,9 +611,12 @@ impl Worker {
                 .fetch_add(left, Ordering::Release);
         }
         unsent += left;
+        // From here on, a span still in a log (one that raced the close)
+        // counts as dropped.
+        self.shared.finished.store(true, Ordering::Release);
         let remaining = deadline.saturating_duration_since(Instant::now());
         let _ = tokio::time::timeout(remaining, self.exporter.shutdown()).await;
-        let stats = self.shared.counters.snapshot();
+        let stats = self.shared.stats();
         if unsent > 0 {
             log::warn!(
                 "tracewire: shutdown deadline passed; {unsent} span(s) could not be delivered"
@@ -489,4 +625,27 @@ impl Worker {
         }
         Ok(stats)
     }
+
+    /// Takes every waiting span out of the logs and the lane without
+    /// exporting it; returns how many.
+    fn discard_waiting(&mut self) -> u64 {
+        self.refresh_logs();
+        let mut n = 0;
+        while let Some(span) = self.shared.lane.pop() {
+            n += 1;
+            self.returner
+                .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
+        }
+        for reader in &mut self.readers {
+            self.records.clear();
+            let mark = reader.gather(&mut self.records, |_| true);
+            n += mark.spans();
+            reader.consume(mark, &self.shared.pool);
+        }
+        self.records.clear();
+        n
+    }
 }
+
+/// `ScopeSpans.spans`.
+const SCOPE_SPANS_SPANS: u32 = crate::codec::otlp::field::scope_spans::SPANS;

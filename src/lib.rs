@@ -1,8 +1,9 @@
 //! # tracewire
 //!
-//! A low-latency OpenTelemetry trace exporter for proxies: spans are
-//! recorded straight into pooled, already-encoded buffers, handed through a
-//! bounded lock-free ring to a batching worker, and sent over OTLP/HTTP
+//! A low-latency OpenTelemetry trace exporter for proxies: spans are encoded
+//! as they are recorded, appended to the recording thread's own span log
+//! (one writer, one reader, no lock), drained in bulk by a batching worker,
+//! and sent over OTLP/HTTP
 //! (HTTP/1.1) or OTLP/gRPC (HTTP/2) to any OpenTelemetry Collector or OTLP
 //! backend. Configuration is Traefik's `tracing` section plus the standard
 //! `OTEL_*` environment.
@@ -33,8 +34,7 @@
 //! # The house
 //!
 //! The data flows one way, down this list and out to the network; nothing
-//! flows back up but buffers returning to their pools, ring space and
-//! counters. Each module imports only modules listed above it (the test
+//! flows back up but log chunks returning to their pool and counters. Each module imports only modules listed above it (the test
 //! `tests/layout.rs` holds the code to that, and to files of at most 700
 //! lines).
 //!
@@ -48,11 +48,12 @@
 //!              (decoding only: tests and the receiver)
 //! codec        wire (varints) · buf (SpanBuf) · otlp (message writers)
 //!              · grpc (framing, codes) · response (decoders) · gzip   (sans-IO)
-//! shared       what recording threads and the worker share: ring, pools, stats
+//! shared       what recording threads and the worker share: span logs (chunk,
+//!              log), the large-span lane, the wake-up, pools, stats
 //! record       Tracer, Span, per-thread state                  (the proxy's threads)
 //! export       the Exporter trait: an encoded request in, a report out
 //! retry        one Attempt outcome type; backoff; the retry loop
-//! batch, tls   the export worker (ring -> request buffers -> exporter);
+//! batch, tls   the export worker (logs -> request buffers -> exporter);
 //!              rustls client and server configs, PEM loading, MaybeTls
 //! transport    ExporterConfig; conn · otlp_http · otlp_grpc · outcome
 //! config       Traefik's tracing section + OTEL_* -> Config
@@ -67,7 +68,8 @@
 //! [`proto`]) needs. What benchmarks, fuzz targets and tests reach beyond
 //! that is under [`internal`], which is not part of the stable API.
 
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: `shared::chunk` (see its docs).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
@@ -161,9 +163,20 @@ pub mod internal {
         pub use crate::tls::{client_config, validate, Alpn, Connector};
     }
 
-    /// Spans waiting in the ring and spans in exports in flight, for tests
+    /// Spans waiting in the logs and spans in exports in flight, for tests
     /// of the accounting invariant.
     pub fn occupancy(pipeline: &crate::Pipeline) -> (u64, u64) {
         pipeline.occupancy()
+    }
+
+    /// Recording threads' logs the pipeline still holds (a thread's log is
+    /// freed once the thread has exited and its spans were taken).
+    pub fn live_logs(pipeline: &crate::Pipeline) -> usize {
+        pipeline.live_logs()
+    }
+
+    /// Log chunks allocated now, in all.
+    pub fn chunks_allocated(pipeline: &crate::Pipeline) -> usize {
+        pipeline.chunks_allocated()
     }
 }

@@ -151,8 +151,9 @@ impl PipelineBuilder {
         self
     }
 
-    /// Allocates a span buffer for every queue slot up front (about 512
-    /// bytes each), so even the first spans allocate nothing. Off by default.
+    /// Allocates every chunk of the span logs' budget (`max_queue_size`
+    /// spans, about 512 bytes each) and a few bundles of scratch buffers up
+    /// front, so even the first spans allocate nothing. Off by default.
     pub fn preallocate(mut self, yes: bool) -> Self {
         self.preallocate = yes;
         self
@@ -278,17 +279,27 @@ impl Pipeline {
 
     /// The span accounting, now.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.shared.stats()
     }
 
-    /// Spans waiting in the ring and spans in exports in flight (for tests
+    /// Spans waiting in the logs and spans in exports in flight (for tests
     /// of the accounting invariant; reached through
     /// `tracewire::internal::occupancy`).
     pub(crate) fn occupancy(&self) -> (u64, u64) {
         (
-            self.shared.ring.len() as u64,
+            self.shared.waiting(),
             self.shared.counters.in_flight.load(Ordering::Acquire),
         )
+    }
+
+    /// Live span logs (for tests; see `tracewire::internal::live_logs`).
+    pub(crate) fn live_logs(&self) -> usize {
+        self.shared.live_logs()
+    }
+
+    /// Log chunks allocated (for tests and memory figures).
+    pub(crate) fn chunks_allocated(&self) -> usize {
+        self.shared.pool.allocated()
     }
 
     /// The batching configuration in use.

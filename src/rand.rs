@@ -31,12 +31,24 @@ impl Wyrand {
         Wyrand(Cell::new(seed()))
     }
 
+    /// A generator that seeds itself on first use (so a thread-local one can
+    /// be built in a `const` initializer).
+    pub(crate) const fn unseeded() -> Self {
+        Wyrand(Cell::new(0))
+    }
+
     /// The next number.
     ///
     /// Hot path (runs per id): one add and one 128-bit multiply.
     #[inline]
     pub(crate) fn next_u64(&self) -> u64 {
-        let x = self.0.get().wrapping_add(0xa076_1d64_78bd_642f);
+        let mut state = self.0.get();
+        if state == 0 {
+            // Unseeded (or, once in 2^64 draws, a state of zero: reseeding
+            // then is harmless).
+            state = seed();
+        }
+        let x = state.wrapping_add(0xa076_1d64_78bd_642f);
         self.0.set(x);
         let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
         ((t >> 64) as u64) ^ (t as u64)
@@ -75,7 +87,7 @@ fn seed() -> u64 {
 }
 
 thread_local! {
-    static RNG: Wyrand = Wyrand::new();
+    static RNG: Wyrand = const { Wyrand::unseeded() };
 }
 
 /// A random number from this thread's generator (for retry jitter).

@@ -148,12 +148,12 @@ fn recording_allocates_nothing_per_span() {
 }
 
 #[test]
-fn two_recording_threads_allocate_nothing_per_span() {
+fn eight_recording_threads_allocate_nothing_per_span() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = discarding_pipeline();
-    let tracer = p.tracer("alloc-test-2");
+    let tracer = p.tracer("alloc-test-8");
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..8 {
             let tracer = tracer.clone();
             s.spawn(move || {
                 for i in 0..5_000 {
@@ -164,19 +164,26 @@ fn two_recording_threads_allocate_nothing_per_span() {
     });
     p.force_flush(Duration::from_secs(10)).unwrap();
     let tracked_before = TRACKED.load(Ordering::Relaxed);
+    let before = p.stats();
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..8 {
             let tracer = tracer.clone();
             s.spawn(move || {
-                // Each thread's first use of the tracer registers its handle
-                // (one allocation per thread, not per span): done in warm-up
-                // only for the warm-up threads, so warm this one too.
+                // Each thread's first span creates its log (an allocation
+                // per thread, not per span): done in warm-up only for the
+                // warm-up threads, so warm this one too.
                 proxy_span(&tracer, 0, "/warm");
                 record_tracked(&tracer);
             });
         }
     });
-    assert_eq!(TRACKED.load(Ordering::Relaxed) - tracked_before, 0);
+    assert_eq!(
+        TRACKED.load(Ordering::Relaxed) - tracked_before,
+        0,
+        "8 threads recording {SPANS} spans each allocated"
+    );
+    let after = p.stats();
+    assert_eq!(after.recorded - before.recorded, 8 * (SPANS as u64 + 1));
     p.shutdown(Duration::from_secs(10)).unwrap();
 }
 

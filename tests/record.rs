@@ -503,3 +503,178 @@ fn spans_ended_on_other_threads_or_after_shutdown_are_accounted() {
     let s = p.stats();
     assert_eq!((s.recorded, s.exported, s.dropped, s.queued), (9, 8, 1, 0));
 }
+
+/// A thread that records and exits: its log is drained, nothing it
+/// recorded is lost, and the log is freed.
+#[test]
+fn a_thread_that_records_and_exits_loses_nothing() {
+    let capture = Capture::new(Behaviour::Accept);
+    let p = default_pipeline(&capture);
+    let tracer = p.tracer("t");
+    for round in 0..3 {
+        let t = tracer.clone();
+        std::thread::spawn(move || {
+            for i in 0..1000 {
+                let mut s = t.start("from a short-lived thread", SpanKind::Internal);
+                s.set_i64("i", i);
+                s.end();
+            }
+        })
+        .join()
+        .expect("no panic");
+        p.force_flush(FLUSH).expect("flush");
+        assert_eq!(capture.spans().len(), 1000 * (round + 1));
+        assert_eq!(
+            tracewire::internal::live_logs(&p),
+            0,
+            "the exited thread's log was freed once drained"
+        );
+    }
+    let s = p.shutdown(FLUSH).expect("shutdown");
+    assert_eq!(
+        (s.recorded, s.exported, s.dropped, s.queued),
+        (3000, 3000, 0, 0)
+    );
+}
+
+/// A thread that records one span and then never records again: the
+/// scheduled delay exports the span anyway, and so does a flush.
+#[test]
+fn a_thread_that_records_once_and_idles_is_still_exported() {
+    let capture = Capture::new(Behaviour::Accept);
+    let batch = BatchConfig {
+        scheduled_delay: Duration::from_millis(50),
+        ..BatchConfig::default()
+    };
+    let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
+    let tracer = p.tracer("t");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let idle = {
+        let t = tracer.clone();
+        std::thread::spawn(move || {
+            t.start("once", SpanKind::Internal).end();
+            // Idle (alive, not recording) until the test ends.
+            let _ = rx.recv();
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while capture.spans().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(capture.spans().len(), 1, "exported by the scheduled delay");
+
+    // The same thread-idle case with a flush and a long delay.
+    let capture2 = Capture::new(Behaviour::Accept);
+    let p2 = default_pipeline(&capture2);
+    let t2 = p2.tracer("t");
+    let (tx2, rx2) = std::sync::mpsc::channel::<()>();
+    let idle2 = std::thread::spawn(move || {
+        t2.start("once", SpanKind::Internal).end();
+        let _ = rx2.recv();
+    });
+    while p2.stats().recorded < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    p2.force_flush(FLUSH).expect("flush");
+    assert_eq!(capture2.spans().len(), 1, "exported by the flush");
+    let _ = (tx.send(()), tx2.send(()));
+    idle.join().expect("no panic");
+    idle2.join().expect("no panic");
+    p.shutdown(FLUSH).expect("shutdown");
+    p2.shutdown(FLUSH).expect("shutdown");
+}
+
+/// Shutdown while a thread is in the middle of a span: the span is counted
+/// (dropped) when it ends, and the accounting holds at every read.
+#[test]
+fn shutdown_while_a_thread_is_mid_span() {
+    let capture = Capture::new(Behaviour::Accept);
+    let p = std::sync::Arc::new(default_pipeline(&capture));
+    let tracer = p.tracer("t");
+    let started = std::sync::Barrier::new(2);
+    let shut = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..100 {
+                tracer.start("before", SpanKind::Internal).end();
+            }
+            let mut span = tracer.start("mid", SpanKind::Server);
+            span.set_str("phase", "started before shutdown");
+            started.wait();
+            shut.wait();
+            span.set_str("after", "shutdown");
+            span.end();
+            // And spans started after shutdown are counted too.
+            tracer.start("after", SpanKind::Internal).end();
+        });
+        started.wait();
+        let s = p.shutdown(FLUSH).expect("shutdown");
+        assert_eq!((s.recorded, s.exported, s.queued), (100, 100, 0));
+        shut.wait();
+    });
+    let s = p.stats();
+    assert_eq!(
+        (s.recorded, s.exported, s.dropped, s.queued),
+        (102, 100, 2, 0)
+    );
+    assert_eq!(capture.spans().len(), 100);
+}
+
+/// Many threads, each recording a burst and exiting, while the collector
+/// hangs: the logs fill, spans are dropped and counted, the chunks stay
+/// within the budget, and the accounting holds at every read.
+#[test]
+fn logs_that_fill_drop_and_count_within_the_budget() {
+    let capture = Capture::new(Behaviour::Hang);
+    let batch = BatchConfig {
+        max_queue_size: 256,
+        max_export_batch_size: 64,
+        max_concurrent_exports: 1,
+        export_timeout: Duration::from_millis(200),
+        ..BatchConfig::default()
+    };
+    let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
+    let tracer = p.tracer("t");
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let t = tracer.clone();
+            scope.spawn(move || {
+                for i in 0..2_000 {
+                    let mut s = t.start("burst", SpanKind::Internal);
+                    s.set_i64("i", i);
+                    s.end();
+                }
+            });
+        }
+        scope.spawn(|| {
+            for _ in 0..200 {
+                let s = p.stats();
+                assert!(s.is_consistent(), "{s:?}");
+                assert_eq!(
+                    s.recorded,
+                    s.exported + s.dropped + s.failed + s.rejected + s.queued
+                );
+                std::thread::yield_now();
+            }
+        });
+    });
+    let s = p.stats();
+    assert_eq!(s.recorded, 16_000);
+    let (waiting, in_flight) = tracewire::internal::occupancy(&p);
+    assert!(
+        waiting <= 256 + 8 * 32,
+        "the logs hold at most the budget plus one chunk per thread: {waiting}"
+    );
+    assert!(s.dropped > 10_000, "most of the burst found no room: {s:?}");
+    let _ = in_flight;
+    let stats = match p.shutdown(Duration::from_millis(500)) {
+        Ok(s) => s,
+        Err(ShutdownError::DeadlineExceeded { stats, .. }) => stats,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(stats.queued, 0);
+    assert_eq!(
+        stats.recorded,
+        stats.dropped + stats.failed + stats.exported
+    );
+}

@@ -85,6 +85,16 @@ impl SpanBuf {
         self.len = 0;
     }
 
+    /// Forgets what was written but the first `n` bytes (reserved room),
+    /// keeping the storage (grown to `n` if smaller).
+    #[inline]
+    pub fn reset_to(&mut self, n: usize) {
+        if n > self.bytes.len() {
+            self.grow(n);
+        }
+        self.len = n;
+    }
+
     /// Keeps the first `len` bytes.
     #[inline]
     pub fn truncate(&mut self, len: usize) {

@@ -198,6 +198,107 @@ pub fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// Writes fields into a slice whose exact size the caller computed first
+/// (with the `*_len` functions): each write is a store and a bounds check,
+/// with none of `BufMut`'s bookkeeping.
+///
+/// Hot path (runs per span and per attribute): never allocates; a write
+/// past the end panics like slice indexing (a `*_len` bug, never input).
+///
+/// ```
+/// use tracewire::internal::codec::wire::Cursor;
+/// let mut out = [0u8; 5];
+/// let mut c = Cursor::new(&mut out);
+/// c.key(1, tracewire::internal::codec::wire::WireType::Varint);
+/// c.varint(300);
+/// c.bytes(b"!!");
+/// assert_eq!(c.written(), 5);
+/// assert_eq!(out, [0x08, 0xac, 0x02, b'!', b'!']);
+/// ```
+#[derive(Debug)]
+pub struct Cursor<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `out`.
+    #[inline(always)]
+    pub fn new(out: &'a mut [u8]) -> Self {
+        Cursor { out, at: 0 }
+    }
+
+    /// Bytes written so far.
+    #[inline(always)]
+    pub fn written(&self) -> usize {
+        self.at
+    }
+
+    /// Writes one byte.
+    #[inline(always)]
+    pub fn byte(&mut self, b: u8) {
+        self.out[self.at] = b;
+        self.at += 1;
+    }
+
+    /// Writes `bytes` (short ones inline, see [`copy_short`]).
+    #[inline(always)]
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        copy_short(&mut self.out[self.at..end], bytes);
+        self.at = end;
+    }
+
+    /// Writes a base-128 varint.
+    #[inline(always)]
+    pub fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.byte((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.byte(value as u8);
+    }
+
+    /// Writes a field key.
+    #[inline(always)]
+    pub fn key(&mut self, field: u32, wire_type: WireType) {
+        self.varint(key(field, wire_type));
+    }
+
+    /// Writes a length-delimited field holding `bytes`.
+    #[inline(always)]
+    pub fn bytes_field(&mut self, field: u32, bytes: &[u8]) {
+        self.key(field, WireType::LengthDelimited);
+        self.varint(bytes.len() as u64);
+        self.bytes(bytes);
+    }
+
+    /// Writes a `fixed64` field.
+    #[inline(always)]
+    pub fn fixed64_field(&mut self, field: u32, value: u64) {
+        self.key(field, WireType::Fixed64);
+        let end = self.at + 8;
+        self.out[self.at..end].copy_from_slice(&value.to_le_bytes());
+        self.at = end;
+    }
+
+    /// Writes a `fixed32` field.
+    #[inline(always)]
+    pub fn fixed32_field(&mut self, field: u32, value: u32) {
+        self.key(field, WireType::Fixed32);
+        let end = self.at + 4;
+        self.out[self.at..end].copy_from_slice(&value.to_le_bytes());
+        self.at = end;
+    }
+
+    /// Writes a varint field.
+    #[inline(always)]
+    pub fn varint_field(&mut self, field: u32, value: u64) {
+        self.key(field, WireType::Varint);
+        self.varint(value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +312,23 @@ mod tests {
             copy_short(&mut dst, &src[..n]);
             assert_eq!(dst, &src[..n], "length {n}");
         }
+    }
+
+    #[test]
+    fn the_cursor_writes_what_the_bufmut_helpers_write() {
+        let mut theirs = Vec::new();
+        put_bytes_field(&mut theirs, 5, b"GET /");
+        put_fixed64_field(&mut theirs, 7, 1_700_000_000_000_000_000);
+        put_fixed32_field(&mut theirs, 16, 0x101);
+        put_varint_field(&mut theirs, 3, 1 << 40);
+        let mut ours = vec![0u8; theirs.len()];
+        let mut c = Cursor::new(&mut ours);
+        c.bytes_field(5, b"GET /");
+        c.fixed64_field(7, 1_700_000_000_000_000_000);
+        c.fixed32_field(16, 0x101);
+        c.varint_field(3, 1 << 40);
+        assert_eq!(c.written(), theirs.len());
+        assert_eq!(ours, theirs);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use super::thread::with_handle;
+use super::thread::{end_span, with_pipeline};
 use crate::clock;
 use crate::codec::buf::SpanBuf;
 use crate::codec::otlp::{
@@ -175,7 +175,7 @@ impl Span {
 
     fn add_event_at_nanos(&mut self, name: &str, time: u64, attributes: &[(&str, ValueRef<'_>)]) {
         let Some(r) = self.rec.as_mut() else { return };
-        let Some(limits) = with_handle(r.pipeline, |h| h.shared.limits) else {
+        let Some(limits) = with_pipeline(r.pipeline, |shared| shared.limits) else {
             return;
         };
         if r.event_count >= limits.max_events_per_span {
@@ -214,7 +214,7 @@ impl Span {
         if !ctx.is_valid() {
             return;
         }
-        let Some(limits) = with_handle(r.pipeline, |h| h.shared.limits) else {
+        let Some(limits) = with_pipeline(r.pipeline, |shared| shared.limits) else {
             return;
         };
         if r.link_count >= limits.max_links_per_span {
@@ -302,14 +302,7 @@ impl Span {
         let side = std::mem::take(&mut r.side);
         let (pipeline, scope) = (r.pipeline, r.scope);
         self.rec = None;
-        // `None`: the pipeline no longer exists, so there is nothing left to
-        // count the span in.
-        let _ = with_handle(pipeline, move |h| {
-            if side.capacity() != 0 {
-                h.shared.side_pool.give(side);
-            }
-            h.queue(body, scope);
-        });
+        end_span(pipeline, body, side, scope);
     }
 }
 
@@ -324,7 +317,7 @@ impl Recording {
     fn ensure_side(&mut self) {
         if self.side.capacity() == 0 {
             self.side =
-                with_handle(self.pipeline, |h| h.shared.side_pool.take()).unwrap_or_default();
+                with_pipeline(self.pipeline, |shared| shared.side_pool.take()).unwrap_or_default();
         }
     }
 

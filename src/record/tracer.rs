@@ -29,8 +29,11 @@ use std::time::SystemTime;
 use super::span::{Recording, Span};
 use super::thread::{ThreadState, LOCAL};
 use crate::clock;
+use crate::codec::buf::SpanBuf;
 use crate::codec::otlp::{put_span_start, SpanStart};
-use crate::model::{otlp_flags, SpanContext, SpanKind, TraceFlags, TraceState, ValueRef};
+use crate::model::{
+    otlp_flags, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState, ValueRef,
+};
 use crate::shared::Shared;
 
 /// The `random` trace flag of W3C Trace Context Level 2, kept from a parent.
@@ -111,42 +114,22 @@ impl Tracer {
         start_time: Option<u64>,
     ) -> Span {
         let parent = parent.filter(|p| p.is_valid());
-        // One visit to this thread's state: ids, sampling, handle, buffer.
-        let started = LOCAL.try_with(|l| self.begin(l, name, kind, parent, start_time));
-        match started {
-            Ok(span) => span,
-            Err(_) => self.begin(&ThreadState::new(), name, kind, parent, start_time),
-        }
-    }
-
-    #[inline(always)]
-    fn begin(
-        &self,
-        l: &ThreadState,
-        name: &str,
-        kind: SpanKind,
-        parent: Option<&SpanContext>,
-        start_time: Option<u64>,
-    ) -> Span {
         let shared = &*self.shared;
-        let trace_id = match parent {
-            Some(p) => p.trace_id(),
-            None => l.rng.trace_id(),
+        // One visit to this thread's state: ids, sampling, a buffer.
+        let begun = LOCAL.try_with(|l| self.begin(l, parent));
+        let (trace_id, span_id, buf) = match begun {
+            Ok(b) => b,
+            Err(_) => self.begin(&ThreadState::new(), parent),
         };
-        let span_id = l.rng.span_id();
-        let sampled = shared.sampler.should_sample(parent, &trace_id);
         let inherited = parent.map_or(0, |p| p.trace_flags().bits() & RANDOM_FLAG);
-        let flags = TraceFlags::new(inherited).with_sampled(sampled);
+        let flags = TraceFlags::new(inherited).with_sampled(buf.is_some());
         let trace_state = parent.map_or(TraceState::EMPTY, |p| p.trace_state().clone());
         let ctx = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-        if !sampled {
-            shared.counters.sampled_out.add_at(l.stripe, 1);
+        let Some(mut buf) = buf else {
             return Span { ctx, rec: None };
-        }
+        };
         let parent_remote = parent.is_some_and(SpanContext::is_remote);
         let parent_id = parent.map(SpanContext::span_id);
-        l.ensure_handle(&self.shared);
-        let mut buf = l.take_buffer(&shared.bufs);
         let start = start_time.unwrap_or_else(clock::now_unix_nanos);
         let layout = put_span_start(
             &mut buf,
@@ -181,6 +164,29 @@ impl Tracer {
                 status: None,
             }),
         }
+    }
+
+    /// The ids and the sampling decision; for a sampled span, a scratch
+    /// buffer (with the log record's headroom reserved).
+    ///
+    /// Hot path (runs per span start): no lock, no atomic but once per
+    /// bundle of buffers.
+    #[inline(always)]
+    fn begin(
+        &self,
+        l: &ThreadState,
+        parent: Option<&SpanContext>,
+    ) -> (TraceId, SpanId, Option<SpanBuf>) {
+        let trace_id = match parent {
+            Some(p) => p.trace_id(),
+            None => l.rng.trace_id(),
+        };
+        let span_id = l.rng.span_id();
+        if !self.shared.sampler.should_sample(parent, &trace_id) {
+            l.count_sampled_out(&self.shared);
+            return (trace_id, span_id, None);
+        }
+        (trace_id, span_id, Some(l.take_buffer(&self.shared.bufs)))
     }
 }
 

@@ -1,17 +1,24 @@
 //! What a pipeline's recording threads and its export worker share: the
-//! span queue ([`ring`]), the buffer pools ([`pool`]), the counters
-//! ([`stats`]), the sampler and limits every span reads, the instrumentation
-//! scopes, and the registry that lets a span find its pipeline by id.
+//! span logs ([`log`], one per recording thread, built on [`chunk`]s from
+//! one bounded pool), the lane for spans too large for a chunk ([`lane`]),
+//! the worker's wake-up ([`wake`]), the buffer pools ([`pool`]), the
+//! counters ([`stats`]), the sampler and limits every span reads, the
+//! instrumentation scopes, and the registry that lets a span find its
+//! pipeline by id.
 //!
-//! Only buffers (back to the pools), ring space and counters flow from the
-//! worker back up to the recording threads. This module must never block a
-//! recording thread: everything a span touches here is lock-free; the
-//! locks below are taken once per scope registration, per new thread, and
-//! per batch.
+//! Only chunks (back to the pool), scratch buffers and counters flow from
+//! the worker back up to the recording threads. This module must never
+//! block a recording thread: what a span touches here is lock-free; the
+//! locks below are taken once per scope registration, per new thread, per
+//! stats read and per batch.
 
+#[allow(unsafe_code)]
+pub(crate) mod chunk;
+pub(crate) mod lane;
+pub(crate) mod log;
 pub(crate) mod pool;
-pub(crate) mod ring;
 pub(crate) mod stats;
+pub(crate) mod wake;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -21,24 +28,43 @@ use crate::codec::otlp::EncodedScope;
 use crate::model::{InstrumentationScope, SpanLimits};
 use crate::sampling::Sampler;
 use crate::sync::lock;
+use lane::Lane;
+use log::{ChunkPool, LogProducer, LogReader, LogShared};
 use pool::{Bundles, Pool, Returner, BUNDLE};
-use ring::Ring;
-use stats::Counters;
+use stats::{Counters, Stats};
+use wake::Wake;
 
 /// A new span buffer's capacity: a proxy span with 8 attributes is ~330 bytes.
 pub(crate) const SPAN_BUFFER_INITIAL: usize = 512;
 /// Span buffers that grew past this are freed rather than pooled.
 pub(crate) const SPAN_BUFFER_RETAIN: usize = 16 * 1024;
 
-/// Collects span buffers returned by the export worker into bundles.
+/// Collects span buffers (of large spans) returned by the export worker.
 pub(crate) type BufReturner = Returner<SpanBuf>;
+
+/// Every log of a pipeline, for the stats and for the worker.
+#[derive(Default)]
+pub(crate) struct Logs {
+    /// Every live log's shared counters.
+    live: Vec<Arc<LogShared>>,
+    /// Readers of logs created since the worker last looked.
+    new_readers: Vec<LogReader>,
+    /// Final counts of retired logs: recorded, dropped, sampled out.
+    retired: (u64, u64, u64),
+}
 
 /// What a pipeline's tracers, spans and worker share.
 pub(crate) struct Shared {
     /// This pipeline's id in [`PIPELINES`].
     pub(crate) id: u64,
-    pub(crate) ring: Ring,
-    /// Span buffers, in bundles of sixteen.
+    /// The chunks of every span log.
+    pub(crate) pool: ChunkPool,
+    /// Spans too large for a chunk.
+    pub(crate) lane: Lane,
+    /// When to wake the worker.
+    pub(crate) wake: Wake,
+    /// Scratch span buffers, in bundles of sixteen, for threads whose own
+    /// cache ran dry (spans that started on one thread and ended on another).
     pub(crate) bufs: Bundles<SpanBuf>,
     /// Buffers for span events and links (rare): one at a time.
     pub(crate) side_pool: Pool<Vec<u8>>,
@@ -47,36 +73,51 @@ pub(crate) struct Shared {
     pub(crate) limits: SpanLimits,
     /// Set when the pipeline shuts down: later spans are dropped and counted.
     pub(crate) closed: AtomicBool,
-    ring_capacity: usize,
-    /// Instrumentation scopes, indexed by a finished span's scope number.
+    /// Set when shutdown has finished: whatever is still in a log stays
+    /// there for good, and counts as dropped.
+    pub(crate) finished: AtomicBool,
+    /// Instrumentation scopes, indexed by a record's scope number.
     pub(crate) scopes: Mutex<Vec<(InstrumentationScope, Arc<EncodedScope>)>>,
     /// Bumped whenever a scope is added, so the worker re-reads `scopes`.
     pub(crate) scope_version: AtomicU64,
+    logs: Mutex<Logs>,
+    /// Bumped whenever a log is added, so the worker picks up its reader.
+    pub(crate) log_version: AtomicU64,
+    /// The log for spans that end on a thread whose own state is gone
+    /// (being torn down at exit): rare, so it takes a lock.
+    orphans: Mutex<Option<LogProducer>>,
 }
 
 impl Shared {
+    /// The shared state of a pipeline whose logs hold `capacity` spans in
+    /// all (see [`ChunkPool::for_queue`]) and whose worker exports
+    /// `batch` spans at a time.
     pub(crate) fn new(capacity: usize, batch: usize, sampler: Sampler, limits: SpanLimits) -> Self {
         Shared {
             id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed),
-            ring: Ring::new(capacity, batch),
-            // Buffers in the ring, plus one batch being encoded, plus those
-            // being recorded; anything beyond is freed.
-            bufs: Bundles::new((capacity + batch + 256).div_ceil(BUNDLE) + 4),
+            pool: ChunkPool::for_queue(capacity, batch),
+            lane: Lane::new((capacity / 64).clamp(4, 64)),
+            wake: Wake::new(batch),
+            bufs: Bundles::new(64),
             side_pool: Pool::new(256, SPAN_BUFFER_RETAIN, Vec::new),
             counters: Counters::new(),
             sampler,
             limits,
             closed: AtomicBool::new(false),
-            ring_capacity: capacity,
+            finished: AtomicBool::new(false),
             scopes: Mutex::new(Vec::new()),
             scope_version: AtomicU64::new(0),
+            logs: Mutex::new(Logs::default()),
+            log_version: AtomicU64::new(0),
+            orphans: Mutex::new(None),
         }
     }
 
-    /// Fills the buffer pool: one span buffer per queue slot, plus a batch.
+    /// Allocates every chunk of the budget and a bundle of scratch buffers
+    /// now, so even the first spans allocate nothing.
     pub(crate) fn preallocate(&self) {
-        let bundles = (self.ring_capacity + self.ring.wake_at() + 64).div_ceil(BUNDLE);
-        for _ in 0..bundles.min(self.bufs.slots()) {
+        self.pool.preallocate();
+        for _ in 0..4 {
             let mut bundle = self.bufs.take_empty();
             bundle.extend((0..BUNDLE).map(|_| SpanBuf::with_capacity(SPAN_BUFFER_INITIAL)));
             self.bufs.give_full(bundle);
@@ -106,6 +147,62 @@ impl Shared {
         scopes.push((scope, encoded));
         self.scope_version.fetch_add(1, Ordering::Release);
         (scopes.len() - 1) as u16
+    }
+
+    /// A new log for the calling thread (once per thread and pipeline).
+    pub(crate) fn new_log(&self) -> LogProducer {
+        let (producer, reader) = LogProducer::new(&self.pool);
+        let mut logs = lock(&self.logs);
+        logs.live.push(reader.shared().clone());
+        logs.new_readers.push(reader);
+        drop(logs);
+        self.log_version.fetch_add(1, Ordering::Release);
+        producer
+    }
+
+    /// The readers of logs created since the last call (worker side).
+    pub(crate) fn take_new_readers(&self, into: &mut Vec<LogReader>) {
+        into.append(&mut lock(&self.logs).new_readers);
+    }
+
+    /// Retires a drained log whose thread is gone: its counts move to the
+    /// pipeline's totals in the same step, so no read sees them twice or
+    /// not at all (worker side).
+    pub(crate) fn retire(&self, reader: LogReader) {
+        let mut logs = lock(&self.logs);
+        let shared = reader.shared().clone();
+        let (recorded, dropped, sampled_out) = reader.retire(&self.pool);
+        logs.live.retain(|l| !Arc::ptr_eq(l, &shared));
+        logs.retired.0 += recorded;
+        logs.retired.1 += dropped;
+        logs.retired.2 += sampled_out;
+    }
+
+    /// Runs `f` with the pipeline's log for spans ending on a thread that
+    /// has no state of its own any more (rare: a thread being torn down).
+    pub(crate) fn with_orphan_log<R>(&self, f: impl FnOnce(&mut LogProducer) -> R) -> R {
+        let mut orphans = lock(&self.orphans);
+        let log = orphans.get_or_insert_with(|| self.new_log());
+        f(log)
+    }
+
+    /// Spans waiting in the logs and the lane, not yet taken by the worker.
+    pub(crate) fn waiting(&self) -> u64 {
+        let logs = lock(&self.logs);
+        let in_logs: u64 = logs.live.iter().map(|l| l.waiting()).sum();
+        in_logs + self.lane.len() as u64
+    }
+
+    /// Logs not yet retired.
+    pub(crate) fn live_logs(&self) -> usize {
+        lock(&self.logs).live.len()
+    }
+
+    /// The span accounting, now.
+    pub(crate) fn stats(&self) -> Stats {
+        let logs = lock(&self.logs);
+        let finished = self.finished.load(Ordering::Acquire);
+        self.counters.snapshot(&logs.live, logs.retired, finished)
     }
 }
 

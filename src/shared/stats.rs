@@ -8,13 +8,13 @@
 //! recorded = exported + dropped + failed + rejected + queued
 //! ```
 //!
-//! - `dropped`: the ring was full (or the pipeline was shut down) when it
-//!   ended;
+//! - `dropped`: its log had no room (or the pipeline was shut down) when it
+//!   ended, or it was still in a log when shutdown finished;
 //! - `exported`: the collector accepted it;
 //! - `rejected`: the collector answered with a partial success naming it;
 //! - `failed`: its export failed for good (non-retryable error, retries
 //!   exhausted, export deadline, shutdown deadline);
-//! - `queued`: in the ring, being batched, or in an export in flight.
+//! - `queued`: in a log, being batched, or in an export in flight.
 //!
 //! Counters only grow. A [`Stats`] snapshot reads the outcome counters
 //! (with acquire ordering) before `recorded`, and every span is counted in
@@ -22,53 +22,22 @@
 //! is never negative: no span is ever counted twice. Tests pin that, and pin
 //! `queued` against what the ring and the worker really hold.
 //!
-//! Counters written on the recording path (`recorded`, `sampled_out`) are
-//! striped over cache-padded slots, one per thread group, so threads
-//! recording at once do not contend on one cache line.
+//! The counters written on the recording path (`recorded`, `sampled_out`,
+//! and `dropped` when a log is full) live in each thread's log, written by
+//! that thread alone with plain stores (no read-modify-write); a snapshot
+//! sums them over the live logs, plus the final counts of retired ones.
 //!
 //! This module must never lose a count: every transition is an atomic add.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crossbeam_utils::CachePadded;
+use super::log::LogShared;
 
-const STRIPES: usize = 16;
-
-/// A counter split over cache-padded slots; each thread adds to its own.
-pub(crate) struct Striped {
-    slots: [CachePadded<AtomicU64>; STRIPES],
-}
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-/// A stripe for a new thread (round-robin).
-pub(crate) fn next_stripe() -> usize {
-    NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES
-}
-
-impl Striped {
-    fn new() -> Self {
-        Striped {
-            slots: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
-        }
-    }
-
-    /// Hot path: one uncontended atomic add on the caller's stripe (from
-    /// [`next_stripe`]).
-    #[inline]
-    pub(crate) fn add_at(&self, stripe: usize, n: u64) {
-        self.slots[stripe % STRIPES].fetch_add(n, Ordering::Release);
-    }
-
-    fn sum(&self) -> u64 {
-        self.slots.iter().map(|s| s.load(Ordering::Acquire)).sum()
-    }
-}
-
-/// The live counters of one pipeline.
+/// The pipeline-wide counters (the worker's, mostly).
 pub(crate) struct Counters {
-    pub(crate) recorded: Striped,
-    pub(crate) sampled_out: Striped,
+    /// Dropped outside any log (a span ending on a thread with no log for
+    /// a closed pipeline, a large span that found the lane full).
     pub(crate) dropped: AtomicU64,
     pub(crate) exported: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -76,15 +45,13 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
     pub(crate) exports: AtomicU64,
-    /// Spans the worker has taken from the ring and not yet resolved.
+    /// Spans the worker has taken from the logs and not yet resolved.
     pub(crate) in_flight: AtomicU64,
 }
 
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            recorded: Striped::new(),
-            sampled_out: Striped::new(),
             dropped: AtomicU64::new(0),
             exported: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -115,18 +82,43 @@ impl Counters {
         self.in_flight.fetch_sub(n, Ordering::Release);
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
-        // Outcomes before `recorded`: see the module docs.
+    /// A snapshot, given every live log and the retired logs' final
+    /// `(recorded, dropped, sampled_out)`. Once shutdown has `finished`,
+    /// spans still in a log will never leave it: they count as dropped.
+    pub(crate) fn snapshot(
+        &self,
+        logs: &[Arc<LogShared>],
+        retired: (u64, u64, u64),
+        finished: bool,
+    ) -> Stats {
+        // Outcomes before `recorded`: see the module docs. A span's log
+        // counts it recorded before publishing it, and the worker resolves
+        // it only after reading it.
         let exported = self.exported.load(Ordering::Acquire);
         let failed = self.failed.load(Ordering::Acquire);
         let rejected = self.rejected.load(Ordering::Acquire);
-        let dropped = self.dropped.load(Ordering::Acquire);
+        let mut dropped = self.dropped.load(Ordering::Acquire) + retired.1;
+        for l in logs {
+            dropped += l.counts().1;
+        }
         let retried = self.retried.load(Ordering::Acquire);
         let bytes_sent = self.bytes_sent.load(Ordering::Acquire);
         let exports = self.exports.load(Ordering::Acquire);
-        let sampled_out = self.sampled_out.sum();
-        let recorded = self.recorded.sum();
+        let (mut recorded, mut sampled_out) = (retired.0, retired.2);
+        for l in logs {
+            let (r, _, s) = l.counts();
+            recorded += r;
+            sampled_out += s;
+        }
         let resolved = exported + failed + rejected + dropped;
+        // Never negative while no span is counted twice; if one were,
+        // `queued` would show it as an absurdly large number, which the
+        // tests check for.
+        let mut queued = recorded.wrapping_sub(resolved);
+        if finished && queued < u64::MAX / 2 {
+            dropped += queued;
+            queued = 0;
+        }
         Stats {
             recorded,
             sampled_out,
@@ -135,10 +127,7 @@ impl Counters {
             failed,
             rejected,
             retried,
-            // Never negative while no span is counted twice; if one were,
-            // `queued` would show it as an absurdly large number, which the
-            // tests check for.
-            queued: recorded.wrapping_sub(resolved),
+            queued,
             bytes_sent,
             exports,
         }
@@ -162,7 +151,7 @@ pub struct Stats {
     pub recorded: u64,
     /// Spans not sampled (never encoded, never queued).
     pub sampled_out: u64,
-    /// Spans dropped because the queue was full or the pipeline shut down.
+    /// Spans dropped: no room in their thread's log, or the pipeline shut down.
     pub dropped: u64,
     /// Spans the collector accepted.
     pub exported: u64,
@@ -173,8 +162,8 @@ pub struct Stats {
     /// Span sends repeated after a retryable failure (a batch of 512 retried
     /// twice counts 1024).
     pub retried: u64,
-    /// Spans recorded and not yet resolved: in the queue, being batched, or
-    /// in an export in flight.
+    /// Spans recorded and not yet resolved: in a log, being batched, or in
+    /// an export in flight.
     pub queued: u64,
     /// Request bytes written to the collector (after compression, including
     /// retries; not counting HTTP or gRPC headers).
@@ -201,29 +190,20 @@ mod tests {
     #[test]
     fn resolve_splits_a_batch() {
         let c = Counters::new();
-        c.recorded.add_at(0, 10);
         c.in_flight.fetch_add(10, Ordering::Relaxed);
         c.resolve(10, 3, 0);
-        let s = c.snapshot();
+        let s = c.snapshot(&[], (10, 0, 0), false);
         assert_eq!((s.exported, s.rejected, s.failed, s.queued), (7, 3, 0, 0));
         assert!(s.is_consistent());
         assert_eq!(c.in_flight.load(Ordering::Relaxed), 0);
     }
 
     #[test]
-    fn striped_counts_from_many_threads_add_up() {
-        let c = std::sync::Arc::new(Counters::new());
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                let c = &c;
-                s.spawn(move || {
-                    let stripe = next_stripe();
-                    for _ in 0..10_000 {
-                        c.recorded.add_at(stripe, 1);
-                    }
-                });
-            }
-        });
-        assert_eq!(c.snapshot().recorded, 80_000);
+    fn what_stays_in_a_log_after_shutdown_is_dropped() {
+        let c = Counters::new();
+        let s = c.snapshot(&[], (5, 1, 0), false);
+        assert_eq!((s.dropped, s.queued), (1, 4));
+        let s = c.snapshot(&[], (5, 1, 0), true);
+        assert_eq!((s.dropped, s.queued), (5, 0));
     }
 }

@@ -39,7 +39,10 @@ mod request;
 mod span;
 mod value;
 
-pub use request::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
+pub use request::{
+    put_request, put_request_framed, request_len, request_len_framed, EncodedResource,
+    EncodedScope, FramedGroup, ScopeGroup,
+};
 pub use span::{
     encode_span, encode_span_into, event_field_len, patch_end_time, put_event, put_link,
     put_span_end, put_span_start, replace_span_name, span_end_len, LinkTarget, SpanEnd, SpanStart,

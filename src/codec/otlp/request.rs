@@ -106,34 +106,42 @@ pub struct ScopeGroup<'a, S> {
     pub spans: &'a [S],
 }
 
-fn scope_spans_len<S: AsRef<[u8]>>(g: &ScopeGroup<'_, S>) -> usize {
-    len_field_len(scope_spans::SCOPE, g.scope.body.len())
-        + g.spans
-            .iter()
-            .map(|s| len_field_len(scope_spans::SPANS, s.as_ref().len()))
-            .sum::<usize>()
-        + opt_str_len(scope_spans::SCHEMA_URL, &g.scope.schema_url)
+/// One scope's share of a request whose spans are already framed as
+/// `ScopeSpans.spans` fields (as the span logs hold them): the scope and
+/// the total length of its framed spans (0: the scope is left out).
+#[derive(Clone, Copy, Debug)]
+pub struct FramedGroup<'a> {
+    /// The scope.
+    pub scope: &'a EncodedScope,
+    /// Bytes of framed spans (`0x12`, varint length, body; one after the
+    /// other).
+    pub spans_len: usize,
 }
 
-fn resource_spans_len<S: AsRef<[u8]>>(
-    resource: &EncodedResource,
-    groups: &[ScopeGroup<'_, S>],
-) -> usize {
+fn scope_spans_len(scope: &EncodedScope, spans_len: usize) -> usize {
+    len_field_len(scope_spans::SCOPE, scope.body.len())
+        + spans_len
+        + opt_str_len(scope_spans::SCHEMA_URL, &scope.schema_url)
+}
+
+fn resource_spans_len(resource: &EncodedResource, groups: &[FramedGroup<'_>]) -> usize {
     len_field_len(resource_spans::RESOURCE, resource.body.len())
         + groups
             .iter()
-            .filter(|g| !g.spans.is_empty())
-            .map(|g| len_field_len(resource_spans::SCOPE_SPANS, scope_spans_len(g)))
+            .filter(|g| g.spans_len > 0)
+            .map(|g| {
+                len_field_len(
+                    resource_spans::SCOPE_SPANS,
+                    scope_spans_len(g.scope, g.spans_len),
+                )
+            })
             .sum::<usize>()
         + opt_str_len(resource_spans::SCHEMA_URL, &resource.schema_url)
 }
 
-/// The exact number of bytes [`put_request`] appends.
-pub fn request_len<S: AsRef<[u8]>>(
-    resource: &EncodedResource,
-    groups: &[ScopeGroup<'_, S>],
-) -> usize {
-    if groups.iter().all(|g| g.spans.is_empty()) {
+/// The exact number of bytes [`put_request_framed`] appends.
+pub fn request_len_framed(resource: &EncodedResource, groups: &[FramedGroup<'_>]) -> usize {
+    if groups.iter().all(|g| g.spans_len == 0) {
         return 0;
     }
     len_field_len(
@@ -143,12 +151,73 @@ pub fn request_len<S: AsRef<[u8]>>(
 }
 
 /// Appends an `ExportTraceServiceRequest` holding one `ResourceSpans` with a
+/// `ScopeSpans` per group with spans: the headers are written here, and
+/// `spans(out, i)` appends group `i`'s framed spans (exactly
+/// `groups[i].spans_len` bytes) where they belong.
+///
+/// With no spans at all it appends nothing: the empty request.
+///
+/// Runs per batch on the export worker. Reserve [`request_len_framed`]
+/// bytes first to grow `out` at most once.
+pub fn put_request_framed<B: BufMut + ?Sized>(
+    out: &mut B,
+    resource: &EncodedResource,
+    groups: &[FramedGroup<'_>],
+    mut spans: impl FnMut(&mut B, usize),
+) {
+    if groups.iter().all(|g| g.spans_len == 0) {
+        return;
+    }
+    put_len_header(
+        out,
+        request::RESOURCE_SPANS,
+        resource_spans_len(resource, groups),
+    );
+    put_bytes_field(out, resource_spans::RESOURCE, &resource.body);
+    for (i, g) in groups.iter().enumerate().filter(|(_, g)| g.spans_len > 0) {
+        put_len_header(
+            out,
+            resource_spans::SCOPE_SPANS,
+            scope_spans_len(g.scope, g.spans_len),
+        );
+        put_bytes_field(out, scope_spans::SCOPE, &g.scope.body);
+        spans(out, i);
+        put_opt_str(out, scope_spans::SCHEMA_URL, &g.scope.schema_url);
+    }
+    put_opt_str(out, resource_spans::SCHEMA_URL, &resource.schema_url);
+}
+
+/// The framed length of each group of span bodies.
+fn framed<'a, S: AsRef<[u8]>>(groups: &'a [ScopeGroup<'a, S>]) -> Vec<FramedGroup<'a>> {
+    groups
+        .iter()
+        .map(|g| FramedGroup {
+            scope: g.scope,
+            spans_len: g
+                .spans
+                .iter()
+                .map(|s| len_field_len(scope_spans::SPANS, s.as_ref().len()))
+                .sum(),
+        })
+        .collect()
+}
+
+/// The exact number of bytes [`put_request`] appends.
+pub fn request_len<S: AsRef<[u8]>>(
+    resource: &EncodedResource,
+    groups: &[ScopeGroup<'_, S>],
+) -> usize {
+    request_len_framed(resource, &framed(groups))
+}
+
+/// Appends an `ExportTraceServiceRequest` holding one `ResourceSpans` with a
 /// `ScopeSpans` per non-empty group, copying each span body once.
 ///
 /// With no spans at all it appends nothing: the empty request.
 ///
-/// Runs per batch; copies each span body exactly once. Reserve
-/// [`request_len`] bytes first to grow `out` at most once.
+/// For span bodies that are not framed yet (tests, `SpanData`); the export
+/// worker uses [`put_request_framed`]. Reserve [`request_len`] bytes first
+/// to grow `out` at most once.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -168,22 +237,9 @@ pub fn put_request<B: BufMut + ?Sized, S: AsRef<[u8]>>(
     resource: &EncodedResource,
     groups: &[ScopeGroup<'_, S>],
 ) {
-    if groups.iter().all(|g| g.spans.is_empty()) {
-        return;
-    }
-    put_len_header(
-        out,
-        request::RESOURCE_SPANS,
-        resource_spans_len(resource, groups),
-    );
-    put_bytes_field(out, resource_spans::RESOURCE, &resource.body);
-    for g in groups.iter().filter(|g| !g.spans.is_empty()) {
-        put_len_header(out, resource_spans::SCOPE_SPANS, scope_spans_len(g));
-        put_bytes_field(out, scope_spans::SCOPE, &g.scope.body);
-        for s in g.spans {
+    put_request_framed(out, resource, &framed(groups), |out, i| {
+        for s in groups[i].spans {
             put_bytes_field(out, scope_spans::SPANS, s.as_ref());
         }
-        put_opt_str(out, scope_spans::SCHEMA_URL, &g.scope.schema_url);
-    }
-    put_opt_str(out, resource_spans::SCHEMA_URL, &resource.schema_url);
+    });
 }

@@ -13,8 +13,8 @@ use super::value::{
 };
 use crate::codec::buf::SpanBuf;
 use crate::codec::wire::{
-    self, fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
-    put_fixed64_field, put_len_header,
+    fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
+    put_fixed64_field, put_len_header, Cursor, WireType,
 };
 use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, TraceId};
 
@@ -58,45 +58,46 @@ pub struct SpanStartLayout {
 /// Hot path (runs per span): one claimed slice, filled in place.
 #[inline]
 pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
-    let kind_len = if s.kind != SpanKind::Unspecified {
-        2
-    } else {
-        0
-    };
-    let start_len = if s.start_time_unix_nano != 0 { 9 } else { 0 };
+    let name_len = opt_str_len(span::NAME, s.name);
     let head = 28
         + opt_str_len(span::TRACE_STATE, s.trace_state)
         + if s.parent_span_id.is_some() { 10 } else { 0 };
-    let name_len = opt_str_len(span::NAME, s.name);
+    let tail = if s.kind != SpanKind::Unspecified {
+        2
+    } else {
+        0
+    } + if s.start_time_unix_nano != 0 { 9 } else { 0 }
+        + 9;
     let base = buf.len();
-    let out = buf.claim(head + name_len + kind_len + start_len + 9);
-    let (ids, rest) = out.split_at_mut(28);
+    let mut w = Cursor::new(buf.claim(head + name_len + tail));
     // trace_id and span_id: fixed sizes.
+    let mut ids = [0u8; 28];
     ids[0] = 0x0a; // field 1, length-delimited
     ids[1] = 16;
     ids[2..18].copy_from_slice(&s.trace_id.to_bytes());
     ids[18] = 0x12; // field 2, length-delimited
     ids[19] = 8;
     ids[20..28].copy_from_slice(&s.span_id.to_bytes());
-    let mut w: &mut [u8] = rest;
-    put_opt_str(&mut w, span::TRACE_STATE, s.trace_state);
+    w.bytes(&ids);
+    if !s.trace_state.is_empty() {
+        w.bytes_field(span::TRACE_STATE, s.trace_state.as_bytes());
+    }
     if let Some(parent) = s.parent_span_id {
-        w.put_slice(&[0x22, 8]); // field 4, length-delimited
-        w.put_slice(&parent.to_bytes());
+        w.byte(0x22); // field 4, length-delimited
+        w.byte(8);
+        w.bytes(&parent.to_bytes());
     }
     if !s.name.is_empty() {
-        put_len_header(&mut w, span::NAME, s.name.len());
-        let (dst, rest) = std::mem::take(&mut w).split_at_mut(s.name.len());
-        wire::copy_short(dst, s.name.as_bytes());
-        w = rest;
+        w.bytes_field(span::NAME, s.name.as_bytes());
     }
-    if kind_len != 0 {
-        w.put_slice(&[0x30, s.kind as i32 as u8]); // field 6, varint
+    if s.kind != SpanKind::Unspecified {
+        w.byte(0x30); // field 6, varint
+        w.byte(s.kind as i32 as u8);
     }
-    if start_len != 0 {
-        put_fixed64_field(&mut w, span::START_TIME, s.start_time_unix_nano);
+    if s.start_time_unix_nano != 0 {
+        w.fixed64_field(span::START_TIME, s.start_time_unix_nano);
     }
-    put_fixed64_field(&mut w, span::END_TIME, 0);
+    w.fixed64_field(span::END_TIME, 0);
     let name_start = base + head;
     SpanStartLayout {
         name: (name_start as u32, (name_start + name_len) as u32),
@@ -266,20 +267,9 @@ pub struct SpanEnd<'a> {
     pub flags: u32,
 }
 
-/// Writes a span's `status` (field 15).
-#[inline]
-fn put_status<B: BufMut + ?Sized>(buf: &mut B, status: &Status) {
-    let code = status.code as i32 as u32;
-    let body = opt_str_len(status::MESSAGE, &status.message) + opt_u32_len(status::CODE, code);
-    put_len_header(buf, span::STATUS, body);
-    put_opt_str(buf, status::MESSAGE, &status.message);
-    put_opt_u32(buf, status::CODE, code);
-}
-
-fn status_len(status: &Status) -> usize {
-    let body = opt_str_len(status::MESSAGE, &status.message)
-        + opt_u32_len(status::CODE, status.code as i32 as u32);
-    len_field_len(span::STATUS, body)
+fn status_body_len(status: &Status) -> usize {
+    opt_str_len(status::MESSAGE, &status.message)
+        + opt_u32_len(status::CODE, status.code as i32 as u32)
 }
 
 /// The exact length of a span's fields 10-16.
@@ -290,7 +280,8 @@ pub fn span_end_len(e: &SpanEnd<'_>) -> usize {
         + opt_u32_len(span::DROPPED_EVENTS_COUNT, e.dropped_events_count)
         + e.links.len()
         + opt_u32_len(span::DROPPED_LINKS_COUNT, e.dropped_links_count)
-        + e.status.map_or(0, status_len)
+        + e.status
+            .map_or(0, |st| len_field_len(span::STATUS, status_body_len(st)))
         + if e.flags != 0 {
             fixed32_field_len(span::FLAGS)
         } else {
@@ -303,25 +294,41 @@ pub fn span_end_len(e: &SpanEnd<'_>) -> usize {
 /// Hot path (runs per span): one claimed slice, filled in place.
 #[inline]
 pub fn put_span_end(buf: &mut SpanBuf, e: &SpanEnd<'_>) {
-    let mut w: &mut [u8] = buf.claim(span_end_len(e));
-    put_opt_u32(
-        &mut w,
-        span::DROPPED_ATTRIBUTES_COUNT,
-        e.dropped_attributes_count,
-    );
+    let mut w = Cursor::new(buf.claim(span_end_len(e)));
+    if e.dropped_attributes_count != 0 {
+        w.varint_field(
+            span::DROPPED_ATTRIBUTES_COUNT,
+            u64::from(e.dropped_attributes_count),
+        );
+    }
     if !e.events.is_empty() {
-        w.put_slice(e.events);
+        w.bytes(e.events);
     }
-    put_opt_u32(&mut w, span::DROPPED_EVENTS_COUNT, e.dropped_events_count);
+    if e.dropped_events_count != 0 {
+        w.varint_field(
+            span::DROPPED_EVENTS_COUNT,
+            u64::from(e.dropped_events_count),
+        );
+    }
     if !e.links.is_empty() {
-        w.put_slice(e.links);
+        w.bytes(e.links);
     }
-    put_opt_u32(&mut w, span::DROPPED_LINKS_COUNT, e.dropped_links_count);
+    if e.dropped_links_count != 0 {
+        w.varint_field(span::DROPPED_LINKS_COUNT, u64::from(e.dropped_links_count));
+    }
     if let Some(status) = e.status {
-        put_status(&mut w, status);
+        w.key(span::STATUS, WireType::LengthDelimited);
+        w.varint(status_body_len(status) as u64);
+        if !status.message.is_empty() {
+            w.bytes_field(status::MESSAGE, status.message.as_bytes());
+        }
+        let code = status.code as i32 as u32;
+        if code != 0 {
+            w.varint_field(status::CODE, u64::from(code));
+        }
     }
     if e.flags != 0 {
-        put_fixed32_field(&mut w, span::FLAGS, e.flags);
+        w.fixed32_field(span::FLAGS, e.flags);
     }
 }
 

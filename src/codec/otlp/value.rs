@@ -345,17 +345,20 @@ pub fn put_str_kv(buf: &mut SpanBuf, field: u32, key: &str, value: &str, limit: 
     let body = 2 + k + 2 + 2 + v;
     if body < 0x80 && field < 16 && k > 0 {
         let out = buf.claim(2 + body);
-        out[0] = wire::key(field, wire::WireType::LengthDelimited) as u8;
-        out[1] = body as u8;
-        out[2] = 0x0a; // KeyValue.key
-        out[3] = k as u8;
-        wire::copy_short(&mut out[4..4 + k], key.as_bytes());
-        let rest = &mut out[4 + k..];
-        rest[0] = 0x12; // KeyValue.value
-        rest[1] = (2 + v) as u8;
-        rest[2] = 0x0a; // AnyValue.string_value
-        rest[3] = v as u8;
-        wire::copy_short(&mut rest[4..4 + v], value.as_bytes());
+        let (head, rest) = out.split_at_mut(4);
+        // field key, KeyValue length, KeyValue.key, key length
+        head.copy_from_slice(&[
+            wire::key(field, wire::WireType::LengthDelimited) as u8,
+            body as u8,
+            0x0a,
+            k as u8,
+        ]);
+        let (key_bytes, rest) = rest.split_at_mut(k);
+        wire::copy_short(key_bytes, key.as_bytes());
+        let (value_head, value_bytes) = rest.split_at_mut(4);
+        // KeyValue.value, AnyValue length, AnyValue.string_value, length
+        value_head.copy_from_slice(&[0x12, (2 + v) as u8, 0x0a, v as u8]);
+        wire::copy_short(value_bytes, value.as_bytes());
     } else {
         put_kv_span(buf, field, key, &ValueRef::Str(value), usize::MAX);
     }
@@ -373,14 +376,26 @@ pub fn put_i64_kv(buf: &mut SpanBuf, field: u32, key: &str, value: i64) {
     let body = 2 + k + 2 + 1 + n;
     if body < 0x80 && field < 16 && k > 0 {
         let out = buf.claim(2 + body);
-        out[0] = wire::key(field, wire::WireType::LengthDelimited) as u8;
-        out[1] = body as u8;
-        out[2] = 0x0a;
-        out[3] = k as u8;
-        wire::copy_short(&mut out[4..4 + k], key.as_bytes());
-        let mut rest: &mut [u8] = &mut out[4 + k..];
-        rest.put_slice(&[0x12, (1 + n) as u8, 0x18 /* AnyValue.int_value */]);
-        wire::put_varint(&mut rest, value as u64);
+        let (head, rest) = out.split_at_mut(4);
+        head.copy_from_slice(&[
+            wire::key(field, wire::WireType::LengthDelimited) as u8,
+            body as u8,
+            0x0a,
+            k as u8,
+        ]);
+        let (key_bytes, rest) = rest.split_at_mut(k);
+        wire::copy_short(key_bytes, key.as_bytes());
+        // KeyValue.value, AnyValue length, AnyValue.int_value, the varint
+        // (at most 10 bytes, written whole then cut to `n`).
+        let mut tail = [0u8; 13];
+        tail[..3].copy_from_slice(&[0x12, (1 + n) as u8, 0x18]);
+        let mut v = value as u64;
+        for b in &mut tail[3..3 + n] {
+            *b = (v as u8) | 0x80;
+            v >>= 7;
+        }
+        tail[2 + n] &= 0x7f;
+        rest.copy_from_slice(&tail[..3 + n]);
     } else {
         put_kv_span(buf, field, key, &ValueRef::I64(value), usize::MAX);
     }

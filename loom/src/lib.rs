@@ -1,0 +1,1 @@
+//! Nothing here: the model is `chunk.rs` (`cargo test --release`).
