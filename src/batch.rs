@@ -221,6 +221,13 @@ pub(crate) struct Worker {
 /// How often the worker re-anchors the span clock to the system clock.
 const RECALIBRATE_EVERY: Duration = Duration::from_secs(5);
 
+/// How often a polling worker checks the logs for full batches.
+const POLL_EVERY: Duration = Duration::from_millis(1);
+
+/// Polls in a row without a full batch after which the worker parks (and
+/// a recording thread wakes it when the next batch is sealed).
+const QUIET_POLLS_BEFORE_PARKING: u32 = 50;
+
 impl Worker {
     pub(crate) fn new(
         shared: Arc<Shared>,
@@ -257,6 +264,11 @@ impl Worker {
         let mut next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
         // The timer fired while every export slot was busy.
         let mut overdue = false;
+        // Polling (the logs are checked every POLL_EVERY) or parked (a
+        // recording thread wakes the worker when a batch waits); polls in a
+        // row that found no full batch.
+        let mut next_poll = tokio::time::Instant::now() + POLL_EVERY;
+        let mut quiet_polls = 0u32;
         loop {
             tokio::select! {
                 biased;
@@ -280,6 +292,10 @@ impl Worker {
                     }
                 },
                 () = self.shared.wake.woken() => {
+                    // Spans are coming: poll while they do.
+                    self.shared.wake.unpark();
+                    quiet_polls = 0;
+                    next_poll = tokio::time::Instant::now() + POLL_EVERY;
                     self.drain_full_batches().await;
                     if self.readers.iter().any(LogReader::is_gone) {
                         // A thread exited: export what its log holds, so
@@ -290,6 +306,19 @@ impl Worker {
                 () = tokio::time::sleep_until(next_export) => {
                     overdue = !self.drain_all().await;
                     next_export = tokio::time::Instant::now() + delay;
+                }
+                () = tokio::time::sleep_until(next_poll), if !self.shared.wake.is_parked() => {
+                    if self.drain_full_batches().await {
+                        quiet_polls = 0;
+                    } else {
+                        quiet_polls += 1;
+                    }
+                    if quiet_polls >= QUIET_POLLS_BEFORE_PARKING && self.shared.wake.park() {
+                        // A batch was sealed as the worker parked: go on.
+                        self.shared.wake.unpark();
+                        quiet_polls = 0;
+                    }
+                    next_poll = tokio::time::Instant::now() + POLL_EVERY;
                 }
                 () = tokio::time::sleep_until(next_recalibration) => {
                     clock::recalibrate();
@@ -312,14 +341,18 @@ impl Worker {
         self.readers.iter().map(LogReader::waiting).sum::<u64>() + self.shared.lane.len() as u64
     }
 
-    /// Exports full batches while export slots are free.
-    async fn drain_full_batches(&mut self) {
+    /// Exports full batches while export slots are free; whether it
+    /// exported any.
+    async fn drain_full_batches(&mut self) -> bool {
         let batch = self.config.effective_batch_size() as u64;
+        let mut any = false;
         while self.waiting() >= batch {
             if self.export_batch(None).await == 0 {
                 break;
             }
+            any = true;
         }
+        any
     }
 
     /// Exports everything waiting while export slots are free; `false` when
@@ -330,7 +363,6 @@ impl Worker {
                 return false;
             }
         }
-        self.shared.wake.drained();
         self.retire_finished_logs();
         true
     }
@@ -494,6 +526,7 @@ impl Worker {
             .counters
             .in_flight
             .fetch_add(taken as u64, Ordering::Relaxed);
+        self.shared.wake.drained();
         Some((buffer, taken))
     }
 

@@ -1,6 +1,11 @@
-//! Waking the export worker: at most one wake-up pending at a time, so the
-//! recording threads pay the wake-up's syscall about once per batch, never
-//! per span.
+//! Waking the export worker, rarely: while spans keep coming the worker
+//! polls the logs on a short timer of its own, and recording threads never
+//! wake it; only when it has parked (no full batch for a while) does the
+//! thread that seals the chunk completing a batch wake it, once.
+//!
+//! A wake-up is a syscall that costs the thread making it several
+//! microseconds on a virtual machine: paid on every batch it would be the
+//! slowest step of the record path, so it is paid only after a quiet spell.
 //!
 //! This module must never block a recording thread.
 
@@ -8,41 +13,55 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-/// The worker's wake-up signal, and the count of spans in sealed chunks
-/// that decides when to send it.
+/// The worker's wake-up signal, whether it is parked, and the count of
+/// spans in sealed chunks that decides when to wake it.
 pub(crate) struct Wake {
     notify: Notify,
     pending: AtomicBool,
-    /// Spans in chunks sealed since the worker last drained (approximate:
-    /// it only decides when to wake the worker).
+    /// The worker is not polling: a full batch must wake it.
+    parked: AtomicBool,
+    /// Spans in chunks sealed since the worker last took spans
+    /// (approximate: it only decides when to wake the worker).
     sealed_spans: AtomicUsize,
-    /// Wake the worker when this many spans wait in sealed chunks.
+    /// Wake a parked worker when this many spans wait in sealed chunks.
     batch: usize,
+    /// Wake the worker even while it polls when this many wait: the logs
+    /// are filling faster than it polls.
+    pressure: usize,
 }
 
 impl Wake {
-    /// A signal that fires when `batch` spans wait in sealed chunks (a
-    /// chunk never holds more than a batch, so a full batch is never held
-    /// back by a chunk still filling).
-    pub(crate) fn new(batch: usize) -> Self {
+    /// A signal that fires when `batch` spans wait in sealed chunks while
+    /// the worker is parked (a chunk never holds more than a batch, so a
+    /// full batch is never held back by a chunk still filling), or when
+    /// half the logs' `capacity` does while it polls.
+    pub(crate) fn new(batch: usize, capacity: usize) -> Self {
+        let batch = batch.max(1);
         Wake {
             notify: Notify::new(),
             pending: AtomicBool::new(false),
+            parked: AtomicBool::new(true),
             sealed_spans: AtomicUsize::new(0),
-            batch: batch.max(1),
+            batch,
+            pressure: batch.max(capacity / 2),
         }
     }
 
     /// A recording thread sealed a chunk of `spans` spans: wakes the worker
-    /// when a batch's worth waits.
+    /// if it is parked and a batch's worth waits.
     ///
-    /// Runs once per chunk: one atomic add, and a wake-up once per batch.
+    /// Runs once per chunk: one atomic add, one load, and a wake-up only
+    /// after a quiet spell.
     #[inline]
     pub(crate) fn sealed(&self, spans: u32) {
         let before = self
             .sealed_spans
             .fetch_add(spans as usize, Ordering::Relaxed);
-        if before + spans as usize >= self.batch {
+        let waiting = before + spans as usize;
+        // SeqCst pairs with `park`: either this sees the worker parked, or
+        // the worker, parking, sees these spans.
+        if waiting >= self.pressure || (waiting >= self.batch && self.parked.load(Ordering::SeqCst))
+        {
             self.wake();
         }
     }
@@ -61,7 +80,24 @@ impl Wake {
         self.pending.store(false, Ordering::Release);
     }
 
-    /// The worker drained the logs: start counting sealed spans afresh.
+    /// The worker polls from now on: recording threads need not wake it.
+    pub(crate) fn unpark(&self) {
+        self.parked.store(false, Ordering::SeqCst);
+    }
+
+    /// The worker stops polling. Returns whether a batch's worth may have
+    /// been sealed meanwhile (then it should drain before sleeping).
+    pub(crate) fn park(&self) -> bool {
+        self.parked.store(true, Ordering::SeqCst);
+        self.sealed_spans.load(Ordering::SeqCst) >= self.batch
+    }
+
+    /// Whether the worker is parked.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// The worker took spans: start counting sealed spans afresh.
     pub(crate) fn drained(&self) {
         self.sealed_spans.store(0, Ordering::Relaxed);
     }
@@ -72,26 +108,43 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    async fn woken_within(w: &Wake, d: Duration) -> bool {
+        tokio::time::timeout(d, w.woken()).await.is_ok()
+    }
+
     #[tokio::test]
-    async fn a_batch_of_sealed_spans_wakes_the_worker_once() {
-        let w = Wake::new(100);
+    async fn a_parked_worker_is_woken_once_per_batch() {
+        let w = Wake::new(100, 10_000);
         w.sealed(64);
         assert!(
-            tokio::time::timeout(Duration::from_millis(20), w.woken())
-                .await
-                .is_err(),
+            !woken_within(&w, Duration::from_millis(20)).await,
             "not a batch yet"
         );
         w.sealed(64);
         w.sealed(64);
-        tokio::time::timeout(Duration::from_secs(1), w.woken())
-            .await
-            .expect("woken");
+        assert!(woken_within(&w, Duration::from_secs(1)).await);
         assert!(
-            tokio::time::timeout(Duration::from_millis(20), w.woken())
-                .await
-                .is_err(),
+            !woken_within(&w, Duration::from_millis(20)).await,
             "one pending wake-up, not one per call"
         );
+    }
+
+    #[tokio::test]
+    async fn a_polling_worker_is_not_woken() {
+        let w = Wake::new(100, 10_000);
+        w.unpark();
+        for _ in 0..10 {
+            w.sealed(64);
+        }
+        assert!(!woken_within(&w, Duration::from_millis(20)).await);
+        // Unless the logs fill faster than it polls.
+        for _ in 0..80 {
+            w.sealed(64);
+        }
+        assert!(woken_within(&w, Duration::from_secs(1)).await);
+        // Parking sees the batch that waits.
+        assert!(w.park());
+        w.drained();
+        assert!(!w.park());
     }
 }
