@@ -99,12 +99,15 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
             let rate = args.rate.map(|r| r / args.threads as f64 / 2.0);
             let backpressure = !args.no_backpressure;
             let total = args.spans;
+            // Each thread checks the queue often enough that all of them
+            // together overrun it by at most a quarter.
+            let check_every = (queue_cap / 4 / (2 * args.threads as u64)).clamp(1, 64);
             scope.spawn(move || {
                 let thread_start = Instant::now();
                 let mut k = 0u64;
                 let mut i = t;
                 while i < requests {
-                    if backpressure && k % 64 == 0 {
+                    if backpressure && k % check_every == 0 {
                         // Never record faster than the pipeline delivers.
                         while pipeline.stats().queued > queue_cap * 3 / 4 {
                             std::thread::sleep(Duration::from_micros(200));
