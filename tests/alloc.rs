@@ -152,38 +152,45 @@ fn eight_recording_threads_allocate_nothing_per_span() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = discarding_pipeline();
     let tracer = p.tracer("alloc-test-8");
+    // The same eight threads warm up (their logs, and the chunks that eight
+    // threads recording at once keep in circulation), then record counted.
+    let warm = std::sync::Barrier::new(9);
+    let go = std::sync::Barrier::new(9);
+    let tracked_before = std::sync::atomic::AtomicU64::new(0);
+    let before = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..8 {
-            let tracer = tracer.clone();
+            let (tracer, warm, go) = (tracer.clone(), &warm, &go);
             s.spawn(move || {
-                for i in 0..5_000 {
-                    proxy_span(&tracer, i, "/warm");
+                for round in 0..2 {
+                    for i in 0..20_000 {
+                        proxy_span(&tracer, i, "/warm");
+                    }
+                    if round == 0 {
+                        warm.wait();
+                        go.wait();
+                    }
                 }
-            });
-        }
-    });
-    p.force_flush(Duration::from_secs(10)).unwrap();
-    let tracked_before = TRACKED.load(Ordering::Relaxed);
-    let before = p.stats();
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            let tracer = tracer.clone();
-            s.spawn(move || {
-                // Each thread's first span creates its log (an allocation
-                // per thread, not per span): done in warm-up only for the
-                // warm-up threads, so warm this one too.
-                proxy_span(&tracer, 0, "/warm");
                 record_tracked(&tracer);
             });
         }
+        warm.wait();
+        p.force_flush(Duration::from_secs(10)).unwrap();
+        tracked_before.store(TRACKED.load(Ordering::Relaxed), Ordering::Relaxed);
+        *before.lock().unwrap() = Some(p.stats());
+        go.wait();
     });
+    let tracked = TRACKED.load(Ordering::Relaxed) - tracked_before.load(Ordering::Relaxed);
     assert_eq!(
-        TRACKED.load(Ordering::Relaxed) - tracked_before,
-        0,
-        "8 threads recording {SPANS} spans each allocated"
+        tracked, 0,
+        "8 threads recording {SPANS} spans each allocated {tracked} times"
     );
     let after = p.stats();
-    assert_eq!(after.recorded - before.recorded, 8 * (SPANS as u64 + 1));
+    let before = before.lock().unwrap().unwrap_or_default();
+    assert_eq!(
+        after.recorded - before.recorded,
+        8 * (20_000 + SPANS as u64)
+    );
     p.shutdown(Duration::from_secs(10)).unwrap();
 }
 

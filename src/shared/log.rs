@@ -55,6 +55,8 @@ pub(crate) struct ChunkPool {
     allocated: AtomicUsize,
     /// Live producers: each may hold one chunk beyond the budget.
     producers: AtomicUsize,
+    /// Keep every chunk of the limit allocated ([`ChunkPool::preallocate`]).
+    eager: AtomicBool,
 }
 
 impl ChunkPool {
@@ -73,6 +75,7 @@ impl ChunkPool {
             budget,
             allocated: AtomicUsize::new(0),
             producers: AtomicUsize::new(0),
+            eager: AtomicBool::new(false),
         }
     }
 
@@ -125,10 +128,22 @@ impl ChunkPool {
         lock(&self.free).push(chunk);
     }
 
-    /// Allocates every chunk of the budget now.
+    /// Allocates every chunk of the budget now, and from now on a chunk
+    /// for each new recording thread when it starts, so that recording
+    /// allocates no chunk later.
     pub(crate) fn preallocate(&self) {
+        self.eager.store(true, Ordering::Relaxed);
+        self.top_up();
+    }
+
+    /// With [`ChunkPool::preallocate`]: allocates free chunks up to the
+    /// limit.
+    fn top_up(&self) {
+        if !self.eager.load(Ordering::Relaxed) {
+            return;
+        }
         let mut free = lock(&self.free);
-        while self.allocated.load(Ordering::Relaxed) < self.budget {
+        while self.allocated.load(Ordering::Relaxed) < self.limit() {
             self.allocated.fetch_add(1, Ordering::Relaxed);
             free.push(Chunk::new(self.chunk_bytes));
         }
@@ -256,6 +271,7 @@ impl LogProducer {
     /// be), and the reader's half of it.
     pub(crate) fn new(pool: &ChunkPool) -> (LogProducer, LogReader) {
         pool.producers.fetch_add(1, Ordering::Relaxed);
+        pool.top_up();
         let first = pool
             .take(true)
             .unwrap_or_else(|| Chunk::new(pool.chunk_bytes));
