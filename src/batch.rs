@@ -47,8 +47,9 @@ pub struct BatchConfig {
     /// dropped (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048): a budget of
     /// `max_queue_size * 512` bytes shared by every thread's log, in chunks
     /// of up to 64 spans and 32 KiB, beyond which a thread's spans are
-    /// dropped; each recording thread also holds one chunk of its own past
-    /// the budget, so that however many threads record, each can.
+    /// dropped; each recording thread beyond the first also holds one chunk
+    /// of its own past the budget, so that however many threads record,
+    /// each can.
     pub max_queue_size: usize,
     /// Spans per export request (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, default
     /// 512; never more than `max_queue_size`).

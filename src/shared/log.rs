@@ -14,8 +14,9 @@
 //! next chunk. When no chunk is free, spans are dropped and counted.
 //!
 //! Memory is bounded by the pool: `budget` chunks shared by every log, plus
-//! at most one chunk per recording thread beyond that (every thread can
-//! always record into a chunk of its own).
+//! one chunk per recording thread beyond the first (every thread can always
+//! record into a chunk of its own, and the budget stays for the chunks they
+//! move on to).
 //!
 //! The producer side runs per span: it must never block, lock, allocate
 //! (but for a chunk, once per chunk, within the budget) or make a syscall
@@ -96,11 +97,11 @@ impl ChunkPool {
         self.chunk_bytes - 2 * HEADER
     }
 
-    /// The budget, plus one chunk per live producer (its current one), so
-    /// that however many threads record, the budget stays for the chunks
-    /// they move on to.
+    /// The budget, plus one chunk per live producer beyond the first (its
+    /// current one), so that however many threads record, most of the
+    /// budget stays for the chunks they move on to.
     fn limit(&self) -> usize {
-        self.budget + self.producers.load(Ordering::Relaxed)
+        self.budget + self.producers.load(Ordering::Relaxed).saturating_sub(1)
     }
 
     /// A free chunk, or a new one within the limit; `force` allocates past
@@ -681,11 +682,11 @@ mod tests {
                 dropped += 1;
             }
         }
-        // The budget's 8 chunks of 4 spans, plus the producer's own chunk.
-        assert_eq!(dropped, 100 - 9 * 4);
+        // The budget: 8 chunks of 4 spans (a second producer would add one).
+        assert_eq!(dropped, 100 - 8 * 4);
         let (recorded, d, _) = r.shared().counts();
         assert_eq!((recorded, d), (100, dropped));
-        assert_eq!(r.waiting(), 36);
+        assert_eq!(r.waiting(), 32);
     }
 
     #[test]
