@@ -23,14 +23,14 @@
 //! (but the worker's wake-up, about once per batch).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use super::chunk::{Chunk, ChunkConsumer, ChunkProducer};
-use crate::sync::lock;
+pub(crate) use super::chunk_pool::ChunkPool;
 
 /// Bytes of a record's header.
 pub(crate) const HEADER: usize = 6;
@@ -41,120 +41,6 @@ pub(crate) const HEADER: usize = 6;
 pub(crate) const HEADROOM: usize = HEADER + 6;
 /// The length that marks a jump to the next chunk.
 const JUMP: u32 = u32::MAX;
-
-/// The chunks every log of a pipeline draws from.
-///
-/// Free chunks are a stack: the chunk freed last (the one most likely still
-/// in cache) is reused first, so while the worker keeps up the logs cycle
-/// through a few hot chunks rather than the whole budget. Its lock is taken
-/// once per chunk (tens of spans), never per span.
-pub(crate) struct ChunkPool {
-    free: Mutex<Vec<Arc<Chunk>>>,
-    chunk_bytes: usize,
-    spans_per_chunk: u32,
-    budget: usize,
-    allocated: AtomicUsize,
-    /// Live producers: each may hold one chunk beyond the budget.
-    producers: AtomicUsize,
-    /// Keep every chunk of the limit allocated ([`ChunkPool::preallocate`]).
-    eager: AtomicBool,
-}
-
-impl ChunkPool {
-    /// A pool for a queue of `max_spans` spans exported `batch` at a time:
-    /// `max_spans * 512` bytes in chunks of up to 64 spans (and never more
-    /// than a batch) and at most 32 KiB (at least 4 chunks).
-    pub(crate) fn for_queue(max_spans: usize, batch: usize) -> ChunkPool {
-        let max_spans = max_spans.max(1);
-        let spans_per_chunk = (max_spans / 8).clamp(1, 64).min(batch.max(1));
-        let chunk_bytes = (spans_per_chunk * 512).clamp(4 * 1024, 32 * 1024);
-        let budget = max_spans.div_ceil(spans_per_chunk).max(4);
-        ChunkPool {
-            free: Mutex::new(Vec::with_capacity(budget + 64)),
-            chunk_bytes,
-            spans_per_chunk: spans_per_chunk as u32,
-            budget,
-            allocated: AtomicUsize::new(0),
-            producers: AtomicUsize::new(0),
-            eager: AtomicBool::new(false),
-        }
-    }
-
-    /// The most spans a chunk holds.
-    #[cfg(test)]
-    pub(crate) fn spans_per_chunk(&self) -> u32 {
-        self.spans_per_chunk
-    }
-
-    /// A chunk's size in bytes.
-    #[cfg(test)]
-    pub(crate) fn chunk_bytes(&self) -> usize {
-        self.chunk_bytes
-    }
-
-    /// The largest record a chunk takes (room for a jump record stays).
-    pub(crate) fn max_record(&self) -> usize {
-        self.chunk_bytes - 2 * HEADER
-    }
-
-    /// The budget, plus one chunk per live producer beyond the first (its
-    /// current one), so that however many threads record, most of the
-    /// budget stays for the chunks they move on to.
-    fn limit(&self) -> usize {
-        self.budget + self.producers.load(Ordering::Relaxed).saturating_sub(1)
-    }
-
-    /// A free chunk, or a new one within the limit; `force` allocates past
-    /// it (a thread's first chunk).
-    ///
-    /// Runs once per chunk on a recording thread.
-    fn take(&self, force: bool) -> Option<Arc<Chunk>> {
-        if let Some(c) = lock(&self.free).pop() {
-            return Some(c);
-        }
-        let n = self.allocated.load(Ordering::Relaxed);
-        if n < self.limit() || force {
-            self.allocated.fetch_add(1, Ordering::Relaxed);
-            return Some(Chunk::new(self.chunk_bytes));
-        }
-        None
-    }
-
-    /// Takes back a chunk nobody uses; frees it when over the limit.
-    pub(crate) fn give(&self, chunk: Arc<Chunk>) {
-        if self.allocated.load(Ordering::Relaxed) > self.limit() {
-            self.allocated.fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-        lock(&self.free).push(chunk);
-    }
-
-    /// Allocates every chunk of the budget now, and from now on a chunk
-    /// for each new recording thread when it starts, so that recording
-    /// allocates no chunk later.
-    pub(crate) fn preallocate(&self) {
-        self.eager.store(true, Ordering::Relaxed);
-        self.top_up();
-    }
-
-    /// With [`ChunkPool::preallocate`]: allocates free chunks up to the
-    /// limit.
-    fn top_up(&self) {
-        if !self.eager.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut free = lock(&self.free);
-        while self.allocated.load(Ordering::Relaxed) < self.limit() {
-            self.allocated.fetch_add(1, Ordering::Relaxed);
-            free.push(Chunk::new(self.chunk_bytes));
-        }
-    }
-
-    /// Chunks allocated now (for tests and the RSS figures).
-    pub(crate) fn allocated(&self) -> usize {
-        self.allocated.load(Ordering::Relaxed)
-    }
-}
 
 /// What a log's producer and reader share. The producer's counters, the
 /// reader's and the chunk queue each have a cache line of their own, so the
@@ -228,6 +114,13 @@ pub(crate) struct LogProducer {
     diverted: u64,
 }
 
+/// The largest record a chunk of `pool` takes (room for a jump record
+/// stays).
+#[inline]
+fn max_record(pool: &ChunkPool) -> usize {
+    pool.chunk_bytes() - 2 * HEADER
+}
+
 /// Writes a record's header and framing into the [`HEADROOM`] bytes in
 /// front of a span body (`buf[HEADROOM..]`, for scope `scope`); returns
 /// where the record starts in `buf`, or `None` when the body is larger
@@ -271,21 +164,20 @@ impl LogProducer {
     /// A new log with its first chunk (allocated past the budget if need
     /// be), and the reader's half of it.
     pub(crate) fn new(pool: &ChunkPool) -> (LogProducer, LogReader) {
-        pool.producers.fetch_add(1, Ordering::Relaxed);
-        pool.top_up();
+        pool.add_producer();
         let first = pool
             .take(true)
-            .unwrap_or_else(|| Chunk::new(pool.chunk_bytes));
+            .unwrap_or_else(|| Chunk::new(pool.chunk_bytes()));
         let (chunk, consumer) = match Chunk::split(first) {
             Some(halves) => halves,
             // A pooled chunk is never shared; a fresh one cannot be.
-            None => match Chunk::split(Chunk::new(pool.chunk_bytes)) {
+            None => match Chunk::split(Chunk::new(pool.chunk_bytes())) {
                 Some(halves) => halves,
                 None => unreachable!("a new chunk has one owner"),
             },
         };
         let log = Arc::new(LogShared {
-            next: CachePadded::new(ArrayQueue::new(pool.budget + 64)),
+            next: CachePadded::new(ArrayQueue::new(pool.budget() + 64)),
             produced: CachePadded::new(Produced {
                 recorded: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
@@ -305,7 +197,7 @@ impl LogProducer {
             log,
             chunk,
             spans_in_chunk: 0,
-            spans_per_chunk: pool.spans_per_chunk,
+            spans_per_chunk: pool.spans_per_chunk(),
             recorded: 0,
             dropped: 0,
             sampled_out: 0,
@@ -370,7 +262,7 @@ impl LogProducer {
             .produced
             .recorded
             .store(self.recorded, Ordering::Release);
-        if record.len() > pool.max_record() {
+        if record.len() > max_record(pool) {
             return Err(Refused::TooLarge);
         }
         let mut sealed = 0;
@@ -420,7 +312,7 @@ impl LogProducer {
     /// Marks the log finished (its thread exits): the reader drains what is
     /// published and frees it.
     pub(crate) fn finish(self, pool: &ChunkPool) {
-        pool.producers.fetch_sub(1, Ordering::Relaxed);
+        pool.remove_producer();
         self.log.produced.gone.store(true, Ordering::Release);
     }
 }
@@ -602,9 +494,7 @@ impl LogReader {
                 Ok(chunk) => pool.give(chunk),
                 // Its thread's state is still being torn down: let the
                 // memory go with the last reference instead.
-                Err(_) => {
-                    pool.allocated.fetch_sub(1, Ordering::Relaxed);
-                }
+                Err(_) => pool.forget_one(),
             }
         }
         self.log.counts()

@@ -14,6 +14,7 @@
 
 #[allow(unsafe_code)]
 pub(crate) mod chunk;
+pub(crate) mod chunk_pool;
 pub(crate) mod lane;
 pub(crate) mod log;
 pub(crate) mod pool;
@@ -28,8 +29,9 @@ use crate::codec::otlp::EncodedScope;
 use crate::model::{InstrumentationScope, SpanLimits};
 use crate::sampling::Sampler;
 use crate::sync::lock;
+use chunk_pool::ChunkPool;
 use lane::Lane;
-use log::{ChunkPool, LogProducer, LogReader, LogShared};
+use log::{LogProducer, LogReader, LogShared};
 use pool::{Bundles, Pool, Returner, BUNDLE};
 use stats::{Counters, Stats};
 use wake::Wake;

@@ -1,0 +1,141 @@
+//! The bounded pool of chunks every span log of a pipeline draws from:
+//! how big a chunk is, how many may exist, and which free chunk is reused
+//! next (the one freed last, most likely still in cache).
+//!
+//! Runs once per chunk on a recording thread (tens of spans), never per
+//! span: its lock is never on the per-span path.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::chunk::Chunk;
+use crate::sync::lock;
+
+/// The chunks every log of a pipeline draws from.
+///
+/// Free chunks are a stack: the chunk freed last (the one most likely still
+/// in cache) is reused first, so while the worker keeps up the logs cycle
+/// through a few hot chunks rather than the whole budget. Its lock is taken
+/// once per chunk (tens of spans), never per span.
+pub(crate) struct ChunkPool {
+    free: Mutex<Vec<Arc<Chunk>>>,
+    chunk_bytes: usize,
+    spans_per_chunk: u32,
+    budget: usize,
+    allocated: AtomicUsize,
+    /// Live producers: each may hold one chunk beyond the budget.
+    producers: AtomicUsize,
+    /// Keep every chunk of the limit allocated ([`ChunkPool::preallocate`]).
+    eager: AtomicBool,
+}
+
+impl ChunkPool {
+    /// A pool for a queue of `max_spans` spans exported `batch` at a time:
+    /// `max_spans * 512` bytes in chunks of up to 64 spans (and never more
+    /// than a batch) and at most 32 KiB (at least 4 chunks).
+    pub(crate) fn for_queue(max_spans: usize, batch: usize) -> ChunkPool {
+        let max_spans = max_spans.max(1);
+        let spans_per_chunk = (max_spans / 8).clamp(1, 64).min(batch.max(1));
+        let chunk_bytes = (spans_per_chunk * 512).clamp(4 * 1024, 32 * 1024);
+        let budget = max_spans.div_ceil(spans_per_chunk).max(4);
+        ChunkPool {
+            free: Mutex::new(Vec::with_capacity(budget + 64)),
+            chunk_bytes,
+            spans_per_chunk: spans_per_chunk as u32,
+            budget,
+            allocated: AtomicUsize::new(0),
+            producers: AtomicUsize::new(0),
+            eager: AtomicBool::new(false),
+        }
+    }
+
+    /// The most spans a chunk holds.
+    pub(crate) fn spans_per_chunk(&self) -> u32 {
+        self.spans_per_chunk
+    }
+
+    /// A chunk's size in bytes.
+    pub(crate) fn chunk_bytes(&self) -> usize {
+        self.chunk_bytes
+    }
+
+    /// Chunks the budget holds (beyond the recording threads' own).
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// A recording thread starts: one more chunk may be allocated for it.
+    pub(crate) fn add_producer(&self) {
+        self.producers.fetch_add(1, Ordering::Relaxed);
+        self.top_up();
+    }
+
+    /// A recording thread is gone.
+    pub(crate) fn remove_producer(&self) {
+        self.producers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A chunk left the pool's accounting without coming back (its memory
+    /// goes with its last reference).
+    pub(crate) fn forget_one(&self) {
+        self.allocated.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The budget, plus one chunk per live producer beyond the first (its
+    /// current one), so that however many threads record, most of the
+    /// budget stays for the chunks they move on to.
+    fn limit(&self) -> usize {
+        self.budget + self.producers.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
+    /// A free chunk, or a new one within the limit; `force` allocates past
+    /// it (a thread's first chunk).
+    ///
+    /// Runs once per chunk on a recording thread.
+    pub(crate) fn take(&self, force: bool) -> Option<Arc<Chunk>> {
+        if let Some(c) = lock(&self.free).pop() {
+            return Some(c);
+        }
+        let n = self.allocated.load(Ordering::Relaxed);
+        if n < self.limit() || force {
+            self.allocated.fetch_add(1, Ordering::Relaxed);
+            return Some(Chunk::new(self.chunk_bytes));
+        }
+        None
+    }
+
+    /// Takes back a chunk nobody uses; frees it when over the limit.
+    pub(crate) fn give(&self, chunk: Arc<Chunk>) {
+        if self.allocated.load(Ordering::Relaxed) > self.limit() {
+            self.allocated.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        lock(&self.free).push(chunk);
+    }
+
+    /// Allocates every chunk of the budget now, and from now on a chunk
+    /// for each new recording thread when it starts, so that recording
+    /// allocates no chunk later.
+    pub(crate) fn preallocate(&self) {
+        self.eager.store(true, Ordering::Relaxed);
+        self.top_up();
+    }
+
+    /// With [`ChunkPool::preallocate`]: allocates free chunks up to the
+    /// limit.
+    fn top_up(&self) {
+        if !self.eager.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut free = lock(&self.free);
+        while self.allocated.load(Ordering::Relaxed) < self.limit() {
+            self.allocated.fetch_add(1, Ordering::Relaxed);
+            free.push(Chunk::new(self.chunk_bytes));
+        }
+    }
+
+    /// Chunks allocated now (for tests and the RSS figures).
+    pub(crate) fn allocated(&self) -> usize {
+        self.allocated.load(Ordering::Relaxed)
+    }
+}
