@@ -22,12 +22,13 @@ use tokio::task::JoinSet;
 
 use crate::clock;
 use crate::codec::otlp::{
-    put_request_framed, request_len_framed, EncodedResource, EncodedScope, FramedGroup,
+    put_request_framed, request_len_framed, request_overhead, EncodedResource, EncodedScope,
+    FramedGroup,
 };
 use crate::codec::wire::{len_field_len, put_len_header};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
 use crate::shared::lane::LargeSpan;
-use crate::shared::log::{LogReader, Mark, RecordRef};
+use crate::shared::log::{Admit, LogReader, Mark, RecordRef};
 use crate::shared::pool::Pool;
 use crate::shared::stats::Stats;
 use crate::shared::{BufReturner, Shared, SPAN_BUFFER_RETAIN};
@@ -63,6 +64,13 @@ pub struct BatchConfig {
     /// Exports in flight at once (`OTEL_BSP_MAX_CONCURRENT_EXPORTS`,
     /// default 4). When all are busy the queue absorbs new spans, then drops.
     pub max_concurrent_exports: usize,
+    /// The largest export request, in bytes of protobuf before compression
+    /// (`tracing.batch.maxExportBytes`). A batch closes before the span that
+    /// would take it past this; a span that alone exceeds it is rejected
+    /// (counted, never sent). `None`: the transport's default, the
+    /// OpenTelemetry Collector's limits (4 MiB less the framing for gRPC,
+    /// 20 MiB for OTLP/HTTP).
+    pub max_export_bytes: Option<usize>,
 }
 
 impl Default for BatchConfig {
@@ -73,6 +81,7 @@ impl Default for BatchConfig {
             scheduled_delay: Duration::from_millis(5000),
             export_timeout: Duration::from_millis(30000),
             max_concurrent_exports: 4,
+            max_export_bytes: None,
         }
     }
 }
@@ -213,6 +222,15 @@ pub(crate) struct Worker {
     marks: Vec<(usize, Mark, std::ops::Range<usize>)>,
     /// Large spans in the batch being built (reused).
     large: Vec<LargeSpan>,
+    /// A large span taken from the lane that did not fit the last batch's
+    /// byte cap: it leads the next one.
+    held: Option<LargeSpan>,
+    /// The largest request (protobuf message) the peer accepts.
+    max_request_bytes: usize,
+    /// An upper bound on a request's size beyond its spans (per scopes).
+    overhead: usize,
+    /// When the last "span larger than the limit" warning was logged.
+    last_too_large_warning: Option<Instant>,
     /// Large spans' buffers, on their way back to the recording threads.
     returner: BufReturner,
     scopes: Vec<Arc<EncodedScope>>,
@@ -238,6 +256,10 @@ impl Worker {
         control: mpsc::UnboundedReceiver<Control>,
     ) -> Self {
         let concurrency = config.max_concurrent_exports.max(1);
+        let max_request_bytes = config
+            .max_export_bytes
+            .or(exporter.max_request_bytes())
+            .unwrap_or(usize::MAX);
         Worker {
             request_pool: Arc::new(Pool::new(concurrency + 1, 64 << 20, BytesMut::new)),
             permits: Arc::new(Semaphore::new(concurrency)),
@@ -248,6 +270,10 @@ impl Worker {
             records: Vec::new(),
             marks: Vec::new(),
             large: Vec::new(),
+            held: None,
+            max_request_bytes,
+            overhead: 0,
+            last_too_large_warning: None,
             returner: BufReturner::default(),
             scopes: Vec::new(),
             scope_version: u64::MAX,
@@ -336,10 +362,13 @@ impl Worker {
         }
     }
 
-    /// Spans waiting in the logs and the lane.
+    /// Spans waiting in the logs and the lane (and one held back by the
+    /// byte cap).
     fn waiting(&mut self) -> u64 {
         self.refresh_logs();
-        self.readers.iter().map(LogReader::waiting).sum::<u64>() + self.shared.lane.len() as u64
+        self.readers.iter().map(LogReader::waiting).sum::<u64>()
+            + self.shared.lane.len() as u64
+            + u64::from(self.held.is_some())
     }
 
     /// Exports full batches while export slots are free; whether it
@@ -376,6 +405,9 @@ impl Worker {
         let scopes = lock(&self.shared.scopes);
         self.scopes = scopes.iter().map(|(_, e)| e.clone()).collect();
         self.scope_version = version;
+        drop(scopes);
+        let scopes: Vec<&EncodedScope> = self.scopes.iter().map(|s| &**s).collect();
+        self.overhead = request_overhead(&self.resource, &scopes);
     }
 
     /// Picks up the readers of logs that threads created since last time.
@@ -436,33 +468,62 @@ impl Worker {
         self.refresh_scopes();
         self.refresh_logs();
         let batch = self.config.effective_batch_size();
+        let (cap, overhead) = (self.max_request_bytes, self.overhead);
         let mut taken = 0usize;
+        let mut bytes = overhead;
+        let mut rejected = 0u64;
         self.records.clear();
         self.marks.clear();
         self.large.clear();
+        // A span whose request alone would pass the cap is never sent; a
+        // batch closes before the span that would take it past the cap.
         while taken < batch {
-            let Some(span) = self.shared.lane.pop() else {
+            let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) else {
                 break;
             };
+            let size = len_field_len(SCOPE_SPANS_SPANS, span.span().len());
+            if overhead.saturating_add(size) > cap {
+                rejected += 1;
+                self.returner
+                    .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
+                continue;
+            }
+            if bytes + size > cap {
+                self.held = Some(span);
+                break;
+            }
+            bytes += size;
             self.large.push(span);
             taken += 1;
         }
         let n = self.readers.len();
         for k in 0..n {
-            if taken >= batch {
+            if taken >= batch || self.held.is_some() {
                 break;
             }
             let i = (self.next_reader + k) % n;
             let start = self.records.len();
-            let mark = self.readers[i].gather(&mut self.records, |_| {
-                let admit = taken < batch;
-                taken += usize::from(admit);
-                admit
+            let mark = self.readers[i].gather(&mut self.records, |r| {
+                if taken >= batch {
+                    Admit::Stop
+                } else if overhead.saturating_add(r.len) > cap {
+                    rejected += 1;
+                    Admit::Skip
+                } else if bytes + r.len > cap {
+                    Admit::Stop
+                } else {
+                    bytes += r.len;
+                    taken += 1;
+                    Admit::Take
+                }
             });
             let end = self.records.len();
-            if end > start {
+            if end > start || mark.spans() > 0 {
                 self.marks.push((i, mark, start..end));
             }
+        }
+        if rejected > 0 {
+            self.reject_too_large(rejected);
         }
         self.next_reader = if n == 0 {
             0
@@ -470,6 +531,10 @@ impl Worker {
             (self.next_reader + 1) % n
         };
         if taken == 0 {
+            // Only spans too large to send (if any): taken out, nothing to send.
+            for (i, mark, _) in self.marks.drain(..) {
+                self.readers[i].consume(mark, &self.shared.pool);
+            }
             return None;
         }
 
@@ -529,6 +594,28 @@ impl Worker {
             .fetch_add(taken as u64, Ordering::Relaxed);
         self.shared.wake.drained();
         Some((buffer, taken))
+    }
+
+    /// Counts spans larger than the peer accepts as rejected (they are never
+    /// sent), with a warning at most once a second.
+    fn reject_too_large(&mut self, n: u64) {
+        self.shared
+            .counters
+            .rejected
+            .fetch_add(n, Ordering::Release);
+        let now = Instant::now();
+        if self
+            .last_too_large_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_too_large_warning = Some(now);
+            log::warn!(
+                "tracewire: {n} span(s) larger than the {} byte request limit were rejected, not sent; \
+                 shorten their attributes (spanLimits.attributeValueLengthLimit) or raise \
+                 tracing.batch.maxExportBytes if the collector accepts more",
+                self.max_request_bytes
+            );
+        }
     }
 
     /// Hands a request to the exporter on a task of its own.
@@ -665,14 +752,14 @@ impl Worker {
     fn discard_waiting(&mut self) -> u64 {
         self.refresh_logs();
         let mut n = 0;
-        while let Some(span) = self.shared.lane.pop() {
+        while let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) {
             n += 1;
             self.returner
                 .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
         }
         for reader in &mut self.readers {
             self.records.clear();
-            let mark = reader.gather(&mut self.records, |_| true);
+            let mark = reader.gather(&mut self.records, |_| Admit::Take);
             n += mark.spans();
             reader.consume(mark, &self.shared.pool);
         }

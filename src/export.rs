@@ -123,6 +123,14 @@ pub trait Exporter: Send + Sync + 'static {
         0
     }
 
+    /// The largest request (the protobuf message, before compression) the
+    /// peer accepts; the worker closes a batch before the span that would
+    /// take it past this, and rejects a span that alone exceeds it. `None`:
+    /// no limit but the batch's span count.
+    fn max_request_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Sends one request, retrying as the exporter sees fit until
     /// `request.deadline`, and reports the outcome.
     fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport>;

@@ -36,6 +36,12 @@ pub struct RetryConfig {
     pub max_backoff: Duration,
     /// Growth factor per attempt (default 2).
     pub multiplier: f64,
+    /// The longest one export may spend on attempts and the waits between
+    /// them, from its first attempt (default 1 minute, as in the
+    /// OpenTelemetry Go exporters; config key `retry.maxElapsedTime`). No
+    /// retry starts after it; the export's own deadline (the batch
+    /// `exportTimeout`) bounds it too, whichever comes first.
+    pub max_elapsed: Duration,
 }
 
 impl Default for RetryConfig {
@@ -45,6 +51,7 @@ impl Default for RetryConfig {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
             multiplier: 2.0,
+            max_elapsed: Duration::from_secs(60),
         }
     }
 }
@@ -133,13 +140,18 @@ pub struct Retried {
 }
 
 /// Calls `attempt` until it is done, fails for good, or the next try could
-/// not start before `deadline`. `attempt` receives the attempt number (from
-/// 1) and the time left.
+/// not start before `deadline` (or [`RetryConfig::max_elapsed`] after the
+/// first, if sooner). `attempt` receives the attempt number (from 1) and
+/// the time left.
 pub async fn run<F, Fut>(config: &RetryConfig, deadline: Instant, mut attempt: F) -> Retried
 where
     F: FnMut(u32, Duration) -> Fut,
     Fut: Future<Output = Attempt>,
 {
+    let deadline = match Instant::now().checked_add(config.max_elapsed) {
+        Some(bound) => deadline.min(bound),
+        None => deadline,
+    };
     let mut backoff = Backoff::new(*config);
     let mut n = 0u32;
     loop {
@@ -232,6 +244,36 @@ mod tests {
             Instant::now() < deadline,
             "gave up without sleeping to the deadline"
         );
+    }
+
+    #[tokio::test]
+    async fn max_elapsed_bounds_the_retries_of_a_far_deadline() {
+        let cfg = RetryConfig {
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(20),
+            max_elapsed: Duration::from_millis(400),
+            ..RetryConfig::default()
+        };
+        let started = Instant::now();
+        let far = Instant::now() + Duration::from_secs(3600);
+        let out = run(&cfg, far, |_, left| async move {
+            assert!(left <= Duration::from_millis(400), "attempt given {left:?}");
+            Attempt::Retry {
+                after: None,
+                reason: "connection refused".into(),
+            }
+        })
+        .await;
+        assert!(
+            matches!(&out.result, Err(ExportError::DeadlineExceeded { last, .. }) if last == "connection refused"),
+            "{:?}",
+            out.result
+        );
+        // Backoffs of 10-20 ms: several attempts, then a stop once the next
+        // could not start within max_elapsed, not at the hour-long deadline
+        // (the bound on the elapsed time is loose: shared machines).
+        assert!(out.attempts >= 3, "{} attempts", out.attempts);
+        assert!(started.elapsed() < Duration::from_secs(60));
     }
 
     #[tokio::test]

@@ -227,7 +227,7 @@ fn drive(name: &'static str, config: &Config, spans: u64, showcase: bool) -> Res
         let chunk_start = Instant::now();
         let end = (i + 256).min(requests);
         while i < end {
-            traffic::request(&tracer, i, 2 * i + 1 < spans);
+            traffic::request(&tracer, i, 2 * i + 1 < spans, "");
             i += 1;
         }
         busy += chunk_start.elapsed();

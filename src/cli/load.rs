@@ -1,7 +1,7 @@
 //! `tracewire load`: send N proxy-shaped spans to a collector through the
 //! library, configured exactly as an embedding proxy would be.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tracewire::{Pipeline, ShutdownError, Stats};
@@ -36,6 +36,10 @@ pub struct LoadArgs {
     /// what the queue cannot hold is dropped and counted.
     #[arg(long)]
     pub no_backpressure: bool,
+    /// Give every span one more attribute, of this many bytes (request and
+    /// response bodies, SQL, stack traces: big spans).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub attribute_bytes: usize,
 }
 
 pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
@@ -83,7 +87,17 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     let requests = args.spans.div_ceil(2);
     let recorded = AtomicU64::new(0);
     let finished = AtomicU64::new(0);
-    let queue_cap = config.batch.max_queue_size as u64;
+    // Set once exports fail for good and nothing gets through: recording
+    // more cannot succeed.
+    let given_up = AtomicBool::new(false);
+    let payload = "x".repeat(args.attribute_bytes);
+    // Spans the queue may hold: its span count, and for big spans its
+    // budget in bytes (maxQueueSize x 512).
+    let queue_cap = {
+        let spans = config.batch.max_queue_size as u64;
+        let span_bytes = 512 + args.attribute_bytes as u64;
+        spans.min((spans * 512 / span_bytes).max(4))
+    };
     let started = Instant::now();
     let progress = indicatif::ProgressBar::new(args.spans);
     progress.set_style(
@@ -95,7 +109,9 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     }
     std::thread::scope(|scope| {
         for t in 0..args.threads as u64 {
-            let (tracer, recorded, pipeline, finished) = (&tracer, &recorded, &pipeline, &finished);
+            let (tracer, recorded, pipeline, finished, given_up, payload) = (
+                &tracer, &recorded, &pipeline, &finished, &given_up, &payload,
+            );
             let rate = args.rate.map(|r| r / args.threads as f64 / 2.0);
             let backpressure = !args.no_backpressure;
             let total = args.spans;
@@ -106,10 +122,12 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
                 let thread_start = Instant::now();
                 let mut k = 0u64;
                 let mut i = t;
-                while i < requests {
+                while i < requests && !given_up.load(Ordering::Relaxed) {
                     if backpressure && k % check_every == 0 {
                         // Never record faster than the pipeline delivers.
-                        while pipeline.stats().queued > queue_cap * 3 / 4 {
+                        while pipeline.stats().queued > queue_cap * 3 / 4
+                            && !given_up.load(Ordering::Relaxed)
+                        {
                             std::thread::sleep(Duration::from_micros(200));
                         }
                     }
@@ -120,7 +138,7 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
                             std::thread::sleep(due - now);
                         }
                     }
-                    let spans = traffic::request(tracer, i, 2 * i + 1 < total);
+                    let spans = traffic::request(tracer, i, 2 * i + 1 < total, payload);
                     recorded.fetch_add(spans, Ordering::Relaxed);
                     k += 1;
                     i += args.threads as u64;
@@ -128,17 +146,35 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
                 finished.fetch_add(1, Ordering::Relaxed);
             });
         }
-        // The main thread draws progress.
+        // The main thread draws progress, and stops the run once it cannot
+        // succeed.
+        let mut watch = Hopeless::new(config.batch.export_timeout);
         while finished.load(Ordering::Relaxed) < args.threads as u64 {
             progress.set_position(recorded.load(Ordering::Relaxed));
+            if watch.check(&pipeline.stats(), Instant::now()) {
+                given_up.store(true, Ordering::Relaxed);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     });
     progress.finish_and_clear();
     let record_seconds = started.elapsed().as_secs_f64();
+    let gave_up = given_up.load(Ordering::Relaxed);
+    if gave_up {
+        eprintln!(
+            "error: exports are failing and none has succeeded for a while (see the warnings above); stopped after recording {} of {} span(s)",
+            recorded.load(Ordering::Relaxed),
+            args.spans
+        );
+    }
 
-    // Wait for delivery: everything queued, until the export timeout.
-    let timeout = config.batch.export_timeout + Duration::from_secs(5);
+    // Wait for delivery: everything queued, until the export timeout (not
+    // long when the collector is known to fail).
+    let timeout = if gave_up {
+        Duration::from_secs(2)
+    } else {
+        config.batch.export_timeout + Duration::from_secs(5)
+    };
     let stats = match pipeline.shutdown(timeout) {
         Ok(s) => s,
         Err(ShutdownError::DeadlineExceeded { stats, unsent }) => {
@@ -152,10 +188,54 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     };
     let seconds = started.elapsed().as_secs_f64();
     report(&args, &stats, record_seconds, seconds);
-    if stats.exported == args.spans {
+    // Success: every span recorded (sampled) was exported, and every span
+    // asked for was recorded or sampled out.
+    if !gave_up
+        && stats.exported == stats.recorded
+        && stats.recorded + stats.sampled_out == args.spans
+    {
         0
     } else {
         1
+    }
+}
+
+/// Decides when a run cannot succeed any more, so that `load` stops
+/// recording and exits promptly instead of waiting out every batch's
+/// retries: an export failed for good (after its retries) and nothing was
+/// exported, or no export has succeeded for `patience` (the export
+/// timeout) since a failure. A collector that starts late still gets every
+/// span: a batch fails only after its retries ran out.
+struct Hopeless {
+    patience: Duration,
+    /// `exported` when it last grew after a failure, and when.
+    progress: Option<(u64, Instant)>,
+}
+
+impl Hopeless {
+    fn new(patience: Duration) -> Self {
+        Hopeless {
+            patience,
+            progress: None,
+        }
+    }
+
+    fn check(&mut self, s: &Stats, now: Instant) -> bool {
+        if s.failed == 0 {
+            return false;
+        }
+        if s.exported == 0 {
+            return true;
+        }
+        match self.progress {
+            Some((exported, since)) if exported == s.exported => {
+                now.duration_since(since) >= self.patience
+            }
+            _ => {
+                self.progress = Some((s.exported, now));
+                false
+            }
+        }
     }
 }
 
@@ -174,8 +254,12 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
             per(s.exported, seconds)
         );
         println!("dropped     {:>12}  (queue full)", s.dropped);
+        println!("queued      {:>12}  (never resolved)", s.queued);
         println!("failed      {:>12}", s.failed);
-        println!("rejected    {:>12}  (by the collector)", s.rejected);
+        println!(
+            "rejected    {:>12}  (by the collector, or larger than it accepts)",
+            s.rejected
+        );
         println!("retried     {:>12}  (span sends repeated)", s.retried);
         println!(
             "bytes       {:>12}  in {} request(s)",
@@ -191,6 +275,7 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
         "failed": s.failed,
         "rejected": s.rejected,
         "retried": s.retried,
+        "queued": s.queued,
         "bytes": s.bytes_sent,
         "requests": s.exports,
         "seconds": seconds,
@@ -198,5 +283,33 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
     });
     if args.json {
         println!("{summary}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(exported: u64, failed: u64) -> Stats {
+        Stats {
+            exported,
+            failed,
+            ..Stats::default()
+        }
+    }
+
+    #[test]
+    fn a_run_is_hopeless_once_failures_stop_all_progress() {
+        let t0 = Instant::now();
+        let mut h = Hopeless::new(Duration::from_secs(30));
+        assert!(!h.check(&stats(0, 0), t0), "nothing failed yet");
+        assert!(!h.check(&stats(512, 0), t0));
+        // A failure after progress: patience, while exports still succeed.
+        assert!(!h.check(&stats(512, 512), t0));
+        assert!(!h.check(&stats(1024, 512), t0 + Duration::from_secs(29)));
+        assert!(!h.check(&stats(1024, 1024), t0 + Duration::from_secs(50)));
+        assert!(h.check(&stats(1024, 1536), t0 + Duration::from_secs(60)));
+        // Nothing ever exported and a batch failed for good: stop now.
+        assert!(Hopeless::new(Duration::from_secs(30)).check(&stats(0, 512), t0));
     }
 }

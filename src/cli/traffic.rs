@@ -37,8 +37,10 @@ pub fn status_code(i: u64) -> i64 {
 }
 
 /// Records request `i`: its SERVER span and, when `with_client`, the
-/// CLIENT span of its upstream call. Returns the spans recorded.
-pub fn request(tracer: &Tracer, i: u64, with_client: bool) -> u64 {
+/// CLIENT span of its upstream call; each gets `payload`, when not empty,
+/// as one more attribute (`load --attribute-bytes`). Returns the spans
+/// recorded.
+pub fn request(tracer: &Tracer, i: u64, with_client: bool, payload: &str) -> u64 {
     let (method, route) = ROUTES[(mix(i) % ROUTES.len() as u64) as usize];
     let code = status_code(i);
     let mut path_buf = [0u8; 64];
@@ -56,6 +58,9 @@ pub fn request(tracer: &Tracer, i: u64, with_client: bool) -> u64 {
     server.set_str("client.address", "203.0.113.7");
     server.set_str("user_agent.original", AGENTS[(i % 3) as usize]);
     server.set_str("network.protocol.version", "1.1");
+    if !payload.is_empty() {
+        server.set_str("http.request.body", payload);
+    }
     let mut spans = 1;
     if with_client {
         let mut client = tracer.start_with_parent(method, SpanKind::Client, Some(server.context()));
@@ -65,6 +70,9 @@ pub fn request(tracer: &Tracer, i: u64, with_client: bool) -> u64 {
         client.set_str("url.full", path);
         client.set_str("network.peer.address", "10.0.12.5");
         client.set_i64("http.response.status_code", code);
+        if !payload.is_empty() {
+            client.set_str("http.response.body", payload);
+        }
         if code >= 500 {
             client.set_status(Status::error("upstream returned 503"));
         }

@@ -280,6 +280,13 @@ fn batch(node: Option<&Node>, env: &Env, errs: &mut Vec<ConfigError>) -> BatchCo
         "use 1 to 64 (default 4)",
     );
     check(
+        b.max_export_bytes.is_none_or(|n| n >= 1024),
+        "tracing.batch.maxExportBytes",
+        b.max_export_bytes.unwrap_or(0).to_string(),
+        "is too small",
+        "use at least 1024 bytes, or leave it unset for the collector's defaults (4 MiB gRPC, 20 MiB HTTP)",
+    );
+    check(
         !b.scheduled_delay.is_zero(),
         "tracing.batch.scheduleDelay",
         format!("{:?}", b.scheduled_delay),

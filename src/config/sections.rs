@@ -56,13 +56,19 @@ pub(super) const GRPC_KEYS: &[&str] = &[
     "retry",
 ];
 pub(super) const TLS_KEYS: &[&str] = &["ca", "cert", "key", "insecureSkipVerify"];
-pub(super) const RETRY_KEYS: &[&str] = &["enabled", "initialInterval", "maxInterval"];
+pub(super) const RETRY_KEYS: &[&str] = &[
+    "enabled",
+    "initialInterval",
+    "maxInterval",
+    "maxElapsedTime",
+];
 pub(super) const BATCH_KEYS: &[&str] = &[
     "maxQueueSize",
     "maxExportBatchSize",
     "scheduleDelay",
     "exportTimeout",
     "maxConcurrentExports",
+    "maxExportBytes",
 ];
 pub(super) const LIMIT_KEYS: &[&str] = &[
     "attributeCountLimit",
@@ -220,6 +226,11 @@ pub(super) fn transport_section(
                                 r.initial_backoff = d;
                             }
                         }
+                        "maxElapsedTime" => {
+                            if let Some(d) = want_duration(rv, &ropt, errs) {
+                                r.max_elapsed = d;
+                            }
+                        }
                         _ => {
                             if let Some(d) = want_duration(rv, &ropt, errs) {
                                 r.max_backoff = d;
@@ -259,6 +270,11 @@ pub(super) fn apply_batch(node: Option<&Node>, b: &mut BatchConfig, errs: &mut V
                 "exportTimeout" => {
                     if let Some(d) = want_duration(v, &option, errs) {
                         b.export_timeout = d;
+                    }
+                }
+                "maxExportBytes" => {
+                    if let Some(n) = want_u32(v, &option, errs) {
+                        b.max_export_bytes = Some(n as usize);
                     }
                 }
                 _ => {

@@ -107,6 +107,7 @@ impl Config {
         let _ = writeln!(s, "        enabled: {}", e.retry.enabled);
         let _ = writeln!(s, "        initialInterval: {:?}", e.retry.initial_backoff);
         let _ = writeln!(s, "        maxInterval: {:?}", e.retry.max_backoff);
+        let _ = writeln!(s, "        maxElapsedTime: {:?}", e.retry.max_elapsed);
         let b = &self.batch;
         let _ = writeln!(s, "  batch:");
         let _ = writeln!(s, "    maxQueueSize: {}", b.max_queue_size);
@@ -114,6 +115,14 @@ impl Config {
         let _ = writeln!(s, "    scheduleDelay: {:?}", b.scheduled_delay);
         let _ = writeln!(s, "    exportTimeout: {:?}", b.export_timeout);
         let _ = writeln!(s, "    maxConcurrentExports: {}", b.max_concurrent_exports);
+        match b.max_export_bytes {
+            Some(n) => {
+                let _ = writeln!(s, "    maxExportBytes: {n}");
+            }
+            None => {
+                let _ = writeln!(s, "    maxExportBytes: null # the transport's default");
+            }
+        }
         let l = &self.limits;
         let _ = writeln!(s, "  spanLimits:");
         let _ = writeln!(s, "    attributeCountLimit: {}", l.max_attributes_per_span);

@@ -1,9 +1,12 @@
 //! The lane for spans too large for a log chunk: their buffers themselves
 //! (not copies) go through a small bounded lock-free queue to the worker.
-//! Such spans are rare (request bodies, stack traces); a full lane drops
-//! and counts them.
+//! Such spans are rare (request bodies, stack traces). The lane is bounded
+//! in bytes (and always takes one span when empty, however large); a full
+//! lane drops and counts them.
 //!
 //! This module must never block or allocate after construction.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -28,24 +31,44 @@ impl LargeSpan {
 /// The bounded queue of large spans.
 pub(crate) struct Lane {
     queue: ArrayQueue<LargeSpan>,
+    /// Bytes of the spans waiting.
+    bytes: AtomicUsize,
+    /// The most bytes waiting at once (but one span is always taken).
+    budget: usize,
 }
 
 impl Lane {
-    /// A lane holding at most `capacity` spans (at least 1).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A lane holding at most `capacity` spans (at least 1) and `budget`
+    /// bytes of them.
+    pub(crate) fn new(capacity: usize, budget: usize) -> Self {
         Lane {
             queue: ArrayQueue::new(capacity.max(1)),
+            bytes: AtomicUsize::new(0),
+            budget,
         }
     }
 
     /// Offers a span; gives it back when the lane is full.
+    ///
+    /// Runs per large span (rare): two atomic operations.
     pub(crate) fn push(&self, span: LargeSpan) -> Result<(), LargeSpan> {
-        self.queue.push(span)
+        let size = span.body.as_slice().len();
+        let before = self.bytes.fetch_add(size, Ordering::AcqRel);
+        if before > 0 && before + size > self.budget {
+            self.bytes.fetch_sub(size, Ordering::AcqRel);
+            return Err(span);
+        }
+        self.queue.push(span).inspect_err(|_| {
+            self.bytes.fetch_sub(size, Ordering::AcqRel);
+        })
     }
 
     /// Takes the oldest span (worker side).
     pub(crate) fn pop(&self) -> Option<LargeSpan> {
-        self.queue.pop()
+        let span = self.queue.pop()?;
+        self.bytes
+            .fetch_sub(span.body.as_slice().len(), Ordering::AcqRel);
+        Some(span)
     }
 
     /// Spans waiting.
@@ -58,19 +81,36 @@ impl Lane {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_lane_refuses_without_blocking() {
-        let lane = Lane::new(2);
-        let span = || LargeSpan {
-            body: SpanBuf::default(),
+    fn span(bytes: usize) -> LargeSpan {
+        let mut body = SpanBuf::with_capacity(bytes);
+        body.claim(bytes);
+        LargeSpan {
+            body,
             start: 0,
             scope: 0,
-        };
-        assert!(lane.push(span()).is_ok());
-        assert!(lane.push(span()).is_ok());
-        assert!(lane.push(span()).is_err());
+        }
+    }
+
+    #[test]
+    fn a_full_lane_refuses_without_blocking() {
+        let lane = Lane::new(2, 1 << 20);
+        assert!(lane.push(span(10)).is_ok());
+        assert!(lane.push(span(10)).is_ok());
+        assert!(lane.push(span(10)).is_err(), "two spans at most");
         assert_eq!(lane.len(), 2);
         assert!(lane.pop().is_some());
-        assert!(lane.push(span()).is_ok());
+        assert!(lane.push(span(10)).is_ok());
+    }
+
+    #[test]
+    fn the_lane_is_bounded_in_bytes_but_takes_one_span_of_any_size() {
+        let lane = Lane::new(16, 100);
+        assert!(lane.push(span(1_000)).is_ok(), "one span however large");
+        assert!(lane.push(span(10)).is_err(), "over the budget");
+        assert!(lane.pop().is_some());
+        for _ in 0..10 {
+            assert!(lane.push(span(10)).is_ok());
+        }
+        assert!(lane.push(span(10)).is_err());
     }
 }

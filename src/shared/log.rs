@@ -317,6 +317,17 @@ impl LogProducer {
     }
 }
 
+/// What [`LogReader::gather`] does with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Collect it.
+    Take,
+    /// Take it out of the log without collecting it (it cannot be sent).
+    Skip,
+    /// Stop here (the batch is full); the record stays in the log.
+    Stop,
+}
+
 /// Where a record is, for the worker to copy it out.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RecordRef {
@@ -368,12 +379,13 @@ impl LogReader {
     }
 
     /// Collects published records, in order, into `out` while `admit`
-    /// accepts them (it sees each record's framed length). Returns how far
-    /// it got; nothing is consumed until [`LogReader::consume`].
+    /// takes them (it sees each record's framed length; a skipped record is
+    /// taken out of the log but not collected). Returns how far it got;
+    /// nothing is consumed until [`LogReader::consume`].
     pub(crate) fn gather(
         &mut self,
         out: &mut Vec<RecordRef>,
-        mut admit: impl FnMut(&RecordRef) -> bool,
+        mut admit: impl FnMut(&RecordRef) -> Admit,
     ) -> Mark {
         let mut chunk = 0;
         let mut at = match self.chunks.front() {
@@ -420,10 +432,11 @@ impl LogReader {
                 len,
                 scope,
             };
-            if !admit(&record) {
-                break;
+            match admit(&record) {
+                Admit::Take => out.push(record),
+                Admit::Skip => {}
+                Admit::Stop => break,
             }
-            out.push(record);
             at += HEADER + len;
             spans += 1;
         }
@@ -507,7 +520,7 @@ mod tests {
 
     fn drain(r: &mut LogReader, pool: &ChunkPool) -> Vec<(u16, Vec<u8>)> {
         let mut refs = Vec::new();
-        let mark = r.gather(&mut refs, |_| true);
+        let mark = r.gather(&mut refs, |_| Admit::Take);
         let out = refs
             .iter()
             .map(|x| (x.scope, r.with_record(x, |b| b.to_vec())))

@@ -98,7 +98,7 @@ impl Shared {
         Shared {
             id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed),
             pool: ChunkPool::for_queue(capacity, batch),
-            lane: Lane::new((capacity / 64).clamp(4, 64)),
+            lane: Lane::new(capacity.clamp(16, 4096), capacity.saturating_mul(512)),
             wake: Wake::new(batch, capacity),
             bufs: Bundles::new(64),
             side_pool: Pool::new(256, SPAN_BUFFER_RETAIN, Vec::new),

@@ -50,9 +50,24 @@ fn is_certificate_error(e: &io::Error) -> bool {
     }
 }
 
+/// Whether a TLS handshake failed because the peer answered with something
+/// other than TLS (a plaintext port): retrying will not change that.
+fn is_not_tls(e: &io::Error) -> bool {
+    matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+                | rustls::InvalidMessage::UnknownProtocolVersion
+        ))
+    )
+}
+
 /// Connects to `endpoint` (TCP, then TLS when `tls` is given), within
-/// `timeout`. Refused certificates are permanent failures; everything else
-/// is a retryable connection-level failure.
+/// `timeout`. Refused certificates and a peer that does not speak TLS are
+/// permanent failures; everything else (refused, timed out, reset) is a
+/// retryable connection-level failure: a collector that starts late still
+/// gets every span.
 pub(crate) async fn connect(
     endpoint: &Endpoint,
     tls: Option<&Connector>,
@@ -68,16 +83,26 @@ pub(crate) async fn connect(
         match tls {
             None => Ok(MaybeTls::Plain(tcp)),
             Some(c) => c.connect(endpoint.host(), tcp).await.map(|s| MaybeTls::Tls(Box::new(s))).map_err(|e| {
-                let permanent = is_certificate_error(&e);
-                let hint = if permanent {
-                    "; check tls.ca (or tls.cert and tls.key when the collector requires a client certificate)"
-                } else {
-                    ""
-                };
-                ConnectError {
-                    message: format!("TLS handshake with {}: {e}{hint}", endpoint.authority()),
-                    permanent,
+                if is_certificate_error(&e) {
+                    return ConnectError {
+                        message: format!(
+                            "TLS handshake with {}: {e}; check tls.ca (or tls.cert and tls.key when the collector requires a client certificate)",
+                            endpoint.authority()
+                        ),
+                        permanent: true,
+                    };
                 }
+                if is_not_tls(&e) {
+                    return ConnectError {
+                        message: format!(
+                            "{} does not speak TLS on this port (its answer was not a TLS record: {e}); \
+                             send to it without TLS (http:// for OTLP/HTTP, insecure: true for gRPC), or use the collector's TLS port",
+                            endpoint.authority()
+                        ),
+                        permanent: true,
+                    };
+                }
+                ConnectError::retryable(format!("TLS handshake with {}: {e}", endpoint.authority()))
             }),
         }
     };

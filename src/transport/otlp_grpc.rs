@@ -17,7 +17,6 @@
 //! This module must never hold a batch longer than one export, and never
 //! buffers more than [`MAX_GRPC_RESPONSE`] bytes of a response.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -27,7 +26,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use super::conn::{connect, ConnectError};
 use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
-use super::outcome::{finish_export, PartialSuccessLog};
+use super::outcome::{finish_export, PartialSuccessLog, Sent};
 use crate::codec::grpc::{
     code, code_for_http_status, code_name, finish_frame, grpc_timeout, read_message,
     status_from_headers, EXPORT_PATH, MAX_GRPC_RESPONSE,
@@ -189,6 +188,30 @@ impl GrpcExporter {
         Ok(ready)
     }
 
+    /// What an HTTP/2 error during a call means: `(retryable, why)`. A
+    /// peer whose bytes are not HTTP/2 frames (an OTLP/HTTP port, a plain
+    /// HTTP server) fails for good, with a message that says so.
+    fn h2_error(&self, what: &str, e: h2::Error) -> (bool, String) {
+        use h2::Reason;
+        let malformed = matches!(
+            e.reason(),
+            Some(Reason::FRAME_SIZE_ERROR | Reason::PROTOCOL_ERROR)
+        ) && !e.is_remote();
+        if malformed {
+            return (
+                false,
+                format!(
+                    "{} does not speak HTTP/2, which OTLP/gRPC needs ({what}: {e}); \
+                     is it an OTLP/HTTP port (4318)? then configure tracing.otlp.http with \
+                     http://{}/v1/traces, or point tracing.otlp.grpc at the gRPC port (4317)",
+                    self.endpoint.authority(),
+                    self.endpoint.authority()
+                ),
+            );
+        }
+        (true, format!("{what}: {e}"))
+    }
+
     async fn forget_connection(&self) {
         *self.client.lock().await = None;
     }
@@ -212,7 +235,7 @@ impl GrpcExporter {
     }
 
     /// One call: send, read a bounded response, classify.
-    async fn attempt(&self, framed: Bytes, left: Duration, sent: &AtomicU64) -> Attempt {
+    async fn attempt(&self, framed: Bytes, left: Duration, sent: &Sent) -> Attempt {
         let started = Instant::now();
         let mut client = match self.client(left).await {
             Ok(c) => c,
@@ -232,14 +255,14 @@ impl GrpcExporter {
         let call = async {
             let (response, mut stream) = client
                 .send_request(req, false)
-                .map_err(|e| (true, format!("starting the call: {e}")))?;
-            sent.fetch_add(framed.len() as u64, Ordering::Relaxed);
+                .map_err(|e| self.h2_error("starting the call", e))?;
+            sent.request(framed.len() as u64);
             stream
                 .send_data(framed, true)
-                .map_err(|e| (true, format!("sending the request: {e}")))?;
+                .map_err(|e| self.h2_error("sending the request", e))?;
             let response = response
                 .await
-                .map_err(|e| (true, format!("awaiting the response: {e}")))?;
+                .map_err(|e| self.h2_error("awaiting the response", e))?;
             let (parts, mut body) = response.into_parts();
             if let Some(status) = status_from_headers(&parts.headers) {
                 // Trailers-only response.
@@ -251,7 +274,7 @@ impl GrpcExporter {
             }
             let mut buf = BytesMut::new();
             while let Some(chunk) = body.data().await {
-                let chunk = chunk.map_err(|e| (true, format!("reading the response: {e}")))?;
+                let chunk = chunk.map_err(|e| self.h2_error("reading the response", e))?;
                 let _ = body.flow_control().release_capacity(chunk.len());
                 buf.extend_from_slice(&chunk);
                 // Refuse a hostile length prefix before buffering for it.
@@ -265,7 +288,7 @@ impl GrpcExporter {
             let trailers = body
                 .trailers()
                 .await
-                .map_err(|e| (true, format!("reading the trailers: {e}")))?;
+                .map_err(|e| self.h2_error("reading the trailers", e))?;
             let status = trailers.as_ref().and_then(status_from_headers).unwrap_or((
                 code::UNKNOWN,
                 "response ended without grpc-status".to_owned(),
@@ -324,7 +347,7 @@ impl GrpcExporter {
             return ExportReport::failure(ExportError::Refused(e.to_string()), 0, 0);
         }
         let framed = framed.freeze();
-        let sent = AtomicU64::new(0);
+        let sent = Sent::default();
         let outcome = retry::run(&self.retry, deadline, |_, left| {
             let framed = framed.clone();
             let sent = &sent;
@@ -334,7 +357,7 @@ impl GrpcExporter {
         finish_export(
             outcome,
             spans,
-            sent.load(Ordering::Relaxed),
+            &sent,
             framed,
             reclaim,
             &self.gzip_pool,
@@ -343,7 +366,15 @@ impl GrpcExporter {
     }
 }
 
+/// The OpenTelemetry Collector's default gRPC message limit
+/// (`max_recv_msg_size_mib: 4`), less the 5-byte message prefix.
+pub(crate) const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024 - 5;
+
 impl Exporter for GrpcExporter {
+    fn max_request_bytes(&self) -> Option<usize> {
+        Some(DEFAULT_MAX_MESSAGE)
+    }
+
     fn prefix_len(&self) -> usize {
         if self.compression == Compression::None {
             5

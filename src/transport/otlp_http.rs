@@ -11,7 +11,6 @@
 //! This module must never hold a batch longer than one export, and never
 //! reads more than [`MAX_RESPONSE_BODY`] bytes of a response.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,7 +22,7 @@ use hyper_util::rt::TokioIo;
 
 use super::conn::{connect, ConnectError};
 use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
-use super::outcome::{finish_export, PartialSuccessLog};
+use super::outcome::{finish_export, PartialSuccessLog, Sent};
 use crate::codec::gzip;
 use crate::codec::response::{
     decode_export_response, decode_rpc_status, parse_retry_after, PartialSuccess,
@@ -119,6 +118,7 @@ type Sender = http1::SendRequest<Full<Bytes>>;
 /// The OTLP/HTTP exporter.
 pub(crate) struct HttpExporter {
     endpoint: Endpoint,
+    /// The request target, in origin-form (path and query).
     uri: http::Uri,
     host: HeaderValue,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -149,14 +149,17 @@ impl HttpExporter {
         } else {
             None
         };
-        let uri =
-            format!("{endpoint}")
-                .parse::<http::Uri>()
-                .map_err(|e| EndpointError::Invalid {
-                    value: endpoint.to_string(),
-                    reason: e.to_string(),
-                    expected: "an http(s) URL",
-                })?;
+        // The request target in origin-form (RFC 9112 3.2.1): the path and
+        // query only; the authority goes in `Host`. (The absolute-form is for
+        // forward proxies, and strict origin servers answer it with 404.)
+        let uri = endpoint
+            .path()
+            .parse::<http::Uri>()
+            .map_err(|e| EndpointError::Invalid {
+                value: endpoint.to_string(),
+                reason: e.to_string(),
+                expected: "an http(s) URL with a valid path",
+            })?;
         let host =
             HeaderValue::from_str(&endpoint.authority()).map_err(|e| EndpointError::Invalid {
                 value: endpoint.to_string(),
@@ -240,7 +243,7 @@ impl HttpExporter {
     }
 
     /// One request: send, read a bounded body, classify.
-    async fn attempt(&self, body: Bytes, left: Duration, sent: &AtomicU64) -> Attempt {
+    async fn attempt(&self, body: Bytes, left: Duration, sent: &Sent) -> Attempt {
         let started = Instant::now();
         let mut sender = match self.sender(left).await {
             Ok(s) => s,
@@ -258,12 +261,21 @@ impl HttpExporter {
             Err(e) => return Attempt::Fail(ExportError::Unavailable(e)),
         };
         let left = left.saturating_sub(started.elapsed());
-        sent.fetch_add(body_len, Ordering::Relaxed);
+        sent.request(body_len);
         let exchange = async {
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("sending the request: {e}"))?;
+            let resp = sender.send_request(req).await.map_err(|e| {
+                if e.is_parse() {
+                    // Not an HTTP/1.1 answer: retrying will not change it.
+                    (false, format!(
+                        "{} did not answer in HTTP/1.1 ({e}); is it an OTLP/gRPC port (4317, HTTP/2)? \
+                         then configure tracing.otlp.grpc, or point tracing.otlp.http at the OTLP/HTTP \
+                         port (4318); if the collector uses TLS on this port, use https://",
+                        self.endpoint.authority()
+                    ))
+                } else {
+                    (true, format!("sending the request: {e}"))
+                }
+            })?;
             let status = resp.status();
             let retry_after = resp
                 .headers()
@@ -280,9 +292,9 @@ impl HttpExporter {
                 {
                     (Bytes::new(), true)
                 }
-                Err(e) => return Err(format!("reading the response: {e}")),
+                Err(e) => return Err((true, format!("reading the response: {e}"))),
             };
-            Ok::<_, String>((status, retry_after, body, truncated))
+            Ok::<_, (bool, String)>((status, retry_after, body, truncated))
         };
         let (status, retry_after, body, truncated) =
             match tokio::time::timeout(left, exchange).await {
@@ -292,12 +304,13 @@ impl HttpExporter {
                         reason: format!("no complete response within {left:?}"),
                     }
                 }
-                Ok(Err(reason)) => {
+                Ok(Err((true, reason))) => {
                     return Attempt::Retry {
                         after: None,
                         reason,
                     }
                 }
+                Ok(Err((false, reason))) => return Attempt::Fail(ExportError::Refused(reason)),
                 Ok(Ok(r)) => r,
             };
         // A fully read response leaves the connection reusable.
@@ -329,7 +342,7 @@ impl HttpExporter {
                 (out.freeze(), false)
             }
         };
-        let sent = AtomicU64::new(0);
+        let sent = Sent::default();
         let outcome = retry::run(&self.retry, deadline, |_, left| {
             let body = body.clone();
             let sent = &sent;
@@ -339,7 +352,7 @@ impl HttpExporter {
         finish_export(
             outcome,
             spans,
-            sent.load(Ordering::Relaxed),
+            &sent,
             body,
             reclaim,
             &self.gzip_pool,
@@ -348,7 +361,15 @@ impl HttpExporter {
     }
 }
 
+/// The OpenTelemetry Collector's default OTLP/HTTP body limit
+/// (`max_request_body_size`: 20 MiB), measured before compression.
+pub(crate) const DEFAULT_MAX_BODY: usize = 20 * 1024 * 1024;
+
 impl Exporter for HttpExporter {
+    fn max_request_bytes(&self) -> Option<usize> {
+        Some(DEFAULT_MAX_BODY)
+    }
+
     fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport> {
         Box::pin(self.export_inner(request))
     }

@@ -44,6 +44,25 @@ impl PartialSuccessLog {
     }
 }
 
+/// What an export put on the wire, counted as it happens: the bytes of
+/// every request that went out (an attempt that could not connect sends
+/// nothing, so `bytes_sent` never counts bodies that stayed home).
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    bytes: AtomicU64,
+}
+
+impl Sent {
+    /// A request of `bytes` bytes went out.
+    pub(crate) fn request(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
 /// What both transports do once an export's retries are over: the buffer
 /// goes back where it came from (the worker's pool when it was the request's
 /// own, `scratch` when it was a compression buffer), and the outcome
@@ -51,7 +70,7 @@ impl PartialSuccessLog {
 pub(crate) fn finish_export(
     outcome: Retried,
     spans: u64,
-    bytes_sent: u64,
+    sent: &Sent,
     body: bytes::Bytes,
     body_is_request_buffer: bool,
     scratch: &Pool<BytesMut>,
@@ -75,12 +94,12 @@ pub(crate) fn finish_export(
                 result: Ok(()),
                 rejected: rejected.min(spans),
                 attempts: outcome.attempts,
-                bytes_sent,
+                bytes_sent: sent.bytes(),
                 buffer,
             }
         }
         Err(e) => {
-            let mut report = ExportReport::failure(e, outcome.attempts.max(1), bytes_sent);
+            let mut report = ExportReport::failure(e, outcome.attempts.max(1), sent.bytes());
             report.buffer = buffer;
             report
         }

@@ -40,8 +40,8 @@ mod span;
 mod value;
 
 pub use request::{
-    put_request, put_request_framed, request_len, request_len_framed, EncodedResource,
-    EncodedScope, FramedGroup, ScopeGroup,
+    put_request, put_request_framed, request_len, request_len_framed, request_overhead,
+    EncodedResource, EncodedScope, FramedGroup, ScopeGroup,
 };
 pub use span::{
     encode_span, encode_span_into, event_field_len, patch_end_time, put_event, put_link,

@@ -139,6 +139,32 @@ fn resource_spans_len(resource: &EncodedResource, groups: &[FramedGroup<'_>]) ->
         + opt_str_len(resource_spans::SCHEMA_URL, &resource.schema_url)
 }
 
+/// An upper bound on what a request holding spans of all `scopes` adds
+/// to the spans themselves (framed): the envelope, the resource, the
+/// scopes, their lengths and schema URLs. With it the worker keeps a
+/// request under the peer's limit before writing it.
+///
+/// ```
+/// use tracewire::internal::codec::otlp::{request_len_framed, request_overhead, EncodedResource, EncodedScope, FramedGroup};
+/// use tracewire::model::{InstrumentationScope, Resource};
+/// let resource = EncodedResource::new(&Resource::default());
+/// let scope = EncodedScope::new(&InstrumentationScope::named("edge"));
+/// let groups = [FramedGroup { scope: &scope, spans_len: 1000 }];
+/// assert!(request_len_framed(&resource, &groups) <= 1000 + request_overhead(&resource, &[&scope]));
+/// ```
+pub fn request_overhead(resource: &EncodedResource, scopes: &[&EncodedScope]) -> usize {
+    // Each length-delimited header: a key of one byte and a length of at
+    // most five (messages under 4 GiB).
+    const HEADER: usize = 6;
+    3 * HEADER
+        + resource.body.len()
+        + resource.schema_url.len()
+        + scopes
+            .iter()
+            .map(|s| 3 * HEADER + s.body.len() + s.schema_url.len())
+            .sum::<usize>()
+}
+
 /// The exact number of bytes [`put_request_framed`] appends.
 pub fn request_len_framed(resource: &EncodedResource, groups: &[FramedGroup<'_>]) -> usize {
     if groups.iter().all(|g| g.spans_len == 0) {
