@@ -376,7 +376,12 @@ impl Worker {
     async fn drain_full_batches(&mut self) -> bool {
         let batch = self.config.effective_batch_size() as u64;
         let mut any = false;
-        while self.waiting() >= batch {
+        // A batch is full by count, or by memory: big spans fill half the
+        // queue's memory before they make a batch's count.
+        while match self.waiting() {
+            0 => false,
+            n => n >= batch || self.shared.memory_pressed(),
+        } {
             if self.export_batch(None).await == 0 {
                 break;
             }

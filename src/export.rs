@@ -67,7 +67,8 @@ pub struct ExportReport {
     pub result: Result<(), ExportError>,
     /// Spans the collector rejected in a partial success.
     pub rejected: u64,
-    /// Requests sent, retries included.
+    /// Requests sent, retries included (0 when no connection could be
+    /// made: attempts that sent nothing are not counted).
     pub attempts: u32,
     /// Request bytes written, retries included.
     pub bytes_sent: u64,

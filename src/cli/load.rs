@@ -42,6 +42,10 @@ pub struct LoadArgs {
     pub attribute_bytes: usize,
 }
 
+/// The largest `--attribute-bytes`: far past every collector's request
+/// limit, small enough to allocate.
+const MAX_ATTRIBUTE_BYTES: usize = 64 << 20;
+
 pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     let mut config =
         match tracewire::config::load(args.config.as_deref(), flags, |k| std::env::var(k).ok()) {
@@ -57,6 +61,13 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     config.enabled = true;
     if args.threads == 0 {
         eprintln!("error: --threads must be at least 1");
+        return 2;
+    }
+    if args.attribute_bytes > MAX_ATTRIBUTE_BYTES {
+        eprintln!(
+            "error: --attribute-bytes {} is more than {MAX_ATTRIBUTE_BYTES} (64 MiB), larger than any collector accepts",
+            args.attribute_bytes
+        );
         return 2;
     }
     if let Some(r) = args.rate {
@@ -91,12 +102,17 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     // more cannot succeed.
     let given_up = AtomicBool::new(false);
     let payload = "x".repeat(args.attribute_bytes);
-    // Spans the queue may hold: its span count, and for big spans its
-    // budget in bytes (maxQueueSize x 512).
+    // Spans the queue may hold: its span count; for big spans, its budget
+    // in bytes (maxQueueSize x 512), of which big spans may use as little
+    // as half (a span in a log chunk of its own).
     let queue_cap = {
         let spans = config.batch.max_queue_size as u64;
-        let span_bytes = 512 + args.attribute_bytes as u64;
-        spans.min((spans * 512 / span_bytes).max(4))
+        if args.attribute_bytes == 0 {
+            spans
+        } else {
+            let span_bytes = 512 + args.attribute_bytes as u64;
+            spans.min(spans * 512 / (2 * span_bytes)).max(2)
+        }
     };
     let started = Instant::now();
     let progress = indicatif::ProgressBar::new(args.spans);
@@ -116,8 +132,13 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
             let backpressure = !args.no_backpressure;
             let total = args.spans;
             // Each thread checks the queue often enough that all of them
-            // together overrun it by at most a quarter.
+            // together overrun it by at most a quarter: recording waits
+            // while what every thread may record before its next check
+            // would take the queue past three quarters (and never while
+            // it is empty).
             let check_every = (queue_cap / 4 / (2 * args.threads as u64)).clamp(1, 64);
+            let step = 2 * check_every * args.threads as u64;
+            let limit = queue_cap * 3 / 4;
             scope.spawn(move || {
                 let thread_start = Instant::now();
                 let mut k = 0u64;
@@ -125,9 +146,11 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
                 while i < requests && !given_up.load(Ordering::Relaxed) {
                     if backpressure && k % check_every == 0 {
                         // Never record faster than the pipeline delivers.
-                        while pipeline.stats().queued > queue_cap * 3 / 4
-                            && !given_up.load(Ordering::Relaxed)
-                        {
+                        while !given_up.load(Ordering::Relaxed) {
+                            let queued = pipeline.stats().queued;
+                            if queued == 0 || queued + step <= limit {
+                                break;
+                            }
                             std::thread::sleep(Duration::from_micros(200));
                         }
                     }

@@ -27,6 +27,9 @@ pub(crate) struct ChunkPool {
     producers: AtomicUsize,
     /// Keep every chunk of the limit allocated ([`ChunkPool::preallocate`]).
     eager: AtomicBool,
+    /// Chunks holding a batch's worth of memory (a batch of 512-byte
+    /// spans), at most half the budget.
+    batch_chunks: usize,
 }
 
 impl ChunkPool {
@@ -38,6 +41,9 @@ impl ChunkPool {
         let spans_per_chunk = (max_spans / 8).clamp(1, 64).min(batch.max(1));
         let chunk_bytes = (spans_per_chunk * 512).clamp(4 * 1024, 32 * 1024);
         let budget = max_spans.div_ceil(spans_per_chunk).max(4);
+        let batch_chunks = (batch.max(1) * 512)
+            .div_ceil(chunk_bytes)
+            .clamp(1, budget / 2);
         ChunkPool {
             free: Mutex::new(Vec::with_capacity(budget + 64)),
             chunk_bytes,
@@ -46,7 +52,15 @@ impl ChunkPool {
             allocated: AtomicUsize::new(0),
             producers: AtomicUsize::new(0),
             eager: AtomicBool::new(false),
+            batch_chunks,
         }
+    }
+
+    /// Sealed chunks that hold a batch's worth of memory (`batch` x 512
+    /// bytes, at most half the budget): with big spans, a batch is full by
+    /// memory long before it is by count.
+    pub(crate) fn batch_chunks(&self) -> usize {
+        self.batch_chunks
     }
 
     /// The most spans a chunk holds.
@@ -132,6 +146,18 @@ impl ChunkPool {
             self.allocated.fetch_add(1, Ordering::Relaxed);
             free.push(Chunk::new(self.chunk_bytes));
         }
+    }
+
+    /// Chunks in use beyond each recording thread's current one: sealed,
+    /// holding spans the worker has not taken yet (approximate: it only
+    /// decides when to export).
+    ///
+    /// Worker side: takes the lock.
+    pub(crate) fn sealed(&self) -> usize {
+        let free = lock(&self.free).len();
+        self.allocated()
+            .saturating_sub(free)
+            .saturating_sub(self.producers.load(Ordering::Relaxed))
     }
 
     /// Chunks allocated now (for tests and the RSS figures).

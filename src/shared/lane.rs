@@ -35,16 +35,20 @@ pub(crate) struct Lane {
     bytes: AtomicUsize,
     /// The most bytes waiting at once (but one span is always taken).
     budget: usize,
+    /// Bytes waiting that make a batch's worth (at most half the budget).
+    pressure: usize,
 }
 
 impl Lane {
     /// A lane holding at most `capacity` spans (at least 1) and `budget`
-    /// bytes of them.
-    pub(crate) fn new(capacity: usize, budget: usize) -> Self {
+    /// bytes of them, of which `batch_bytes` (at most half the budget)
+    /// make a batch's worth.
+    pub(crate) fn new(capacity: usize, budget: usize, batch_bytes: usize) -> Self {
         Lane {
             queue: ArrayQueue::new(capacity.max(1)),
             bytes: AtomicUsize::new(0),
             budget,
+            pressure: batch_bytes.min(budget / 2).max(1),
         }
     }
 
@@ -71,6 +75,11 @@ impl Lane {
         Some(span)
     }
 
+    /// Whether the spans waiting make a batch's worth of bytes.
+    pub(crate) fn pressed(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) >= self.pressure
+    }
+
     /// Spans waiting.
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
@@ -93,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_full_lane_refuses_without_blocking() {
-        let lane = Lane::new(2, 1 << 20);
+        let lane = Lane::new(2, 1 << 20, 1 << 18);
         assert!(lane.push(span(10)).is_ok());
         assert!(lane.push(span(10)).is_ok());
         assert!(lane.push(span(10)).is_err(), "two spans at most");
@@ -104,11 +113,14 @@ mod tests {
 
     #[test]
     fn the_lane_is_bounded_in_bytes_but_takes_one_span_of_any_size() {
-        let lane = Lane::new(16, 100);
+        let lane = Lane::new(16, 100, 40);
+        assert!(!lane.pressed());
         assert!(lane.push(span(1_000)).is_ok(), "one span however large");
+        assert!(lane.pressed(), "a batch's worth of bytes waits");
         assert!(lane.push(span(10)).is_err(), "over the budget");
         assert!(lane.pop().is_some());
-        for _ in 0..10 {
+        for i in 0..10 {
+            assert_eq!(lane.pressed(), i >= 4, "{i} spans of 10 bytes");
             assert!(lane.push(span(10)).is_ok());
         }
         assert!(lane.push(span(10)).is_err());

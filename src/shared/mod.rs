@@ -95,11 +95,17 @@ impl Shared {
     /// all (see [`ChunkPool::for_queue`]) and whose worker exports
     /// `batch` spans at a time.
     pub(crate) fn new(capacity: usize, batch: usize, sampler: Sampler, limits: SpanLimits) -> Self {
+        let pool = ChunkPool::for_queue(capacity, batch);
+        let chunks = pool.batch_chunks();
         Shared {
             id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed),
-            pool: ChunkPool::for_queue(capacity, batch),
-            lane: Lane::new(capacity.clamp(16, 4096), capacity.saturating_mul(512)),
-            wake: Wake::new(batch, capacity),
+            pool,
+            lane: Lane::new(
+                capacity.clamp(16, 4096),
+                capacity.saturating_mul(512),
+                batch.saturating_mul(512),
+            ),
+            wake: Wake::new(batch, capacity, chunks),
             bufs: Bundles::new(64),
             side_pool: Pool::new(256, SPAN_BUFFER_RETAIN, Vec::new),
             counters: Counters::new(),
@@ -113,6 +119,17 @@ impl Shared {
             log_version: AtomicU64::new(0),
             orphans: Mutex::new(None),
         }
+    }
+
+    /// Whether the spans waiting hold a batch's worth of the queue's
+    /// memory (`batch` x 512 bytes of log chunks, or of the lane for large
+    /// spans) before they make a batch's count: big spans. Then the worker
+    /// exports what waits, rather than wait for a batch the memory cannot
+    /// hold.
+    ///
+    /// Worker side, once per poll: takes the chunk pool's lock.
+    pub(crate) fn memory_pressed(&self) -> bool {
+        self.pool.sealed() >= self.pool.batch_chunks() || self.lane.pressed()
     }
 
     /// Allocates every chunk of the budget and a bundle of scratch buffers

@@ -28,14 +28,21 @@ pub(crate) struct Wake {
     /// Wake the worker even while it polls when this many wait: the logs
     /// are filling faster than it polls.
     pressure: usize,
+    /// Chunks sealed since the worker last took spans: big spans fill the
+    /// logs' memory long before they make a batch's count.
+    sealed_chunks: AtomicUsize,
+    /// Wake the worker when this many chunks (a batch's worth of memory)
+    /// are sealed.
+    chunk_pressure: usize,
 }
 
 impl Wake {
     /// A signal that fires when `batch` spans wait in sealed chunks while
     /// the worker is parked (a chunk never holds more than a batch, so a
     /// full batch is never held back by a chunk still filling), or when
-    /// half the logs' `capacity` does while it polls.
-    pub(crate) fn new(batch: usize, capacity: usize) -> Self {
+    /// half the logs' `capacity` does, or `chunks` sealed chunks (a
+    /// batch's worth of memory), while it polls.
+    pub(crate) fn new(batch: usize, capacity: usize, chunks: usize) -> Self {
         let batch = batch.max(1);
         Wake {
             notify: Notify::new(),
@@ -44,6 +51,8 @@ impl Wake {
             sealed_spans: AtomicUsize::new(0),
             batch,
             pressure: batch.max(capacity / 2),
+            sealed_chunks: AtomicUsize::new(0),
+            chunk_pressure: chunks.max(1),
         }
     }
 
@@ -58,9 +67,12 @@ impl Wake {
             .sealed_spans
             .fetch_add(spans as usize, Ordering::Relaxed);
         let waiting = before + spans as usize;
+        let chunks = self.sealed_chunks.fetch_add(1, Ordering::Relaxed) + 1;
         // SeqCst pairs with `park`: either this sees the worker parked, or
         // the worker, parking, sees these spans.
-        if waiting >= self.pressure || (waiting >= self.batch && self.parked.load(Ordering::SeqCst))
+        if waiting >= self.pressure
+            || chunks == self.chunk_pressure
+            || (waiting >= self.batch && self.parked.load(Ordering::SeqCst))
         {
             self.wake();
         }
@@ -100,6 +112,7 @@ impl Wake {
     /// The worker took spans: start counting sealed spans afresh.
     pub(crate) fn drained(&self) {
         self.sealed_spans.store(0, Ordering::Relaxed);
+        self.sealed_chunks.store(0, Ordering::Relaxed);
     }
 }
 
@@ -114,7 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_parked_worker_is_woken_once_per_batch() {
-        let w = Wake::new(100, 10_000);
+        let w = Wake::new(100, 10_000, 100);
         w.sealed(64);
         assert!(
             !woken_within(&w, Duration::from_millis(20)).await,
@@ -131,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_polling_worker_is_not_woken() {
-        let w = Wake::new(100, 10_000);
+        let w = Wake::new(100, 10_000, 100);
         w.unpark();
         for _ in 0..10 {
             w.sealed(64);

@@ -114,3 +114,78 @@ pub(crate) async fn connect(
         ))),
     }
 }
+
+/// A connection that remembers whether its peer ever sent a byte: an
+/// HTTP/2 server always speaks first (its SETTINGS frame), so a connection
+/// closed before a byte came back was closed by something that is not an
+/// HTTP/2 server (an HTTP/1.1-only port, a proxy with nowhere to send it).
+#[derive(Debug)]
+pub(crate) struct Heard<S> {
+    inner: S,
+    heard: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S> Heard<S> {
+    /// Wraps `inner`; the flag turns true on the first byte read.
+    pub(crate) fn new(inner: S) -> (Self, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let heard = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            Heard {
+                inner,
+                heard: heard.clone(),
+            },
+            heard,
+        )
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Heard<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.heard.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Heard<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

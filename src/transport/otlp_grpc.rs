@@ -17,6 +17,8 @@
 //! This module must never hold a batch longer than one export, and never
 //! buffers more than [`MAX_GRPC_RESPONSE`] bytes of a response.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +26,7 @@ use h2::client::SendRequest;
 use http::{HeaderName, HeaderValue, Method, Request};
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::conn::{connect, ConnectError};
+use super::conn::{connect, ConnectError, Heard};
 use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
 use super::outcome::{finish_export, PartialSuccessLog, Sent};
 use crate::codec::grpc::{
@@ -105,7 +107,10 @@ pub(crate) struct GrpcExporter {
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryConfig,
-    client: AsyncMutex<Option<SendRequest<Bytes>>>,
+    /// The shared connection, and whether its peer ever sent a byte.
+    client: AsyncMutex<Option<(SendRequest<Bytes>, Arc<AtomicBool>)>>,
+    /// Connections in a row the peer closed without sending a byte.
+    silent_closes: AtomicU32,
     gzip_pool: Pool<BytesMut>,
     partial: PartialSuccessLog,
 }
@@ -145,6 +150,7 @@ impl GrpcExporter {
             connect_timeout: config.connect_timeout,
             retry: config.retry,
             client: AsyncMutex::new(None),
+            silent_closes: AtomicU32::new(0),
             gzip_pool: Pool::new(4, 16 << 20, BytesMut::new),
             partial: PartialSuccessLog::default(),
         })
@@ -152,11 +158,14 @@ impl GrpcExporter {
 
     /// A ready handle on the shared connection, connecting when there is
     /// none or the last one is gone (GOAWAY, reset, loss).
-    async fn client(&self, left: Duration) -> Result<SendRequest<Bytes>, ConnectError> {
+    async fn client(
+        &self,
+        left: Duration,
+    ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), ConnectError> {
         let mut guard = self.client.lock().await;
-        if let Some(c) = guard.as_ref() {
+        if let Some((c, heard)) = guard.as_ref() {
             match c.clone().ready().await {
-                Ok(ready) => return Ok(ready),
+                Ok(ready) => return Ok((ready, heard.clone())),
                 Err(_) => *guard = None,
             }
         }
@@ -166,6 +175,7 @@ impl GrpcExporter {
             self.connect_timeout.min(left),
         )
         .await?;
+        let (stream, heard) = Heard::new(stream);
         let (client, conn) = h2::client::Builder::new()
             .initial_window_size(1 << 20)
             .initial_connection_window_size(1 << 20)
@@ -184,8 +194,22 @@ impl GrpcExporter {
             message: format!("HTTP/2 connection to {}: {e}", self.endpoint.authority()),
             permanent: false,
         })?;
-        *guard = Some(client);
-        Ok(ready)
+        *guard = Some((client, heard.clone()));
+        Ok((ready, heard))
+    }
+
+    /// After a connection-level failure: whether the peer closed the
+    /// connection without ever sending a byte, for the second connection in
+    /// a row. An HTTP/2 server speaks first (SETTINGS), so that peer does
+    /// not speak HTTP/2 (an HTTP/1.1-only server closes on the HTTP/2
+    /// preface): retrying cannot help. Once is forgiven (a restart, a
+    /// proxy between backends).
+    fn closed_silently_again(&self, heard: &AtomicBool) -> bool {
+        if heard.load(Ordering::Relaxed) {
+            self.silent_closes.store(0, Ordering::Relaxed);
+            return false;
+        }
+        self.silent_closes.fetch_add(1, Ordering::Relaxed) + 1 >= 2
     }
 
     /// What an HTTP/2 error during a call means: `(retryable, why)`. A
@@ -237,7 +261,7 @@ impl GrpcExporter {
     /// One call: send, read a bounded response, classify.
     async fn attempt(&self, framed: Bytes, left: Duration, sent: &Sent) -> Attempt {
         let started = Instant::now();
-        let mut client = match self.client(left).await {
+        let (mut client, heard) = match self.client(left).await {
             Ok(c) => c,
             Err(e) if e.permanent => return Attempt::Fail(ExportError::Unavailable(e.message)),
             Err(e) => {
@@ -313,6 +337,17 @@ impl GrpcExporter {
             Err((connection_level, reason)) => {
                 if connection_level {
                     self.forget_connection().await;
+                    if self.closed_silently_again(&heard) {
+                        return Attempt::Fail(ExportError::Unavailable(format!(
+                            "{} closed the connection twice without an HTTP/2 answer ({reason}): \
+                             it does not speak HTTP/2, which OTLP/gRPC needs; is it an OTLP/HTTP \
+                             port (4318)? then configure tracing.otlp.http with http://{}/v1/traces, \
+                             or point tracing.otlp.grpc at the gRPC port (4317); if a proxy is in \
+                             front of the collector, check that it has a healthy backend",
+                            self.endpoint.authority(),
+                            self.endpoint.authority()
+                        )));
+                    }
                     return Attempt::Retry {
                         after: None,
                         reason,
@@ -322,6 +357,9 @@ impl GrpcExporter {
                 return Attempt::Fail(ExportError::Refused(reason));
             }
         };
+        if heard.load(Ordering::Relaxed) {
+            self.silent_closes.store(0, Ordering::Relaxed);
+        }
         classify(status, &message, details.as_ref(), body.as_deref())
     }
 

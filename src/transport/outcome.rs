@@ -5,7 +5,7 @@
 //!
 //! Runs once per export on the worker's runtime; never per span.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bytes::BytesMut;
@@ -44,22 +44,29 @@ impl PartialSuccessLog {
     }
 }
 
-/// What an export put on the wire, counted as it happens: the bytes of
-/// every request that went out (an attempt that could not connect sends
-/// nothing, so `bytes_sent` never counts bodies that stayed home).
+/// What an export put on the wire, counted as it happens: the requests
+/// that went out and their bytes. An attempt that could not connect sends
+/// nothing, so a collector that refuses connections shows 0 requests and
+/// 0 bytes, not one request per retry.
 #[derive(Debug, Default)]
 pub(crate) struct Sent {
     bytes: AtomicU64,
+    requests: AtomicU32,
 }
 
 impl Sent {
     /// A request of `bytes` bytes went out.
     pub(crate) fn request(&self, bytes: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -93,13 +100,13 @@ pub(crate) fn finish_export(
             ExportReport {
                 result: Ok(()),
                 rejected: rejected.min(spans),
-                attempts: outcome.attempts,
+                attempts: sent.requests(),
                 bytes_sent: sent.bytes(),
                 buffer,
             }
         }
         Err(e) => {
-            let mut report = ExportReport::failure(e, outcome.attempts.max(1), sent.bytes());
+            let mut report = ExportReport::failure(e, sent.requests(), sent.bytes());
             report.buffer = buffer;
             report
         }

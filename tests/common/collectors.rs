@@ -43,6 +43,15 @@ pub fn span_count(req: &ExportTraceServiceRequest) -> usize {
         .sum()
 }
 
+/// Span ids in a decoded request, to check that every span arrived once.
+pub fn span_ids(req: &ExportTraceServiceRequest) -> Vec<Vec<u8>> {
+    req.resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter())
+        .flat_map(|ss| ss.spans.iter().map(|s| s.span_id.clone()))
+        .collect()
+}
+
 /// Span names in a decoded request.
 pub fn span_names(req: &ExportTraceServiceRequest) -> Vec<String> {
     req.resource_spans
@@ -125,6 +134,11 @@ pub struct HttpState {
     pub received: Mutex<Vec<HttpReceived>>,
     pub script: Mutex<VecDeque<HttpReply>>,
     pub connections: AtomicUsize,
+    /// The largest request body accepted (0: no limit); larger bodies get
+    /// 413, as the Collector's OTLP/HTTP receiver answers past its limit.
+    pub max_body: AtomicUsize,
+    /// Requests refused with 413.
+    pub too_large: AtomicUsize,
 }
 
 impl HttpState {
@@ -261,12 +275,24 @@ async fn handle_http(
     state: Arc<HttpState>,
 ) -> Result<Response<BoxBody>, std::io::Error> {
     let headers = req.headers().clone();
-    let body = req
-        .into_body()
+    let max = match state.max_body.load(Ordering::SeqCst) {
+        0 => usize::MAX,
+        n => n,
+    };
+    let body = match http_body_util::Limited::new(req.into_body(), max)
         .collect()
         .await
-        .map_err(std::io::Error::other)?
-        .to_bytes();
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            state.too_large.fetch_add(1, Ordering::SeqCst);
+            return Ok(Response::builder()
+                .status(413)
+                .body(Full::new(Bytes::from_static(b"request body too large")).boxed())
+                .unwrap());
+        }
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
     let wire_len = body.len();
     let raw = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
         use std::io::Read as _;
@@ -373,6 +399,7 @@ pub enum GrpcReply {
 pub struct GrpcReceived {
     pub metadata: http::HeaderMap,
     pub spans: usize,
+    pub ids: Vec<Vec<u8>>,
     pub names: Vec<String>,
     pub reply: GrpcReply,
 }
@@ -435,6 +462,7 @@ impl TraceService for Svc {
         self.0.received.lock().unwrap().push(GrpcReceived {
             metadata,
             spans: span_count(&ours),
+            ids: span_ids(&ours),
             names: span_names(&ours),
             reply: reply.clone(),
         });
@@ -515,6 +543,18 @@ impl GrpcCollector {
         script: Vec<GrpcReply>,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
+        Self::start_limited(listener, script, tls, 64 << 20)
+    }
+
+    /// Starts with tonic's `max_decoding_message_size` set to `max` (the
+    /// Collector's default `max_recv_msg_size_mib` is 4 MiB): a larger
+    /// request gets RESOURCE_EXHAUSTED.
+    pub fn start_limited(
+        listener: TcpListener,
+        script: Vec<GrpcReply>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        max: usize,
+    ) -> Self {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(GrpcState {
             script: Mutex::new(script.into()),
@@ -523,7 +563,7 @@ impl GrpcCollector {
         let (stop, stopped) = oneshot::channel::<()>();
         let service = TraceServiceServer::new(Svc(state.clone()))
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-            .max_decoding_message_size(64 << 20);
+            .max_decoding_message_size(max);
         let st = state.clone();
         match tls {
             None => {

@@ -9,18 +9,30 @@ by walking the protobuf framing (ExportTraceServiceRequest ->
 ResourceSpans -> ScopeSpans -> Span), and serves its counters as JSON on
 `GET /stats`.
 
-    python3 otlp_http_receiver.py [--max-body N]
+    python3 otlp_http_receiver.py [--max-body N] [--tls CERT KEY]
 
-prints `port N` on its first line, then serves until stdin closes.
+prints `port N` on its first line, then serves until stdin closes, and
+then prints its counters as one JSON line and exits. With
+`--tls` it serves HTTPS (Python's `ssl` module, OpenSSL: again not rustls).
 """
 
 import gzip
 import json
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
-STATS = {"requests": 0, "spans": 0, "absolute_form": 0, "too_large": 0, "bad": 0, "host": []}
+STATS = {
+    "requests": 0,
+    "spans": 0,
+    "absolute_form": 0,
+    "too_large": 0,
+    "bad": 0,
+    "host": [],
+    "query": [],
+}
 LOCK = threading.Lock()
 MAX_BODY = 20 * 1024 * 1024
 
@@ -95,7 +107,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
-        if self.path != "/v1/traces":
+        target = urlsplit(self.path)
+        if not self.path.startswith("/") or target.path != "/v1/traces":
             # Absolute-form (or another path): a strict origin server's 404.
             self.rfile.read(length)
             with LOCK:
@@ -125,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
             host = self.headers.get("Host", "")
             if host not in STATS["host"]:
                 STATS["host"].append(host)
+            if target.query not in STATS["query"]:
+                STATS["query"].append(target.query)
         self.answer(200)
 
 
@@ -135,11 +150,18 @@ def main():
         MAX_BODY = int(args[args.index("--max-body") + 1])
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if "--tls" in args:
+        i = args.index("--tls")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args[i + 1], args[i + 2])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print("port %d" % server.server_address[1], flush=True)
     # Serve until the test closes our stdin (or dies).
     sys.stdin.read()
     server.shutdown()
+    with LOCK:
+        print(json.dumps(STATS), flush=True)
 
 
 if __name__ == "__main__":
