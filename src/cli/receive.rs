@@ -95,7 +95,7 @@ pub fn run(args: ReceiveArgs) -> i32 {
                 let _ = f.flush();
             }
             None => {
-                let drawn = waterfall::draw(&waterfall::bars(&received.request));
+                let drawn = waterfall::draw_request(&received.request);
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(drawn.as_bytes());
                 let _ = stdout.flush();
