@@ -77,6 +77,7 @@ pub fn run(args: ReceiveArgs) -> i32 {
             max_request_bytes: args.max_request_bytes,
             ..Limits::default()
         },
+        ..ReceiverConfig::default()
     };
     let quiet = args.quiet;
     rt.block_on(async move {
