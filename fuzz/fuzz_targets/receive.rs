@@ -12,6 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits {
         max_request_bytes: 1 << 20,
         max_decompressed_bytes: 1 << 20,
+        max_spans: 10_000,
+        max_decoded_bytes: 16 << 20,
     };
     let encoding: Option<&[u8]> = match selector % 3 {
         0 => None,
@@ -25,7 +27,16 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(req) = decoded {
         let again = req.encode_to_vec();
-        let back = decode_http_body(&again, None, &limits).expect("re-encoded request decodes");
+        // Re-encoding merges repeated occurrences of a field, which can
+        // change the decoded-size estimate a little: the oracle checks the
+        // round trip, not the limits.
+        let unlimited = Limits {
+            max_request_bytes: usize::MAX,
+            max_decompressed_bytes: usize::MAX,
+            max_spans: usize::MAX,
+            max_decoded_bytes: usize::MAX,
+        };
+        let back = decode_http_body(&again, None, &unlimited).expect("re-encoded request decodes");
         assert_eq!(back.encode_to_vec(), again);
     }
 });

@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
             let limits = tracewire::receive::Limits {
                 max_request_bytes: 1 << 16,
                 max_decompressed_bytes: 1 << 16,
+                ..tracewire::receive::Limits::default()
             };
             if let Err(tracewire::receive::ReceiveError::DecompressedTooLarge(n)) =
                 tracewire::receive::decode_http_body(rest, Some(b"gzip"), &limits)

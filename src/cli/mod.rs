@@ -7,6 +7,7 @@
 mod check;
 mod demo;
 mod json;
+mod jsonl;
 mod load;
 mod logger;
 mod receive;
