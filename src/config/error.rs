@@ -14,12 +14,47 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// The file is larger than tracewire reads (a tracing section is a few
+    /// KB): refused whole, never cut.
+    #[error(
+        "the configuration file {path:?} is too large: {} (the limit is {limit} bytes); a \
+         tracing configuration is a few KB: check that the right file is named, or keep only \
+         the tracing section in it",
+        size_of(*.size)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size, when known (a pipe's is not).
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The file is not UTF-8 text.
+    #[error(
+        "the configuration file {path:?} is not valid UTF-8: the bytes at line {line}, column \
+         {column} (byte offset {offset}) are not UTF-8{}; save the file as UTF-8",
+        if *.utf16 { " (it looks like UTF-16)" } else { "" }
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line of the first bad byte, from 1.
+        line: usize,
+        /// Its column, in characters from 1.
+        column: usize,
+        /// Its offset in the file, in bytes from 0.
+        offset: usize,
+        /// Whether the file starts with a UTF-16 byte order mark.
+        utf16: bool,
+    },
     /// The document is not valid YAML / TOML.
     #[error("invalid {format}: {message}")]
     Syntax {
         /// `YAML` or `TOML`.
         format: &'static str,
-        /// The parser's message, with the position.
+        /// The parser's message, with the position (never a line of the
+        /// document: it may hold a header value).
         message: String,
     },
     /// A CLI flag is malformed.
@@ -71,6 +106,13 @@ pub enum ConfigError {
         /// The TLS problem (it starts with `tls.<option>`).
         message: String,
     },
+}
+
+fn size_of(size: Option<u64>) -> String {
+    match size {
+        Some(n) => format!("{n} bytes"),
+        None => "it is not a regular file and holds more than the limit".to_owned(),
+    }
 }
 
 /// Every problem found in a configuration (resolution does not stop at the
