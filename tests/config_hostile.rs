@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use tracewire::config::{load, ConfigError};
+use tracewire::config::{load, load_str, ConfigError, Format};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -31,6 +31,13 @@ fn all_output(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+fn yaml_error(yaml: &str) -> String {
+    match load_str(yaml, Format::Yaml, &[] as &[&str], no_env) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
 }
 
 // --- 1. Files over the size limit are refused, not cut --------------------
@@ -100,4 +107,42 @@ fn a_file_that_is_not_utf8_names_the_position_of_the_bad_byte() {
     assert!(e.contains("is not valid UTF-8"), "{e}");
     assert!(e.contains("line 2, column 19 (byte offset 27)"), "{e}");
     assert!(e.contains("save the file as UTF-8"), "{e}");
+}
+
+// --- 2. Ports out of range ------------------------------------------------
+
+#[test]
+fn ports_out_of_range_are_named_with_the_range() {
+    for (yaml, option) in [
+        (
+            "tracing:\n  otlp:\n    http:\n      endpoint: http://collector:99999/v1/traces\n",
+            "tracing.otlp.http.endpoint",
+        ),
+        (
+            "tracing:\n  otlp:\n    grpc:\n      endpoint: collector:99999\n",
+            "tracing.otlp.grpc.endpoint",
+        ),
+        (
+            "tracing:\n  otlp:\n    grpc:\n      endpoint: http://collector:65536\n",
+            "tracing.otlp.grpc.endpoint",
+        ),
+        (
+            "tracing:\n  otlp:\n    http:\n      endpoint: http://collector:0/v1/traces\n",
+            "tracing.otlp.http.endpoint",
+        ),
+    ] {
+        let e = yaml_error(yaml);
+        assert!(e.starts_with(option), "{e}");
+        assert!(e.contains("is out of range: ports are 1 to 65535"), "{e}");
+        assert!(!e.contains("no port"), "{e}");
+        assert!(e.contains("write it as"), "{e}");
+    }
+    let e = match load(None, &["--tracing"], |k: &str| {
+        (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://collector:70000".to_owned())
+    }) {
+        Ok(c) => panic!("{c:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT"), "{e}");
+    assert!(e.contains("the port 70000 is out of range"), "{e}");
 }
