@@ -58,9 +58,9 @@ pub enum ConfigError {
         message: String,
     },
     /// A CLI flag is malformed.
-    #[error("flag {flag:?}: {reason}")]
+    #[error("flag {flag}: {reason}")]
     Flag {
-        /// The flag.
+        /// The flag's name (never its value: `--name=...`).
         flag: String,
         /// What is wrong.
         reason: String,

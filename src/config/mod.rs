@@ -57,6 +57,7 @@ mod read;
 mod resolve;
 mod sections;
 mod show;
+mod shown;
 mod source;
 mod tree;
 mod types;

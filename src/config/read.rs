@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::error::ConfigError;
+use super::shown;
 use super::tree::Node;
 use crate::transport::Compression;
 
@@ -47,7 +48,7 @@ pub(super) fn section<'a>(
                 match known.iter().find(|c| c.eq_ignore_ascii_case(k)) {
                     Some(canonical) => out.push((*canonical, v)),
                     None => errs.push(ConfigError::UnknownOption {
-                        option: join(path, k),
+                        option: join(path, &shown::key(k)),
                         suggestion: suggest(k, known, path),
                     }),
                 }
@@ -249,7 +250,9 @@ pub(super) fn want_map(
     match node {
         Node::Map(entries) => entries
             .iter()
-            .filter_map(|(k, v)| want_string(v, &join(option, k), errs).map(|v| (k.clone(), v)))
+            .filter_map(|(k, v)| {
+                want_string(v, &join(option, &shown::key(k)), errs).map(|v| (k.clone(), v))
+            })
             .collect(),
         Node::Null => Vec::new(),
         other => {
@@ -257,6 +260,33 @@ pub(super) fn want_map(
                 option: option.to_owned(),
                 expected: "a map of names to values",
                 value: other.describe(),
+            });
+            Vec::new()
+        }
+    }
+}
+
+/// A `headers` map. Anything else is refused without showing it: a string
+/// there is usually `Name: value` written on one line, and the value a
+/// secret.
+pub(super) fn want_headers(
+    node: &Node,
+    option: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Vec<(String, String)> {
+    match node {
+        Node::Map(_) | Node::Null => want_map(node, option, errs),
+        other => {
+            errs.push(ConfigError::WrongType {
+                option: option.to_owned(),
+                expected: "a map of header names to values (in YAML one `Name: value` per line \
+                           under headers:, in TOML a [tracing.otlp.<http|grpc>.headers] table, \
+                           as flags one --tracing.otlp.<http|grpc>.headers.<Name>=<value> per \
+                           header)",
+                value: match other {
+                    Node::Str(_) => "a string (not shown: it may hold a header value)".into(),
+                    other => other.describe(),
+                },
             });
             Vec::new()
         }
@@ -291,13 +321,18 @@ pub(super) fn headers(
 ) -> Vec<(HeaderName, HeaderValue)> {
     let mut out: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for (name, value) in pairs {
-        let opt = join(option, name);
-        let Ok(n) = HeaderName::from_bytes(name.trim().as_bytes()) else {
+        let opt = join(option, &shown::key(name));
+        let trimmed = name.trim();
+        let Ok(n) = HeaderName::from_bytes(trimmed.as_bytes()) else {
             errs.push(ConfigError::Invalid {
                 option: opt,
-                value: format!("header name {name:?}"),
-                reason: "is not a valid HTTP header name".into(),
-                fix: "use letters, digits and - only (no spaces, colons or control characters)"
+                value: "the header name".into(),
+                reason: format!(
+                    "is not a valid HTTP header name ({})",
+                    shown::header_name_problem(trimmed)
+                ),
+                fix: "use letters, digits and - only (no spaces, colons or control characters), \
+                      and put the value after the name, not in it"
                     .into(),
             });
             continue;

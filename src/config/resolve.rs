@@ -107,7 +107,7 @@ fn tracing_node<'a>(tree: &'a Node, errs: &mut Vec<ConfigError>) -> (bool, &'a N
                     && strsim::jaro_winkler(&k.to_ascii_lowercase(), "tracing") >= 0.85
                 {
                     errs.push(ConfigError::UnknownOption {
-                        option: k.clone(),
+                        option: super::shown::key(k),
                         suggestion: Some("tracing".into()),
                     });
                 }

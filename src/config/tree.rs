@@ -6,6 +6,8 @@
 //! become [`ConfigError`]s.
 
 use super::error::ConfigError;
+use super::shown;
+use super::source::line_column;
 
 /// A configuration value, as parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +35,10 @@ impl Node {
         match self {
             Node::Map(_) => "a map".into(),
             Node::List(_) => "a list".into(),
-            Node::Str(s) => format!("{s:?}"),
+            Node::Str(s) => match s.char_indices().nth(64) {
+                Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+                None => format!("{s:?}"),
+            },
             Node::Bool(b) => b.to_string(),
             Node::Int(i) => i.to_string(),
             Node::Float(f) => f.to_string(),
@@ -79,9 +84,44 @@ pub(super) fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax {
             format: "YAML",
-            message: e.to_string(),
+            message: yaml_message(&e),
         })?;
     from_yaml(value)
+}
+
+/// A YAML parser error as a message may show it: with its position, and
+/// without any quoted piece of the document (serde's messages quote
+/// values: `invalid value: string "..."`).
+fn yaml_message(e: &serde_yaml_ng::Error) -> String {
+    let mut message = shown::escape(&unquoted(&e.to_string()));
+    if let Some(at) = e.location() {
+        if !message.contains(" line ") {
+            message.push_str(&format!(" at line {} column {}", at.line(), at.column()));
+        }
+    }
+    message.push_str("; fix the YAML there");
+    message
+}
+
+/// `s` with the inside of every double-quoted piece replaced by `...`.
+fn unquoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            out.push_str("...");
+            let mut escaped = false;
+            for q in chars.by_ref() {
+                if q == '"' && !escaped {
+                    out.push('"');
+                    break;
+                }
+                escaped = q == '\\' && !escaped;
+            }
+        }
+    }
+    out
 }
 
 fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
@@ -105,10 +145,19 @@ fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
                     Y::Bool(b) => b.to_string(),
                     Y::Number(n) => n.to_string(),
                     other => {
+                        let found = match other {
+                            Y::Null => "an empty key",
+                            Y::Sequence(_) => "a list",
+                            Y::Mapping(_) => "a map",
+                            _ => "a tagged value",
+                        };
                         return Err(ConfigError::Syntax {
                             format: "YAML",
-                            message: format!("mapping keys must be strings, found {other:?}"),
-                        })
+                            message: format!(
+                                "mapping keys must be strings, found {found} as a key; write \
+                                 option names as plain words"
+                            ),
+                        });
                     }
                 };
                 entries.push((key, from_yaml(v)?));
@@ -125,9 +174,23 @@ pub(super) fn parse_toml(text: &str) -> Result<Node, ConfigError> {
         .parse()
         .map_err(|e: toml::de::Error| ConfigError::Syntax {
             format: "TOML",
-            message: e.to_string().trim_end().to_owned(),
+            message: toml_message(text, &e),
         })?;
     Ok(from_toml(toml::Value::Table(table)))
+}
+
+/// A TOML parser error as a message may show it: the message and the
+/// position, never the line of the document that `Display` quotes (it may
+/// hold a header value).
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = shown::escape(e.message().trim_end());
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("{message} at line {line}, column {column}; fix the TOML there")
+        }
+        None => format!("{message}; fix the TOML"),
+    }
 }
 
 fn from_toml(v: toml::Value) -> Node {
@@ -166,7 +229,7 @@ pub(super) fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigErro
         let flag = flag.as_ref();
         let Some(body) = flag.strip_prefix("--") else {
             return Err(ConfigError::Flag {
-                flag: flag.to_owned(),
+                flag: shown::flag(flag),
                 reason: "flags start with --, as in --tracing.serviceName=edge".into(),
             });
         };
@@ -176,8 +239,10 @@ pub(super) fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigErro
         };
         if name.is_empty() || name.starts_with('.') || name.ends_with('.') || name.contains("..") {
             return Err(ConfigError::Flag {
-                flag: flag.to_owned(),
-                reason: "the option name is malformed".into(),
+                flag: shown::flag(flag),
+                reason: "the option name is malformed: write --tracing.<option>=<value>, with \
+                         one dot between names"
+                    .into(),
             });
         }
         let mut segments: Vec<String> = Vec::new();
@@ -227,7 +292,7 @@ fn insert_flag(
     flag: &str,
 ) -> Result<(), ConfigError> {
     let bad = |reason: &str| ConfigError::Flag {
-        flag: flag.to_owned(),
+        flag: shown::flag(flag),
         reason: reason.to_owned(),
     };
     let mut node = root;
