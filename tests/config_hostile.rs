@@ -552,3 +552,69 @@ fn names_with_control_characters_are_escaped_everywhere() {
         }
     }
 }
+
+// --- 5. Nesting deep enough to make the YAML parser crawl -----------------
+
+#[test]
+fn deep_nesting_is_refused_before_the_yaml_parser_reads_it() {
+    let unclosed: String = "[".repeat(100_000);
+    let e = yaml_error(&unclosed);
+    assert!(
+        e.starts_with("invalid YAML: nested more than 128 levels deep at line 1, column 129"),
+        "{e}"
+    );
+    let ragged: String = (0..20_000)
+        .map(|i| format!("[ [{}\n", " ".repeat(i % 7)))
+        .collect();
+    assert!(yaml_error(&format!("tracing:\n  x: {ragged}"))
+        .contains("levels deep at line 65, column 1"));
+    let braces = "{a: ".repeat(50_000);
+    assert!(yaml_error(&braces).contains("nested more than 128 levels deep at line 1, column 513"));
+    let block: String = (0..2_000)
+        .map(|i| format!("{}a:\n", " ".repeat(i)))
+        .collect();
+    assert!(yaml_error(&block).contains("levels deep at line 129, column 129"));
+    let seq: String = "- ".repeat(100_000);
+    assert!(yaml_error(&seq).contains("levels deep at line 1, column 257"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.yml");
+    std::fs::write(&path, format!("tracing:\n  otlp: {unclosed}")).unwrap();
+    let out = tracewire()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nested more than 128 levels deep at line 2, column 135"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_real_configuration_nested_deep_still_parses() {
+    // A Traefik static configuration: the tracing section, and another
+    // section nested 100 levels, in block and flow style, with brackets in
+    // its strings, comments and block scalars.
+    let mut text = String::from(
+        "# traefik.yml [\nentryPoints:\n  web: {address: \":80\", http: {redirections: {entryPoint: {to: websecure}}}}\n\
+         tracing:\n  serviceName: \"edge [eu]\"  # brackets: [[[\n  resourceAttributes:\n    note: |\n      [[[ {{{\n\
+         \x20   rule: 'Host(`a`) && PathPrefix(`/[`)'\n  otlp:\n    grpc:\n      endpoint: collector:4317\n      insecure: true\n\
+         experimental:\n",
+    );
+    for i in 0..50 {
+        text.push_str(&format!("{}l{i}:\n", " ".repeat(2 + 2 * i)));
+    }
+    text.push_str(&format!(
+        "{}deep: {}{}\n",
+        " ".repeat(102),
+        "[".repeat(50),
+        "]".repeat(50)
+    ));
+    let c = load_str(&text, Format::Yaml, &[] as &[&str], no_env).unwrap();
+    assert_eq!(c.service_name, "edge [eu]");
+    assert_eq!(c.resource_attributes[0].1, "[[[ {{{\n");
+    assert_eq!(c.exporter.endpoint.authority(), "collector:4317");
+}

@@ -48,6 +48,23 @@ pub enum ConfigError {
         /// Whether the file starts with a UTF-16 byte order mark.
         utf16: bool,
     },
+    /// The document nests deeper than tracewire reads (a tracing section
+    /// nests about 5 levels).
+    #[error(
+        "invalid {format}: nested more than {limit} levels deep at line {line}, column {column}; \
+         a tracing configuration nests about 5 levels: close the brackets or fix the indentation \
+         there"
+    )]
+    TooDeep {
+        /// `YAML` or `TOML`.
+        format: &'static str,
+        /// The deepest nesting read.
+        limit: usize,
+        /// Where the limit was passed: the line, from 1.
+        line: usize,
+        /// The column, in characters from 1.
+        column: usize,
+    },
     /// The document is not valid YAML / TOML.
     #[error("invalid {format}: {message}")]
     Syntax {

@@ -51,6 +51,7 @@
 //! assert!(!config.exporter.endpoint.is_tls());
 //! ```
 
+mod depth;
 mod env;
 mod error;
 mod read;

@@ -5,6 +5,7 @@
 //! This module must never panic on input: malformed documents and flags
 //! become [`ConfigError`]s.
 
+use super::depth::{self, MAX_DEPTH};
 use super::error::ConfigError;
 use super::shown;
 use super::source::line_column;
@@ -79,13 +80,29 @@ impl Node {
     }
 }
 
-/// Parses a YAML document.
+/// Parses a YAML document, refusing one that nests deeper than
+/// [`MAX_DEPTH`] before the YAML parser reads it (that parser takes time
+/// quadratic in the depth).
 pub(super) fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
-    let value: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax {
-            format: "YAML",
-            message: yaml_message(&e),
-        })?;
+    let too_deep = |(line, column)| ConfigError::TooDeep {
+        format: "YAML",
+        limit: MAX_DEPTH,
+        line,
+        column,
+    };
+    depth::yaml(text, MAX_DEPTH).map_err(|at| too_deep(line_column(text, at)))?;
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        match e.location() {
+            // The parser's own limit (the same), where the scan counted less.
+            Some(at) if e.to_string().starts_with("recursion limit exceeded") => {
+                too_deep((at.line(), at.column()))
+            }
+            _ => ConfigError::Syntax {
+                format: "YAML",
+                message: yaml_message(&e),
+            },
+        }
+    })?;
     from_yaml(value)
 }
 
@@ -172,24 +189,39 @@ fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
 pub(super) fn parse_toml(text: &str) -> Result<Node, ConfigError> {
     let table: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax {
-            format: "TOML",
-            message: toml_message(text, &e),
-        })?;
+        .map_err(|e: toml::de::Error| toml_error(text, &e))?;
     Ok(from_toml(toml::Value::Table(table)))
 }
 
 /// A TOML parser error as a message may show it: the message and the
 /// position, never the line of the document that `Display` quotes (it may
 /// hold a header value).
-fn toml_message(text: &str, e: &toml::de::Error) -> String {
+fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let message = shown::escape(e.message().trim_end());
-    match e.span() {
-        Some(span) => {
-            let (line, column) = line_column(text, span.start);
+    let at = e.span().map(|span| span.start);
+    if message == "recursion limit" || message.starts_with("cannot recurse further") {
+        // A dotted key too long comes without a position: find it.
+        let at = at.or_else(|| depth::toml_dotted_key(text, depth::TOML_KEY_PARTS_LIMIT));
+        if let Some(at) = at {
+            let (line, column) = line_column(text, at);
+            return ConfigError::TooDeep {
+                format: "TOML",
+                limit: depth::TOML_KEY_PARTS_LIMIT - 1,
+                line,
+                column,
+            };
+        }
+    }
+    let message = match at {
+        Some(at) => {
+            let (line, column) = line_column(text, at);
             format!("{message} at line {line}, column {column}; fix the TOML there")
         }
         None => format!("{message}; fix the TOML"),
+    };
+    ConfigError::Syntax {
+        format: "TOML",
+        message,
     }
 }
 
@@ -248,11 +280,21 @@ pub(super) fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigErro
         let mut segments: Vec<String> = Vec::new();
         let mut rest = name;
         loop {
-            let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
-            if MAP_OPTIONS
-                .iter()
-                .any(|m| m.len() == lower.len() && m.iter().zip(&lower).all(|(a, b)| a == b))
-            {
+            if segments.len() >= MAX_DEPTH {
+                return Err(ConfigError::Flag {
+                    flag: shown::flag(flag),
+                    reason: format!(
+                        "the option name has more than {MAX_DEPTH} parts; tracing options have \
+                         at most 5, as in --tracing.otlp.grpc.tls.ca=<file>"
+                    ),
+                });
+            }
+            if MAP_OPTIONS.iter().any(|m| {
+                m.len() == segments.len()
+                    && m.iter()
+                        .zip(&segments)
+                        .all(|(a, b)| b.eq_ignore_ascii_case(a))
+            }) {
                 // Everything left is one key of the map.
                 segments.push(rest.to_owned());
                 break;
@@ -425,6 +467,47 @@ mod tests {
         ] {
             assert!(parse_flags(&[f]).is_err(), "{f}");
         }
+    }
+
+    #[test]
+    fn long_flag_names_are_refused_quickly() {
+        let long = format!("--tracing.{}=1", vec!["a"; 100_000].join("."));
+        let e = parse_flags(&[long]).unwrap_err().to_string();
+        assert!(e.contains("more than 128 parts"), "{e}");
+        assert!(!e.contains("=1"), "{e}");
+        // A map's key may hold any number of dots.
+        let key = vec!["a"; 1000].join(".");
+        let t = parse_flags(&[format!("--tracing.resourceAttributes.{key}=1")]).unwrap();
+        let attrs = t.get("tracing").unwrap().get("resourceAttributes").unwrap();
+        assert_eq!(attrs.get(&key), Some(&Node::Str("1".into())));
+    }
+
+    #[test]
+    fn deep_documents_are_refused_with_the_position() {
+        let e = parse_yaml(&"[".repeat(100_000)).unwrap_err().to_string();
+        assert!(
+            e.contains("nested more than 128 levels deep at line 1, column 129"),
+            "{e}"
+        );
+        let e = parse_toml(&format!("a = {}", "[".repeat(1000)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid TOML: nested more than 80 levels deep at line 1"),
+            "{e}"
+        );
+        let key = vec!["a"; 100].join(".");
+        let e = parse_toml(&format!("x = 1\n[{key}]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nested more than 80 levels deep at line 2, column"),
+            "{e}"
+        );
+        let e = parse_toml(&format!("x = 1\n{key} = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at line 2, column"), "{e}");
     }
 
     #[test]
