@@ -618,3 +618,62 @@ fn a_real_configuration_nested_deep_still_parses() {
     assert_eq!(c.resource_attributes[0].1, "[[[ {{{\n");
     assert_eq!(c.exporter.endpoint.authority(), "collector:4317");
 }
+
+// --- 6. Numbers that cannot be a duration ----------------------------------
+
+#[test]
+fn durations_too_long_negative_or_not_finite_are_errors_not_panics() {
+    for value in [
+        "1e300",
+        "9223372036854775807",
+        "-1",
+        ".inf",
+        ".nan",
+        "876001h",
+        "-0.5",
+    ] {
+        let e = yaml_error(&format!(
+            "tracing:\n  otlp:\n    http:\n      timeout: {value}\n  batch:\n    scheduleDelay: {value}\n"
+        ));
+        assert!(
+            e.contains("tracing.otlp.http.timeout: expected a duration")
+                && e.contains("tracing.batch.scheduleDelay: expected a duration")
+                && e.contains("at most 100 years"),
+            "{value}: {e}"
+        );
+    }
+    let e = load(None, &["--tracing"], |k: &str| {
+        (k == "OTEL_BSP_SCHEDULE_DELAY").then(|| u64::MAX.to_string())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("OTEL_BSP_SCHEDULE_DELAY") && e.contains("is more than 100 years"),
+        "{e}"
+    );
+}
+
+#[test]
+fn exit_after_takes_a_finite_number_of_seconds() {
+    for value in ["-1", "NaN", "inf", "1e300", "soon"] {
+        let out = tracewire()
+            .args(["receive", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
+            .arg(format!("--exit-after={value}"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {err}");
+        assert!(
+            err.contains(&format!(
+                "invalid value '{value}' for '--exit-after <SECONDS>'"
+            )),
+            "{value}: {err}"
+        );
+    }
+    let out = tracewire()
+        .args(["receive", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
+        .arg("--exit-after=0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", all_output(&out));
+}

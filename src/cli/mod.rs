@@ -12,6 +12,7 @@ mod logger;
 mod receive;
 mod runtime;
 mod traffic;
+mod values;
 mod waterfall;
 
 use std::path::PathBuf;

@@ -39,7 +39,7 @@ pub struct ReceiveArgs {
     #[arg(long, default_value_t = 16 << 20)]
     pub max_request_bytes: usize,
     /// Stop after this many seconds (default: run until interrupted).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::values::seconds)]
     pub exit_after: Option<f64>,
     /// Only count what arrives (a summary at exit): for load tests, where
     /// drawing every trace would cost more than receiving it.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::read::compression;
+use super::read::{compression, MAX_DURATION};
 use super::shown;
 use crate::batch::BatchConfig;
 use crate::model::SpanLimits;
@@ -172,8 +172,17 @@ fn percent_decode(s: &str) -> Result<String, String> {
 }
 
 fn millis(var: &str, value: &str, errs: &mut Vec<ConfigError>) -> Option<Duration> {
-    match value.trim().parse::<u64>() {
-        Ok(ms) => Some(Duration::from_millis(ms)),
+    match value.trim().parse::<u64>().map(Duration::from_millis) {
+        Ok(d) if d <= MAX_DURATION => Some(d),
+        Ok(_) => {
+            errs.push(invalid(
+                var,
+                value,
+                "is more than 100 years",
+                "write it in milliseconds, such as 10000",
+            ));
+            None
+        }
         Err(_) => {
             errs.push(invalid(
                 var,

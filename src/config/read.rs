@@ -142,15 +142,25 @@ pub(super) fn want_u32(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -
     v
 }
 
+/// The longest duration read (100 years): anything longer is surely a
+/// mistake, and a deadline that far out overflows a clock.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Parses a duration: Go-style (`500ms`, `5s`, `1m30s`, `1h`), or a bare
-/// number of seconds as Traefik reads durations.
+/// number of seconds as Traefik reads durations. `None` for anything else,
+/// for a negative or non-finite number, and for more than 100 years.
 pub fn parse_duration(s: &str) -> Option<Duration> {
+    parse_any_duration(s).filter(|d| *d <= MAX_DURATION)
+}
+
+fn parse_any_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
         return None;
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // Not `from_secs_f64`: it panics on what does not fit (`1e300`).
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
@@ -180,7 +190,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         if !d.is_finite() || d > 1e12 {
             return None;
         }
-        total += Duration::from_secs_f64(d);
+        total = total.checked_add(Duration::try_from_secs_f64(d).ok()?)?;
     }
     Some(total)
 }
@@ -191,15 +201,17 @@ pub(super) fn want_duration(
     errs: &mut Vec<ConfigError>,
 ) -> Option<Duration> {
     let v = match node {
-        Node::Int(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
-        Node::Float(f) if f.is_finite() && *f >= 0.0 => Some(Duration::from_secs_f64(*f)),
+        Node::Int(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+        Node::Float(f) => Duration::try_from_secs_f64(*f).ok(),
         Node::Str(s) => parse_duration(s),
         _ => None,
-    };
+    }
+    .filter(|d| *d <= MAX_DURATION);
     if v.is_none() {
         errs.push(ConfigError::WrongType {
             option: option.to_owned(),
-            expected: "a duration such as 500ms, 5s or 1m (a bare number is seconds)",
+            expected: "a duration such as 500ms, 5s or 1m (a bare number is seconds), at most \
+                       100 years",
             value: node.describe(),
         });
     }
@@ -364,7 +376,21 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        for bad in ["", "5 parsecs", "ms", "-1", "1x", "NaN"] {
+        assert_eq!(parse_duration("3153600000"), Some(MAX_DURATION));
+        for bad in [
+            "",
+            "5 parsecs",
+            "ms",
+            "-1",
+            "1x",
+            "NaN",
+            "inf",
+            "-0.5",
+            "1e300",
+            "1e20",
+            "3153600001",
+            "876001h",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
