@@ -677,3 +677,37 @@ fn exit_after_takes_a_finite_number_of_seconds() {
         .unwrap();
     assert!(out.status.success(), "{}", all_output(&out));
 }
+
+// --- 7. The fuzz seeds, replayed ------------------------------------------
+
+/// Every seed of the `config` fuzz target (the hostile inputs above among
+/// them) goes through the target's own dispatch without a panic.
+#[test]
+fn the_config_fuzz_seeds_replay_without_a_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((&selector, rest)) = data.split_first() else {
+            continue;
+        };
+        let Ok(text) = std::str::from_utf8(rest) else {
+            continue;
+        };
+        seen += 1;
+        match selector % 4 {
+            0 => drop(load_str(text, Format::Yaml, &[] as &[&str], no_env)),
+            1 => drop(load_str(text, Format::Toml, &[] as &[&str], no_env)),
+            2 => drop(load(None, &text.split('\n').collect::<Vec<_>>(), no_env)),
+            _ => {
+                let vars: Vec<(String, String)> = text
+                    .lines()
+                    .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                    .collect();
+                let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                drop(load(None, &["--tracing"], env));
+            }
+        }
+    }
+    assert!(seen >= 30, "{seen} seeds");
+}
