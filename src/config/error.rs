@@ -1,5 +1,6 @@
 //! Configuration errors: each names the option, the value (never a header
-//! value or a credential) and the fix.
+//! value or a credential; names escaped, see `shown`) and the fix, and
+//! where the document says it (line and column) when it is about syntax.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read the configuration file {path:?}: {reason}")]
+    #[error(
+        "cannot read the configuration file {path:?}: {reason}; check the path and its permissions"
+    )]
     Read {
         /// The file.
         path: PathBuf,

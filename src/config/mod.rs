@@ -28,10 +28,14 @@
 //! `tracing.batch` and `tracing.spanLimits`.
 //!
 //! This module must never panic on user input: every problem is a
-//! [`ConfigError`] naming the option, the value and the fix.
+//! [`ConfigError`] naming the option, the value and the fix. No message
+//! shows a header value or an endpoint's `user:password`, and names are
+//! shown with control characters escaped. Limits: files of 4 MiB, nesting
+//! of 128 levels, durations of 100 years.
 //!
-//! Inside: `source` (files as text, positions), `tree` (one tree for YAML,
-//! TOML and flags), `read` (typed values
+//! Inside: `source` (files as text, positions), `depth` (nesting limits),
+//! `tree` (one tree for YAML, TOML and flags), `shown` (what messages may
+//! show of the input), `read` (typed values
 //! out of the tree), `sections` (what the `tracing` section says), `env`
 //! (the `OTEL_*` variables), `resolve` (all of it over the defaults),
 //! `types` (the result), `error`, and `show` (`tracewire config check`).
