@@ -239,6 +239,9 @@ fn plants() -> Vec<Plant> {
         plant("YAML duplicate key holding a value").yaml(&format!(
             "{http_headers}        \"Authorization: SECRET\": a\n        \"Authorization: SECRET\": b\n"
         )),
+        plant("YAML tagged value under a key holding a value").yaml(&format!(
+            "{http_headers}        \"Authorization: Bearer SECRET\": !!int SECRET\n"
+        )),
         plant("YAML key that is not a string")
             .yaml(&format!("{http_headers}        [Authorization, SECRET]: a\n")),
         plant("headers as one string in YAML").yaml(

@@ -107,17 +107,78 @@ pub(super) fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
 }
 
 /// A YAML parser error as a message may show it: with its position, and
-/// without any quoted piece of the document (serde's messages quote
-/// values: `invalid value: string "..."`).
+/// nothing of the document. The scanner's own messages (libyaml's) quote
+/// nothing; serde's do (the path of keys to the value, the value itself:
+/// `a.Authorization: Bearer ...: invalid value: string "..."`), so those
+/// are replaced by what they mean.
 fn yaml_message(e: &serde_yaml_ng::Error) -> String {
-    let mut message = shown::escape(&unquoted(&e.to_string()));
-    if let Some(at) = e.location() {
-        if !message.contains(" line ") {
-            message.push_str(&format!(" at line {} column {}", at.line(), at.column()));
-        }
+    /// What serde says (a marker), what it means, and the fix.
+    const SERDE: &[(&str, &str, &str)] = &[
+        (
+            "invalid value",
+            "a value does not match its tag (such as !!bool or !!int)",
+            "remove the tag or fix the value",
+        ),
+        (
+            "invalid type",
+            "a value does not match its tag",
+            "remove the tag or fix the value",
+        ),
+        (
+            "duplicate entry",
+            "a key appears twice in one map",
+            "keep one",
+        ),
+        (
+            "unknown anchor",
+            "an alias (*name) refers to no anchor (&name) defined before it",
+            "define the anchor first, or write the value out",
+        ),
+        (
+            "repetition limit exceeded",
+            "aliases (*name) expand to too many values",
+            "write the values out",
+        ),
+        (
+            "more than one document",
+            "the file holds more than one YAML document (---)",
+            "keep one",
+        ),
+        (
+            "merg",
+            "a merge key (<<) does not name a map or a list of maps",
+            "fix what it names",
+        ),
+        ("empty YAML tag", "an empty tag (!)", "remove it"),
+        (
+            "failed to parse YAML number",
+            "a number that cannot be read",
+            "fix it",
+        ),
+        (
+            "EOF while parsing",
+            "the document ends before its value",
+            "complete it",
+        ),
+        (
+            "recursion limit exceeded",
+            "it nests too deeply",
+            "nest less",
+        ),
+    ];
+    let full = e.to_string();
+    let Some((_, what, fix)) = SERDE.iter().find(|(marker, _, _)| full.contains(marker)) else {
+        // The scanner's message, which has its position.
+        return format!("{}; fix the YAML there", shown::escape(&unquoted(&full)));
+    };
+    match e.location() {
+        Some(at) => format!(
+            "{what} at line {}, column {}; {fix}",
+            at.line(),
+            at.column()
+        ),
+        None => format!("{what}; {fix}"),
     }
-    message.push_str("; fix the YAML there");
-    message
 }
 
 /// `s` with the inside of every double-quoted piece replaced by `...`.
