@@ -2,6 +2,8 @@
 //! parsed once into an [`Endpoint`] (TLS or not, host, port, HTTP path).
 //!
 //! Pure data: this module must never resolve names or open connections.
+//! Credentials written into a URL (`user:password@`) are never kept and
+//! never shown: [`EndpointError`] carries the value with them redacted.
 
 /// Why an endpoint string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -9,7 +11,7 @@ pub enum EndpointError {
     /// Not a URL / `host:port`.
     #[error("endpoint {value:?} is not valid: {reason}; expected {expected}")]
     Invalid {
-        /// The value.
+        /// The value, with any `user:password@` redacted.
         value: String,
         /// What is wrong.
         reason: String,
@@ -19,7 +21,9 @@ pub enum EndpointError {
 }
 
 /// A collector address: scheme (TLS or not), host, port and, for HTTP, the
-/// request path.
+/// request path. Credentials written into the URL (`user:password@`) are
+/// not part of it: they are dropped (send them in a header such as
+/// `Authorization`); the configuration loader warns when it drops them.
 ///
 /// ```
 /// use tracewire::transport::Endpoint;
@@ -41,10 +45,11 @@ const HTTP_FORM: &str = "<scheme>://<host>[:<port>]<path>, such as http://localh
 const GRPC_FORM: &str = "<host>:<port> (such as localhost:4317) or http(s)://<host>:<port>";
 
 impl Endpoint {
-    /// Parses an OTLP/HTTP endpoint URL (`http://` or `https://`).
+    /// Parses an OTLP/HTTP endpoint URL (`http://` or `https://`). The port
+    /// must be 1 to 65535 when written; without one, 80 or 443.
     pub fn parse_http(value: &str) -> Result<Endpoint, EndpointError> {
         let bad = |reason: &str| EndpointError::Invalid {
-            value: value.to_owned(),
+            value: redact_userinfo(value),
             reason: reason.to_owned(),
             expected: HTTP_FORM,
         };
@@ -63,7 +68,11 @@ impl Endpoint {
             .host()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| bad("it has no host"))?;
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let written = uri
+            .authority()
+            .map_or(Ok(None), |a| written_port(a.as_str()))
+            .map_err(|reason| bad(&reason))?;
+        let port = written.unwrap_or(if tls { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let path = if path.is_empty() { "/" } else { path };
         Ok(Endpoint {
@@ -79,10 +88,11 @@ impl Endpoint {
 
     /// Parses an OTLP/gRPC endpoint: `host:port` (TLS unless `insecure`, as
     /// Traefik), or a URL whose scheme decides (`http` plain, `https` TLS).
+    /// The port (1 to 65535) is required in the `host:port` form.
     pub fn parse_grpc(value: &str, insecure: bool) -> Result<Endpoint, EndpointError> {
         let trimmed = value.trim();
         let bad = |reason: &str| EndpointError::Invalid {
-            value: value.to_owned(),
+            value: redact_userinfo(value),
             reason: reason.to_owned(),
             expected: GRPC_FORM,
         };
@@ -94,7 +104,9 @@ impl Endpoint {
             return Ok(e);
         }
         let authority: http::uri::Authority = trimmed.parse().map_err(|e| bad(&format!("{e}")))?;
-        let port = authority.port_u16().ok_or_else(|| bad("it has no port"))?;
+        let port = written_port(authority.as_str())
+            .map_err(|reason| bad(&reason))?
+            .ok_or_else(|| bad("it has no port"))?;
         let host = authority.host();
         if host.is_empty() {
             return Err(bad("it has no host"));
@@ -156,6 +168,64 @@ impl Endpoint {
     }
 }
 
+/// The port written in an authority (`host:port`, `[v6]:port`, after any
+/// `user:password@`): `Ok(None)` when none is written, an error naming the
+/// problem when it is not a port number from 1 to 65535.
+fn written_port(authority: &str) -> Result<Option<u16>, String> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let port = if let Some(v6) = host_port.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((_, rest)) => rest.strip_prefix(':'),
+            None => None,
+        }
+    } else {
+        host_port.rsplit_once(':').map(|(_, p)| p)
+    };
+    let Some(port) = port.filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("its port is not a number (use 1 to 65535)".into());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(Some(p)),
+        _ => {
+            let shown = if port.len() > 12 {
+                format!("{}... ({} digits)", &port[..12], port.len())
+            } else {
+                port.to_owned()
+            };
+            Err(format!(
+                "the port {shown} is out of range: ports are 1 to 65535 (OTLP's are 4317 for gRPC, 4318 for HTTP)"
+            ))
+        }
+    }
+}
+
+/// Whether an endpoint as written carries credentials (`user:password@`
+/// before the host), which [`Endpoint`] drops.
+pub(crate) fn has_userinfo(value: &str) -> bool {
+    let value = value.trim();
+    let after_scheme = value.split_once("://").map_or(value, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or(after_scheme);
+    authority.contains('@')
+}
+
+/// The endpoint as written, with anything that may be `user:password`
+/// replaced by `<redacted>`: for messages about values that did not parse,
+/// so everything between the scheme and the last `@` goes, whatever
+/// separators a password may contain.
+pub(crate) fn redact_userinfo(value: &str) -> String {
+    let start = value.find("://").map_or(0, |i| i + 3);
+    match value[start..].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &value[..start], &value[start + at..]),
+        None => value.to_owned(),
+    }
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = if self.tls { "https" } else { "http" };
@@ -196,5 +266,59 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no port"));
+    }
+
+    #[test]
+    fn ports_out_of_range_are_errors_in_both_forms() {
+        for (value, grpc) in [
+            ("http://collector:99999/v1/traces", false),
+            ("https://collector:65536/v1/traces", false),
+            ("http://collector:0/v1/traces", false),
+            ("http://[::1]:70000/v1/traces", false),
+            ("collector:99999", true),
+            ("collector:0", true),
+            ("[::1]:123456789012345678901234567890", true),
+            ("http://collector:99999", true),
+        ] {
+            let r = if grpc {
+                Endpoint::parse_grpc(value, true)
+            } else {
+                Endpoint::parse_http(value)
+            };
+            let err = r.unwrap_err().to_string();
+            assert!(
+                err.contains("is out of range: ports are 1 to 65535"),
+                "{value}: {err}"
+            );
+        }
+        assert_eq!(
+            Endpoint::parse_http("http://c:65535/").unwrap().port(),
+            65535
+        );
+        assert_eq!(Endpoint::parse_grpc("[::1]:1", true).unwrap().port(), 1);
+        assert_eq!(Endpoint::parse_http("http://[::1]/").unwrap().port(), 80);
+    }
+
+    #[test]
+    fn credentials_are_dropped_and_never_shown() {
+        let e = Endpoint::parse_http("https://user:pw@collector:4318/v1/traces").unwrap();
+        assert_eq!(e.to_string(), "https://collector:4318/v1/traces");
+        assert!(has_userinfo("https://user:pw@collector:4318/v1/traces"));
+        assert!(has_userinfo("user:pw@collector:4317"));
+        assert!(!has_userinfo("http://collector:4318/v1/traces?mail=a@b"));
+        for bad in [
+            "http://user:s3cr3t@collector:99999/v1/traces",
+            "http://user:s3/cr3t@/v1/traces",
+            "ftp://user:s3cr3t@collector/",
+            "user:s3cr3t@collector",
+        ] {
+            for err in [
+                Endpoint::parse_http(bad).unwrap_err().to_string(),
+                Endpoint::parse_grpc(bad, true).unwrap_err().to_string(),
+            ] {
+                assert!(!err.contains("s3"), "{bad}: {err}");
+                assert!(err.contains("<redacted>@"), "{bad}: {err}");
+            }
+        }
     }
 }

@@ -8,5 +8,5 @@
 mod cli;
 
 fn main() {
-    std::process::exit(cli::run(std::env::args().collect()));
+    std::process::exit(cli::run(std::env::args_os().collect()));
 }

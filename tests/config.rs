@@ -700,7 +700,7 @@ fn bad_sample_rate() {
 #[test]
 fn bad_header_names_and_values() {
     let e = error_of("tracing:\n  otlp:\n    http:\n      headers:\n        \"Bad Header\": x\n");
-    assert!(e.contains("tracing.otlp.http.headers.Bad Header: header name \"Bad Header\" is not a valid HTTP header name"), "{e}");
+    assert!(e.contains("tracing.otlp.http.headers.Bad...: the header name is not a valid HTTP header name (character 4 is a space)"), "{e}");
     let e = flag_error(
         &["--tracing.otlp.grpc.headers.Authorization=Bearer x\r\nInjected: 1"],
         no_env,
@@ -756,10 +756,11 @@ fn bad_wrong_types() {
         "tracing.capturedRequestHeaders: expected a list of strings, got a map"
     );
     let e = error_of("tracing:\n  otlp:\n    http:\n      headers: [a, b]\n");
-    assert_eq!(
-        e,
-        "tracing.otlp.http.headers: expected a map of names to values, got a list"
+    assert!(
+        e.starts_with("tracing.otlp.http.headers: expected a map of header names to values"),
+        "{e}"
     );
+    assert!(e.ends_with(", got a list"), "{e}");
     let e = error_of("tracing:\n  otlp: 42\n");
     assert!(e.starts_with("tracing.otlp: expected a section"), "{e}");
     let e = error_of("tracing:\n  batch:\n    scheduleDelay: soon\n");

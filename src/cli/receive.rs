@@ -79,7 +79,7 @@ pub struct ReceiveArgs {
     #[arg(long, value_name = "BYTES", default_value_t = ConnectionLimits::default().max_inflight_bytes)]
     pub max_inflight_bytes: usize,
     /// Stop after this many seconds (default: run until interrupted).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = super::values::seconds)]
     pub exit_after: Option<f64>,
     /// Only count what arrives (a summary at exit): for load tests, where
     /// drawing every trace would cost more than receiving it.

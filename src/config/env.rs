@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::read::compression;
+use super::read::{compression, MAX_DURATION};
+use super::shown;
 use crate::batch::BatchConfig;
 use crate::model::SpanLimits;
 use crate::sampling::Sampler;
@@ -68,43 +69,120 @@ fn otlp<E: Fn(&str) -> Option<String>>(env: &E, name: &str) -> Option<(String, S
         .map(|v| (generic, v))
 }
 
-/// A `key1=value1,key2=value2` list, values percent-decoded (W3C Baggage
-/// format, as `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`).
+/// A `key1=value1,key2=value2` list, keys and values percent-decoded (W3C
+/// Baggage format, as `OTEL_EXPORTER_OTLP_HEADERS` and
+/// `OTEL_RESOURCE_ATTRIBUTES`). A problem names the item by number and its
+/// key, never its value (a header value may be a secret).
 pub(super) fn key_values(
     var: &str,
     value: &str,
     errs: &mut Vec<ConfigError>,
 ) -> Vec<(String, String)> {
+    const FIX: &str = "write key1=value1,key2=value2, percent-encoding commas, = and % in \
+                       values as %2C, %3D and %25 (UTF-8)";
     let mut out = Vec::new();
-    for item in value.split(',') {
-        let item = item.trim();
-        if item.is_empty() {
+    let items = value.split(',').map(str::trim).filter(|i| !i.is_empty());
+    for (n, item) in items.enumerate() {
+        let bad = |which: String, reason: String| ConfigError::Invalid {
+            option: var.to_owned(),
+            value: which,
+            reason,
+            fix: FIX.into(),
+        };
+        let Some((k, v)) = item.split_once('=') else {
+            errs.push(bad(
+                format!("item {}", n + 1),
+                "is not a key=value pair: it has no = (the item is not shown: it may hold a \
+                 header value)"
+                    .into(),
+            ));
             continue;
-        }
-        match item.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                let decode = |s: &str| {
-                    percent_encoding::percent_decode_str(s.trim())
-                        .decode_utf8_lossy()
-                        .into_owned()
-                };
-                out.push((decode(k), decode(v)));
+        };
+        let key = match percent_decode(k.trim()) {
+            Ok(key) if !key.is_empty() => key,
+            Ok(_) => {
+                errs.push(bad(
+                    format!("item {}", n + 1),
+                    "has an empty key before its =".into(),
+                ));
+                continue;
             }
-            _ => errs.push(ConfigError::Invalid {
-                option: var.to_owned(),
-                // Header values may be secrets: show only the key part.
-                value: format!("item {:?}", item.split('=').next().unwrap_or("")),
-                reason: "is not a key=value pair".into(),
-                fix: "write key1=value1,key2=value2 (percent-encode commas and = in values)".into(),
-            }),
+            Err(problem) => {
+                errs.push(bad(
+                    format!("the key of item {}", n + 1),
+                    format!("is not valid percent-encoding ({problem})"),
+                ));
+                continue;
+            }
+        };
+        match percent_decode(v.trim()) {
+            Ok(v) => out.push((key, v)),
+            Err(problem) => errs.push(bad(
+                format!("the value of item {} ({})", n + 1, shown::key(&key)),
+                format!("is not valid percent-encoding ({problem}; the value is not shown)"),
+            )),
         }
     }
     out
 }
 
+/// Percent-decodes `s` into UTF-8, or says where and why it cannot (by
+/// position, never by content).
+fn percent_decode(s: &str) -> Result<String, String> {
+    let raw = s.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    // The offset in `s` each decoded byte came from.
+    let mut from = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            let hex = match raw.get(i + 1..i + 3) {
+                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    std::str::from_utf8(&[h, l])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                }
+                _ => None,
+            };
+            let Some(b) = hex else {
+                return Err(format!(
+                    "the % at character {} is not followed by two hex digits",
+                    s[..i].chars().count() + 1
+                ));
+            };
+            bytes.push(b);
+            from.push(i);
+            i += 3;
+        } else {
+            bytes.push(raw[i]);
+            from.push(i);
+            i += 1;
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let mut at = from.get(e.utf8_error().valid_up_to()).copied().unwrap_or(0);
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        format!(
+            "the bytes from character {} decode to something that is not UTF-8",
+            s[..at].chars().count() + 1
+        )
+    })
+}
+
 fn millis(var: &str, value: &str, errs: &mut Vec<ConfigError>) -> Option<Duration> {
-    match value.trim().parse::<u64>() {
-        Ok(ms) => Some(Duration::from_millis(ms)),
+    match value.trim().parse::<u64>().map(Duration::from_millis) {
+        Ok(d) if d <= MAX_DURATION => Some(d),
+        Ok(_) => {
+            errs.push(invalid(
+                var,
+                value,
+                "is more than 100 years",
+                "write it in milliseconds, such as 10000",
+            ));
+            None
+        }
         Err(_) => {
             errs.push(invalid(
                 var,

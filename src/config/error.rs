@@ -1,5 +1,6 @@
 //! Configuration errors: each names the option, the value (never a header
-//! value or a credential) and the fix.
+//! value or a credential; names escaped, see `shown`) and the fix, and
+//! where the document says it (line and column) when it is about syntax.
 
 use std::path::PathBuf;
 
@@ -7,25 +8,79 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read the configuration file {path:?}: {reason}")]
+    #[error(
+        "cannot read the configuration file {path:?}: {reason}; check the path and its permissions"
+    )]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
         reason: String,
     },
+    /// The file is larger than tracewire reads (a tracing section is a few
+    /// KB): refused whole, never cut.
+    #[error(
+        "the configuration file {path:?} is too large: {} (the limit is {limit} bytes); a \
+         tracing configuration is a few KB: check that the right file is named, or keep only \
+         the tracing section in it",
+        size_of(*.size)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size, when known (a pipe's is not).
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The file is not UTF-8 text.
+    #[error(
+        "the configuration file {path:?} is not valid UTF-8: the bytes at line {line}, column \
+         {column} (byte offset {offset}) are not UTF-8{}; save the file as UTF-8",
+        if *.utf16 { " (it looks like UTF-16)" } else { "" }
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line of the first bad byte, from 1.
+        line: usize,
+        /// Its column, in characters from 1.
+        column: usize,
+        /// Its offset in the file, in bytes from 0.
+        offset: usize,
+        /// Whether the file starts with a UTF-16 byte order mark.
+        utf16: bool,
+    },
+    /// The document nests deeper than tracewire reads (a tracing section
+    /// nests about 5 levels).
+    #[error(
+        "invalid {format}: nested more than {limit} levels deep at line {line}, column {column}; \
+         a tracing configuration nests about 5 levels: close the brackets or fix the indentation \
+         there"
+    )]
+    TooDeep {
+        /// `YAML` or `TOML`.
+        format: &'static str,
+        /// The deepest nesting read.
+        limit: usize,
+        /// Where the limit was passed: the line, from 1.
+        line: usize,
+        /// The column, in characters from 1.
+        column: usize,
+    },
     /// The document is not valid YAML / TOML.
     #[error("invalid {format}: {message}")]
     Syntax {
         /// `YAML` or `TOML`.
         format: &'static str,
-        /// The parser's message, with the position.
+        /// The parser's message, with the position (never a line of the
+        /// document: it may hold a header value).
         message: String,
     },
     /// A CLI flag is malformed.
-    #[error("flag {flag:?}: {reason}")]
+    #[error("flag {flag}: {reason}")]
     Flag {
-        /// The flag.
+        /// The flag's name (never its value: `--name=...`).
         flag: String,
         /// What is wrong.
         reason: String,
@@ -71,6 +126,13 @@ pub enum ConfigError {
         /// The TLS problem (it starts with `tls.<option>`).
         message: String,
     },
+}
+
+fn size_of(size: Option<u64>) -> String {
+    match size {
+        Some(n) => format!("{n} bytes"),
+        None => "it is not a regular file and holds more than the limit".to_owned(),
+    }
 }
 
 /// Every problem found in a configuration (resolution does not stop at the

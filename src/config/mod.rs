@@ -28,9 +28,14 @@
 //! `tracing.batch` and `tracing.spanLimits`.
 //!
 //! This module must never panic on user input: every problem is a
-//! [`ConfigError`] naming the option, the value and the fix.
+//! [`ConfigError`] naming the option, the value and the fix. No message
+//! shows a header value or an endpoint's `user:password`, and names are
+//! shown with control characters escaped. Limits: files of 4 MiB, nesting
+//! of 128 levels, durations of 100 years.
 //!
-//! Inside: `tree` (one tree for YAML, TOML and flags), `read` (typed values
+//! Inside: `source` (files as text, positions), `depth` (nesting limits),
+//! `tree` (one tree for YAML, TOML and flags), `shown` (what messages may
+//! show of the input), `read` (typed values
 //! out of the tree), `sections` (what the `tracing` section says), `env`
 //! (the `OTEL_*` variables), `resolve` (all of it over the defaults),
 //! `types` (the result), `error`, and `show` (`tracewire config check`).
@@ -50,12 +55,15 @@
 //! assert!(!config.exporter.endpoint.is_tls());
 //! ```
 
+mod depth;
 mod env;
 mod error;
 mod read;
 mod resolve;
 mod sections;
 mod show;
+mod shown;
+mod source;
 mod tree;
 mod types;
 
@@ -69,11 +77,11 @@ pub use types::{
     Config, Format, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME,
 };
 
-/// The largest configuration file read.
-const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
-
 /// Loads the configuration from an optional file, Traefik-style flags
 /// (`--tracing...`), and an environment (usually [`std::env::var`]).
+///
+/// A file must be UTF-8 and at most 4 MiB: a larger one is refused whole,
+/// never read in part.
 ///
 /// ```
 /// let config = tracewire::config::load(
@@ -90,18 +98,7 @@ where
     E: Fn(&str) -> Option<String>,
 {
     let mut tree = match file {
-        Some(path) => {
-            use std::io::Read as _;
-            let read = std::fs::File::open(path).and_then(|f| {
-                let mut s = String::new();
-                f.take(MAX_CONFIG_FILE).read_to_string(&mut s).map(|_| s)
-            });
-            let text = read.map_err(|e| ConfigError::Read {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
-            parse(&text, Format::for_path(path))?
-        }
+        Some(path) => parse(&source::read_file(path)?, Format::for_path(path))?,
         None => Node::Map(Vec::new()),
     };
     tree.merge(tree::parse_flags(flags)?);

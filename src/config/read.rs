@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::error::ConfigError;
+use super::shown;
 use super::tree::Node;
 use crate::transport::Compression;
 
@@ -47,7 +48,7 @@ pub(super) fn section<'a>(
                 match known.iter().find(|c| c.eq_ignore_ascii_case(k)) {
                     Some(canonical) => out.push((*canonical, v)),
                     None => errs.push(ConfigError::UnknownOption {
-                        option: join(path, k),
+                        option: join(path, &shown::key(k)),
                         suggestion: suggest(k, known, path),
                     }),
                 }
@@ -141,15 +142,25 @@ pub(super) fn want_u32(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -
     v
 }
 
+/// The longest duration read (100 years): anything longer is surely a
+/// mistake, and a deadline that far out overflows a clock.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Parses a duration: Go-style (`500ms`, `5s`, `1m30s`, `1h`), or a bare
-/// number of seconds as Traefik reads durations.
+/// number of seconds as Traefik reads durations. `None` for anything else,
+/// for a negative or non-finite number, and for more than 100 years.
 pub fn parse_duration(s: &str) -> Option<Duration> {
+    parse_any_duration(s).filter(|d| *d <= MAX_DURATION)
+}
+
+fn parse_any_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
         return None;
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // Not `from_secs_f64`: it panics on what does not fit (`1e300`).
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
@@ -179,7 +190,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         if !d.is_finite() || d > 1e12 {
             return None;
         }
-        total += Duration::from_secs_f64(d);
+        total = total.checked_add(Duration::try_from_secs_f64(d).ok()?)?;
     }
     Some(total)
 }
@@ -190,15 +201,17 @@ pub(super) fn want_duration(
     errs: &mut Vec<ConfigError>,
 ) -> Option<Duration> {
     let v = match node {
-        Node::Int(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
-        Node::Float(f) if f.is_finite() && *f >= 0.0 => Some(Duration::from_secs_f64(*f)),
+        Node::Int(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+        Node::Float(f) => Duration::try_from_secs_f64(*f).ok(),
         Node::Str(s) => parse_duration(s),
         _ => None,
-    };
+    }
+    .filter(|d| *d <= MAX_DURATION);
     if v.is_none() {
         errs.push(ConfigError::WrongType {
             option: option.to_owned(),
-            expected: "a duration such as 500ms, 5s or 1m (a bare number is seconds)",
+            expected: "a duration such as 500ms, 5s or 1m (a bare number is seconds), at most \
+                       100 years",
             value: node.describe(),
         });
     }
@@ -249,7 +262,9 @@ pub(super) fn want_map(
     match node {
         Node::Map(entries) => entries
             .iter()
-            .filter_map(|(k, v)| want_string(v, &join(option, k), errs).map(|v| (k.clone(), v)))
+            .filter_map(|(k, v)| {
+                want_string(v, &join(option, &shown::key(k)), errs).map(|v| (k.clone(), v))
+            })
             .collect(),
         Node::Null => Vec::new(),
         other => {
@@ -257,6 +272,33 @@ pub(super) fn want_map(
                 option: option.to_owned(),
                 expected: "a map of names to values",
                 value: other.describe(),
+            });
+            Vec::new()
+        }
+    }
+}
+
+/// A `headers` map. Anything else is refused without showing it: a string
+/// there is usually `Name: value` written on one line, and the value a
+/// secret.
+pub(super) fn want_headers(
+    node: &Node,
+    option: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Vec<(String, String)> {
+    match node {
+        Node::Map(_) | Node::Null => want_map(node, option, errs),
+        other => {
+            errs.push(ConfigError::WrongType {
+                option: option.to_owned(),
+                expected: "a map of header names to values (in YAML one `Name: value` per line \
+                           under headers:, in TOML a [tracing.otlp.<http|grpc>.headers] table, \
+                           as flags one --tracing.otlp.<http|grpc>.headers.<Name>=<value> per \
+                           header)",
+                value: match other {
+                    Node::Str(_) => "a string (not shown: it may hold a header value)".into(),
+                    other => other.describe(),
+                },
             });
             Vec::new()
         }
@@ -291,13 +333,18 @@ pub(super) fn headers(
 ) -> Vec<(HeaderName, HeaderValue)> {
     let mut out: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for (name, value) in pairs {
-        let opt = join(option, name);
-        let Ok(n) = HeaderName::from_bytes(name.trim().as_bytes()) else {
+        let opt = join(option, &shown::key(name));
+        let trimmed = name.trim();
+        let Ok(n) = HeaderName::from_bytes(trimmed.as_bytes()) else {
             errs.push(ConfigError::Invalid {
                 option: opt,
-                value: format!("header name {name:?}"),
-                reason: "is not a valid HTTP header name".into(),
-                fix: "use letters, digits and - only (no spaces, colons or control characters)"
+                value: "the header name".into(),
+                reason: format!(
+                    "is not a valid HTTP header name ({})",
+                    shown::header_name_problem(trimmed)
+                ),
+                fix: "use letters, digits and - only (no spaces, colons or control characters), \
+                      and put the value after the name, not in it"
                     .into(),
             });
             continue;
@@ -329,7 +376,21 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        for bad in ["", "5 parsecs", "ms", "-1", "1x", "NaN"] {
+        assert_eq!(parse_duration("3153600000"), Some(MAX_DURATION));
+        for bad in [
+            "",
+            "5 parsecs",
+            "ms",
+            "-1",
+            "1x",
+            "NaN",
+            "inf",
+            "-0.5",
+            "1e300",
+            "1e20",
+            "3153600001",
+            "876001h",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

@@ -14,7 +14,7 @@ use super::sections::{self, TracingSection, TransportSection};
 use super::tree::Node;
 use super::types::{Config, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME};
 use crate::batch::BatchConfig;
-use crate::endpoint::{Endpoint, EndpointError};
+use crate::endpoint::{has_userinfo, redact_userinfo, Endpoint, EndpointError};
 use crate::model::SpanLimits;
 use crate::sampling::Sampler;
 use crate::tls::TlsOptions;
@@ -107,7 +107,7 @@ fn tracing_node<'a>(tree: &'a Node, errs: &mut Vec<ConfigError>) -> (bool, &'a N
                     && strsim::jaro_winkler(&k.to_ascii_lowercase(), "tracing") >= 0.85
                 {
                     errs.push(ConfigError::UnknownOption {
-                        option: k.clone(),
+                        option: super::shown::key(k),
                         suggestion: Some("tracing".into()),
                     });
                 }
@@ -173,7 +173,10 @@ fn endpoint(
                     ),
                     (None, None) => (DEFAULT_HTTP_ENDPOINT.into(), "default".into()),
                 });
-            Endpoint::parse_http(&value).map_err(|e| (option, value, e))
+            match Endpoint::parse_http(&value) {
+                Ok(e) => Ok((e, option, value)),
+                Err(e) => Err((option, value, e)),
+            }
         }
         Protocol::Grpc => {
             let insecure = section.insecure.or(env.insecure).unwrap_or(false);
@@ -183,19 +186,30 @@ fn endpoint(
                     (None, Some(base)) => (base.clone(), "OTEL_EXPORTER_OTLP_ENDPOINT".into()),
                     (None, None) => (DEFAULT_GRPC_ENDPOINT.into(), "default".into()),
                 });
-            Endpoint::parse_grpc(&value, insecure)
-                .map(|e| {
-                    if section.insecure == Some(true) {
-                        e.with_tls(false)
-                    } else {
-                        e
-                    }
-                })
-                .map_err(|e| (option, value, e))
+            match Endpoint::parse_grpc(&value, insecure) {
+                Ok(e) if section.insecure == Some(true) => Ok((e.with_tls(false), option, value)),
+                Ok(e) => Ok((e, option, value)),
+                Err(e) => Err((option, value, e)),
+            }
         }
     };
     match parsed {
-        Ok(e) => Some(e),
+        Ok((e, option, value)) => {
+            if has_userinfo(&value) {
+                let header = if option.starts_with("OTEL_") {
+                    "OTEL_EXPORTER_OTLP_HEADERS=Authorization=Basic%20<base64 of user:password>"
+                        .to_owned()
+                } else {
+                    format!("{section_path}.headers.Authorization: Basic <base64 of user:password>")
+                };
+                log::warn!(
+                    "{option}: the user:password in the endpoint (not shown) is ignored: \
+                     tracewire sends no URL credentials; remove them from the endpoint and \
+                     send them in a header instead, such as {header}"
+                );
+            }
+            Some(e)
+        }
         Err((
             option,
             value,
@@ -205,7 +219,7 @@ fn endpoint(
         )) => {
             errs.push(ConfigError::Invalid {
                 option,
-                value: format!("{value:?}"),
+                value: format!("{:?}", redact_userinfo(&value)),
                 reason: format!("is not a valid endpoint ({reason})"),
                 fix: format!("write it as {expected}"),
             });

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::read::{
-    compression, join, section, section_enabled, want_bool, want_duration, want_f64, want_list,
-    want_map, want_string, want_u32,
+    compression, join, section, section_enabled, want_bool, want_duration, want_f64, want_headers,
+    want_list, want_map, want_string, want_u32,
 };
 use super::tree::Node;
 use crate::batch::BatchConfig;
@@ -190,7 +190,7 @@ pub(super) fn transport_section(
                 }
             }
             "endpoint" => t.endpoint = want_string(v, &option, errs),
-            "headers" => t.headers = want_map(v, &option, errs),
+            "headers" => t.headers = want_headers(v, &option, errs),
             "insecure" => t.insecure = want_bool(v, &option, errs),
             "tls" => {
                 t.tls_given = section_enabled(v);

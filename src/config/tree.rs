@@ -5,7 +5,10 @@
 //! This module must never panic on input: malformed documents and flags
 //! become [`ConfigError`]s.
 
+use super::depth::{self, MAX_DEPTH};
 use super::error::ConfigError;
+use super::shown;
+use super::source::line_column;
 
 /// A configuration value, as parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +36,10 @@ impl Node {
         match self {
             Node::Map(_) => "a map".into(),
             Node::List(_) => "a list".into(),
-            Node::Str(s) => format!("{s:?}"),
+            Node::Str(s) => match s.char_indices().nth(64) {
+                Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+                None => format!("{s:?}"),
+            },
             Node::Bool(b) => b.to_string(),
             Node::Int(i) => i.to_string(),
             Node::Float(f) => f.to_string(),
@@ -74,14 +80,126 @@ impl Node {
     }
 }
 
-/// Parses a YAML document.
+/// Parses a YAML document, refusing one that nests deeper than
+/// [`MAX_DEPTH`] before the YAML parser reads it (that parser takes time
+/// quadratic in the depth).
 pub(super) fn parse_yaml(text: &str) -> Result<Node, ConfigError> {
-    let value: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax {
-            format: "YAML",
-            message: e.to_string(),
-        })?;
+    let too_deep = |(line, column)| ConfigError::TooDeep {
+        format: "YAML",
+        limit: MAX_DEPTH,
+        line,
+        column,
+    };
+    depth::yaml(text, MAX_DEPTH).map_err(|at| too_deep(line_column(text, at)))?;
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        match e.location() {
+            // The parser's own limit (the same), where the scan counted less.
+            Some(at) if e.to_string().starts_with("recursion limit exceeded") => {
+                too_deep((at.line(), at.column()))
+            }
+            _ => ConfigError::Syntax {
+                format: "YAML",
+                message: yaml_message(&e),
+            },
+        }
+    })?;
     from_yaml(value)
+}
+
+/// A YAML parser error as a message may show it: with its position, and
+/// nothing of the document. The scanner's own messages (libyaml's) quote
+/// nothing; serde's do (the path of keys to the value, the value itself:
+/// `a.Authorization: Bearer ...: invalid value: string "..."`), so those
+/// are replaced by what they mean.
+fn yaml_message(e: &serde_yaml_ng::Error) -> String {
+    /// What serde says (a marker), what it means, and the fix.
+    const SERDE: &[(&str, &str, &str)] = &[
+        (
+            "invalid value",
+            "a value does not match its tag (such as !!bool or !!int)",
+            "remove the tag or fix the value",
+        ),
+        (
+            "invalid type",
+            "a value does not match its tag",
+            "remove the tag or fix the value",
+        ),
+        (
+            "duplicate entry",
+            "a key appears twice in one map",
+            "keep one",
+        ),
+        (
+            "unknown anchor",
+            "an alias (*name) refers to no anchor (&name) defined before it",
+            "define the anchor first, or write the value out",
+        ),
+        (
+            "repetition limit exceeded",
+            "aliases (*name) expand to too many values",
+            "write the values out",
+        ),
+        (
+            "more than one document",
+            "the file holds more than one YAML document (---)",
+            "keep one",
+        ),
+        (
+            "merg",
+            "a merge key (<<) does not name a map or a list of maps",
+            "fix what it names",
+        ),
+        ("empty YAML tag", "an empty tag (!)", "remove it"),
+        (
+            "failed to parse YAML number",
+            "a number that cannot be read",
+            "fix it",
+        ),
+        (
+            "EOF while parsing",
+            "the document ends before its value",
+            "complete it",
+        ),
+        (
+            "recursion limit exceeded",
+            "it nests too deeply",
+            "nest less",
+        ),
+    ];
+    let full = e.to_string();
+    let Some((_, what, fix)) = SERDE.iter().find(|(marker, _, _)| full.contains(marker)) else {
+        // The scanner's message, which has its position.
+        return format!("{}; fix the YAML there", shown::escape(&unquoted(&full)));
+    };
+    match e.location() {
+        Some(at) => format!(
+            "{what} at line {}, column {}; {fix}",
+            at.line(),
+            at.column()
+        ),
+        None => format!("{what}; {fix}"),
+    }
+}
+
+/// `s` with the inside of every double-quoted piece replaced by `...`.
+fn unquoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            out.push_str("...");
+            let mut escaped = false;
+            for q in chars.by_ref() {
+                if q == '"' && !escaped {
+                    out.push('"');
+                    break;
+                }
+                escaped = q == '\\' && !escaped;
+            }
+        }
+    }
+    out
 }
 
 fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
@@ -105,10 +223,19 @@ fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
                     Y::Bool(b) => b.to_string(),
                     Y::Number(n) => n.to_string(),
                     other => {
+                        let found = match other {
+                            Y::Null => "an empty key",
+                            Y::Sequence(_) => "a list",
+                            Y::Mapping(_) => "a map",
+                            _ => "a tagged value",
+                        };
                         return Err(ConfigError::Syntax {
                             format: "YAML",
-                            message: format!("mapping keys must be strings, found {other:?}"),
-                        })
+                            message: format!(
+                                "mapping keys must be strings, found {found} as a key; write \
+                                 option names as plain words"
+                            ),
+                        });
                     }
                 };
                 entries.push((key, from_yaml(v)?));
@@ -123,11 +250,40 @@ fn from_yaml(v: serde_yaml_ng::Value) -> Result<Node, ConfigError> {
 pub(super) fn parse_toml(text: &str) -> Result<Node, ConfigError> {
     let table: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax {
-            format: "TOML",
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        .map_err(|e: toml::de::Error| toml_error(text, &e))?;
     Ok(from_toml(toml::Value::Table(table)))
+}
+
+/// A TOML parser error as a message may show it: the message and the
+/// position, never the line of the document that `Display` quotes (it may
+/// hold a header value).
+fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = shown::escape(e.message().trim_end());
+    let at = e.span().map(|span| span.start);
+    if message == "recursion limit" || message.starts_with("cannot recurse further") {
+        // A dotted key too long comes without a position: find it.
+        let at = at.or_else(|| depth::toml_dotted_key(text, depth::TOML_KEY_PARTS_LIMIT));
+        if let Some(at) = at {
+            let (line, column) = line_column(text, at);
+            return ConfigError::TooDeep {
+                format: "TOML",
+                limit: depth::TOML_KEY_PARTS_LIMIT - 1,
+                line,
+                column,
+            };
+        }
+    }
+    let message = match at {
+        Some(at) => {
+            let (line, column) = line_column(text, at);
+            format!("{message} at line {line}, column {column}; fix the TOML there")
+        }
+        None => format!("{message}; fix the TOML"),
+    };
+    ConfigError::Syntax {
+        format: "TOML",
+        message,
+    }
 }
 
 fn from_toml(v: toml::Value) -> Node {
@@ -166,7 +322,7 @@ pub(super) fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigErro
         let flag = flag.as_ref();
         let Some(body) = flag.strip_prefix("--") else {
             return Err(ConfigError::Flag {
-                flag: flag.to_owned(),
+                flag: shown::flag(flag),
                 reason: "flags start with --, as in --tracing.serviceName=edge".into(),
             });
         };
@@ -176,18 +332,30 @@ pub(super) fn parse_flags<S: AsRef<str>>(flags: &[S]) -> Result<Node, ConfigErro
         };
         if name.is_empty() || name.starts_with('.') || name.ends_with('.') || name.contains("..") {
             return Err(ConfigError::Flag {
-                flag: flag.to_owned(),
-                reason: "the option name is malformed".into(),
+                flag: shown::flag(flag),
+                reason: "the option name is malformed: write --tracing.<option>=<value>, with \
+                         one dot between names"
+                    .into(),
             });
         }
         let mut segments: Vec<String> = Vec::new();
         let mut rest = name;
         loop {
-            let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
-            if MAP_OPTIONS
-                .iter()
-                .any(|m| m.len() == lower.len() && m.iter().zip(&lower).all(|(a, b)| a == b))
-            {
+            if segments.len() >= MAX_DEPTH {
+                return Err(ConfigError::Flag {
+                    flag: shown::flag(flag),
+                    reason: format!(
+                        "the option name has more than {MAX_DEPTH} parts; tracing options have \
+                         at most 5, as in --tracing.otlp.grpc.tls.ca=<file>"
+                    ),
+                });
+            }
+            if MAP_OPTIONS.iter().any(|m| {
+                m.len() == segments.len()
+                    && m.iter()
+                        .zip(&segments)
+                        .all(|(a, b)| b.eq_ignore_ascii_case(a))
+            }) {
                 // Everything left is one key of the map.
                 segments.push(rest.to_owned());
                 break;
@@ -227,7 +395,7 @@ fn insert_flag(
     flag: &str,
 ) -> Result<(), ConfigError> {
     let bad = |reason: &str| ConfigError::Flag {
-        flag: flag.to_owned(),
+        flag: shown::flag(flag),
         reason: reason.to_owned(),
     };
     let mut node = root;
@@ -360,6 +528,47 @@ mod tests {
         ] {
             assert!(parse_flags(&[f]).is_err(), "{f}");
         }
+    }
+
+    #[test]
+    fn long_flag_names_are_refused_quickly() {
+        let long = format!("--tracing.{}=1", vec!["a"; 100_000].join("."));
+        let e = parse_flags(&[long]).unwrap_err().to_string();
+        assert!(e.contains("more than 128 parts"), "{e}");
+        assert!(!e.contains("=1"), "{e}");
+        // A map's key may hold any number of dots.
+        let key = vec!["a"; 1000].join(".");
+        let t = parse_flags(&[format!("--tracing.resourceAttributes.{key}=1")]).unwrap();
+        let attrs = t.get("tracing").unwrap().get("resourceAttributes").unwrap();
+        assert_eq!(attrs.get(&key), Some(&Node::Str("1".into())));
+    }
+
+    #[test]
+    fn deep_documents_are_refused_with_the_position() {
+        let e = parse_yaml(&"[".repeat(100_000)).unwrap_err().to_string();
+        assert!(
+            e.contains("nested more than 128 levels deep at line 1, column 129"),
+            "{e}"
+        );
+        let e = parse_toml(&format!("a = {}", "[".repeat(1000)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid TOML: nested more than 80 levels deep at line 1"),
+            "{e}"
+        );
+        let key = vec!["a"; 100].join(".");
+        let e = parse_toml(&format!("x = 1\n[{key}]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nested more than 80 levels deep at line 2, column"),
+            "{e}"
+        );
+        let e = parse_toml(&format!("x = 1\n{key} = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at line 2, column"), "{e}");
     }
 
     #[test]
