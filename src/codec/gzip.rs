@@ -47,7 +47,7 @@ pub enum InflateError {
 /// ```
 pub fn decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
     let mut out = Vec::new();
-    let mut d = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    let mut d = flate2::read::GzDecoder::new(body).take((limit as u64).saturating_add(1));
     d.read_to_end(&mut out)
         .map_err(|e| InflateError::Invalid(e.to_string()))?;
     if out.len() > limit {

@@ -1,0 +1,249 @@
+//! Building one batch: taking spans from the recording threads' logs and
+//! the lane of large spans, within the batch's count and the peer's
+//! request size, and writing them into a request buffer (each span copied
+//! once, already framed); what waits, and what goes back to the threads.
+//!
+//! Runs on the export worker, once per batch: never on a recording thread.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+
+use super::Worker;
+use crate::codec::otlp::{
+    put_request_framed, request_len_framed, request_overhead, EncodedScope, FramedGroup,
+};
+use crate::codec::wire::{len_field_len, put_len_header};
+use crate::shared::log::{Admit, LogReader};
+use crate::shared::SPAN_BUFFER_RETAIN;
+use crate::sync::lock;
+
+/// `ScopeSpans.spans`.
+const SCOPE_SPANS_SPANS: u32 = crate::codec::otlp::field::scope_spans::SPANS;
+
+impl Worker {
+    /// Spans waiting in the logs and the lane (and one held back by the
+    /// byte cap).
+    pub(super) fn waiting(&mut self) -> u64 {
+        self.refresh_logs();
+        self.readers.iter().map(LogReader::waiting).sum::<u64>()
+            + self.shared.lane.len() as u64
+            + u64::from(self.held.is_some())
+    }
+
+    pub(super) fn refresh_scopes(&mut self) {
+        let version = self.shared.scope_version.load(Ordering::Acquire);
+        if version == self.scope_version {
+            return;
+        }
+        let scopes = lock(&self.shared.scopes);
+        self.scopes = scopes.iter().map(|(_, e)| e.clone()).collect();
+        self.scope_version = version;
+        drop(scopes);
+        let scopes: Vec<&EncodedScope> = self.scopes.iter().map(|s| &**s).collect();
+        self.overhead = request_overhead(&self.resource, &scopes);
+    }
+
+    /// Picks up the readers of logs that threads created since last time.
+    pub(super) fn refresh_logs(&mut self) {
+        let version = self.shared.log_version.load(Ordering::Acquire);
+        if version != self.log_version {
+            self.log_version = version;
+            self.shared.take_new_readers(&mut self.readers);
+        }
+    }
+
+    /// Frees the logs of threads that exited, once drained (their chunks go
+    /// back to the pool for the threads still recording).
+    pub(super) fn retire_finished_logs(&mut self) {
+        self.refresh_logs();
+        let mut i = 0;
+        while i < self.readers.len() {
+            if self.readers[i].is_finished() {
+                let reader = self.readers.swap_remove(i);
+                self.shared.retire(reader);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Writes the next batch into a request buffer (the gRPC prefix, when
+    /// the exporter wants one, reserved in front) and consumes it from the
+    /// logs: the buffer and the number of spans, or `None` when nothing
+    /// waits.
+    pub(super) fn take_batch(&mut self) -> Option<(BytesMut, usize)> {
+        self.refresh_scopes();
+        self.refresh_logs();
+        let batch = self.config.effective_batch_size();
+        let (cap, overhead) = (self.max_request_bytes, self.overhead);
+        let mut taken = 0usize;
+        let mut bytes = overhead;
+        let mut rejected = 0u64;
+        self.records.clear();
+        self.marks.clear();
+        self.large.clear();
+        // A span whose request alone would pass the cap is never sent; a
+        // batch closes before the span that would take it past the cap.
+        while taken < batch {
+            let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) else {
+                break;
+            };
+            let size = len_field_len(SCOPE_SPANS_SPANS, span.span().len());
+            if overhead.saturating_add(size) > cap {
+                rejected += 1;
+                self.returner
+                    .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
+                continue;
+            }
+            if bytes + size > cap {
+                self.held = Some(span);
+                break;
+            }
+            bytes += size;
+            self.large.push(span);
+            taken += 1;
+        }
+        let n = self.readers.len();
+        for k in 0..n {
+            if taken >= batch || self.held.is_some() {
+                break;
+            }
+            let i = (self.next_reader + k) % n;
+            let start = self.records.len();
+            let mark = self.readers[i].gather(&mut self.records, |r| {
+                if taken >= batch {
+                    Admit::Stop
+                } else if overhead.saturating_add(r.len) > cap {
+                    rejected += 1;
+                    Admit::Skip
+                } else if bytes + r.len > cap {
+                    Admit::Stop
+                } else {
+                    bytes += r.len;
+                    taken += 1;
+                    Admit::Take
+                }
+            });
+            let end = self.records.len();
+            if end > start || mark.spans() > 0 {
+                self.marks.push((i, mark, start..end));
+            }
+        }
+        if rejected > 0 {
+            self.reject_too_large(rejected);
+        }
+        self.next_reader = if n == 0 {
+            0
+        } else {
+            (self.next_reader + 1) % n
+        };
+        if taken == 0 {
+            // Only spans too large to send (if any): taken out, nothing to send.
+            for (i, mark, _) in self.marks.drain(..) {
+                self.readers[i].consume(mark, &self.shared.pool);
+            }
+            return None;
+        }
+
+        // One group per scope: the length of its framed spans.
+        let last = self.scopes.len().saturating_sub(1);
+        let mut lens = vec![0usize; self.scopes.len()];
+        for r in &self.records {
+            if let Some(l) = lens.get_mut(usize::from(r.scope).min(last)) {
+                *l += r.len;
+            }
+        }
+        for s in &self.large {
+            if let Some(l) = lens.get_mut(usize::from(s.scope).min(last)) {
+                *l += len_field_len(SCOPE_SPANS_SPANS, s.span().len());
+            }
+        }
+        let groups: Vec<FramedGroup<'_>> = self
+            .scopes
+            .iter()
+            .zip(&lens)
+            .map(|(scope, &spans_len)| FramedGroup { scope, spans_len })
+            .collect();
+        let prefix = self.exporter.prefix_len();
+        let mut buffer = self.request_pool.take();
+        buffer.reserve(prefix + request_len_framed(&self.resource, &groups));
+        buffer.put_bytes(0, prefix);
+        let (records, marks, readers, large) =
+            (&self.records, &self.marks, &self.readers, &self.large);
+        put_request_framed(&mut buffer, &self.resource, &groups, |out, g| {
+            for (i, _, range) in marks {
+                let reader = &readers[*i];
+                for r in &records[range.clone()] {
+                    if usize::from(r.scope).min(last) == g {
+                        reader.with_record(r, |bytes| out.extend_from_slice(bytes));
+                    }
+                }
+            }
+            for s in large {
+                if usize::from(s.scope).min(last) == g {
+                    put_len_header(out, SCOPE_SPANS_SPANS, s.span().len());
+                    out.extend_from_slice(s.span());
+                }
+            }
+        });
+        drop(groups);
+        // Copied: the logs may reuse the space.
+        for (i, mark, _) in self.marks.drain(..) {
+            self.readers[i].consume(mark, &self.shared.pool);
+        }
+        for s in self.large.drain(..) {
+            self.returner
+                .give(&self.shared.bufs, s.body, SPAN_BUFFER_RETAIN);
+        }
+        self.shared
+            .counters
+            .in_flight
+            .fetch_add(taken as u64, Ordering::Relaxed);
+        self.shared.wake.drained();
+        Some((buffer, taken))
+    }
+
+    /// Counts spans larger than the peer accepts as rejected (they are never
+    /// sent), with a warning at most once a second.
+    pub(super) fn reject_too_large(&mut self, n: u64) {
+        self.shared
+            .counters
+            .rejected
+            .fetch_add(n, Ordering::Release);
+        let now = Instant::now();
+        if self
+            .last_too_large_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_too_large_warning = Some(now);
+            log::warn!(
+                "tracewire: {n} span(s) larger than the {} byte request limit were rejected, not sent; \
+                 shorten their attributes (spanLimits.attributeValueLengthLimit) or raise \
+                 tracing.batch.maxExportBytes if the collector accepts more",
+                self.max_request_bytes
+            );
+        }
+    }
+
+    /// Takes every waiting span out of the logs and the lane without
+    /// exporting it; returns how many.
+    pub(super) fn discard_waiting(&mut self) -> u64 {
+        self.refresh_logs();
+        let mut n = 0;
+        while let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) {
+            n += 1;
+            self.returner
+                .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
+        }
+        for reader in &mut self.readers {
+            self.records.clear();
+            let mark = reader.gather(&mut self.records, |_| Admit::Take);
+            n += mark.spans();
+            reader.consume(mark, &self.shared.pool);
+        }
+        self.records.clear();
+        n
+    }
+}
