@@ -99,6 +99,7 @@ pub use model::{SpanContext, SpanKind, Status, StatusCode};
 pub use pipeline::{service_resource, BuildError, Pipeline, PipelineBuilder};
 pub use rand::{random_span_id, random_trace_id};
 pub use record::{Span, SpanBuilder, Tracer};
+pub use shared::shed::ShedState;
 pub use shared::stats::Stats;
 
 /// Internals for tracewire's own benchmarks, fuzz targets and tests: the

@@ -186,6 +186,7 @@ impl PipelineBuilder {
             batch_size,
             self.sampler,
             self.limits,
+            self.batch.shedding,
         ));
         shared.register();
         if self.preallocate {
@@ -280,6 +281,20 @@ impl Pipeline {
     /// The span accounting, now.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// Where trace-consistent shedding stands: the share of new traces shed
+    /// now, how often that rose and fell, and the pressure behind it (all
+    /// zero while `tracing.batch.shedding` is off).
+    ///
+    /// ```no_run
+    /// # fn f(pipeline: &tracewire::Pipeline) {
+    /// let s = pipeline.shedding();
+    /// assert!(s.level <= 16);
+    /// # }
+    /// ```
+    pub fn shedding(&self) -> crate::ShedState {
+        self.shared.shed.state()
     }
 
     /// Spans waiting in the logs and spans in exports in flight (for tests

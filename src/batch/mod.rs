@@ -68,6 +68,12 @@ pub struct BatchConfig {
     /// OpenTelemetry Collector's limits (4 MiB less the framing for gRPC,
     /// 20 MiB for OTLP/HTTP).
     pub max_export_bytes: Option<usize>,
+    /// Trace-consistent shedding (`tracing.batch.shedding`, default on):
+    /// when the spans on their way to the logs pass half the queue, new
+    /// traces are shed whole, by their randomness, so that the traces kept
+    /// stay complete; off, spans that find the queue full are dropped one
+    /// by one.
+    pub shedding: bool,
 }
 
 impl Default for BatchConfig {
@@ -79,6 +85,7 @@ impl Default for BatchConfig {
             export_timeout: Duration::from_millis(30000),
             max_concurrent_exports: 4,
             max_export_bytes: None,
+            shedding: true,
         }
     }
 }

@@ -134,6 +134,8 @@ impl Worker {
         if rejected > 0 {
             self.reject_too_large(rejected);
         }
+        // Out of the logs: no longer shedding pressure.
+        self.shared.shed.taken(taken as u64 + rejected);
         self.next_reader = if n == 0 {
             0
         } else {
@@ -244,6 +246,7 @@ impl Worker {
             reader.consume(mark, &self.shared.pool);
         }
         self.records.clear();
+        self.shared.shed.taken(n);
         n
     }
 }

@@ -51,10 +51,13 @@ pub(super) fn resolve<E: Fn(&str) -> Option<String>>(
     let limits = limits(t.limits, &env, &mut errs);
     let (service_name, resource_attributes) =
         resource(t.service_name.clone(), &t.resource_attributes, &env);
-    let sampler = match t.sample_rate {
+    let mut sampler = match t.sample_rate {
         Some(r) => Sampler::traefik(r),
         None => env.sampler.unwrap_or_else(|| Sampler::traefik(1.0)),
     };
+    if t.probability == Some(true) {
+        sampler = sampler.with_probability();
+    }
 
     if !errs.is_empty() {
         return Err(ConfigErrors(errs));

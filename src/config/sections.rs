@@ -24,6 +24,7 @@ pub(super) const TRACING_KEYS: &[&str] = &[
     "addInternals",
     "serviceName",
     "sampleRate",
+    "sampler",
     "resourceAttributes",
     "globalAttributes",
     "capturedRequestHeaders",
@@ -69,6 +70,7 @@ pub(super) const BATCH_KEYS: &[&str] = &[
     "exportTimeout",
     "maxConcurrentExports",
     "maxExportBytes",
+    "shedding",
 ];
 pub(super) const LIMIT_KEYS: &[&str] = &[
     "attributeCountLimit",
@@ -84,6 +86,9 @@ pub(super) const LIMIT_KEYS: &[&str] = &[
 pub(super) struct TracingSection<'a> {
     pub(super) service_name: Option<String>,
     pub(super) sample_rate: Option<f64>,
+    /// `tracing.sampler: probability`: ratios sample by consistent
+    /// probability (`th`) rather than by the legacy trace-id ratio.
+    pub(super) probability: Option<bool>,
     pub(super) add_internals: bool,
     pub(super) resource_attributes: Vec<(String, String)>,
     pub(super) captured_request_headers: Vec<String>,
@@ -120,6 +125,17 @@ pub(super) fn tracing_section<'a>(
                     }
                 }
             }
+            "sampler" => match want_string(v, &option, errs).as_deref() {
+                Some("traceidratio") => t.probability = Some(false),
+                Some("probability") => t.probability = Some(true),
+                Some(other) => errs.push(ConfigError::Invalid {
+                    option,
+                    value: other.into(),
+                    reason: "is not a ratio sampler tracewire knows".into(),
+                    fix: "use traceidratio (the OpenTelemetry SDKs' legacy trace-id ratio, as Traefik) or probability (consistent probability sampling with th in tracestate)".into(),
+                }),
+                None => {}
+            },
             "resourceAttributes" | "globalAttributes" => {
                 t.resource_attributes.extend(want_map(v, &option, errs))
             }
@@ -275,6 +291,11 @@ pub(super) fn apply_batch(node: Option<&Node>, b: &mut BatchConfig, errs: &mut V
                 "maxExportBytes" => {
                     if let Some(n) = want_u32(v, &option, errs) {
                         b.max_export_bytes = Some(n as usize);
+                    }
+                }
+                "shedding" => {
+                    if let Some(on) = want_bool(v, &option, errs) {
+                        b.shedding = on;
                     }
                 }
                 _ => {

@@ -115,6 +115,7 @@ impl Config {
         let _ = writeln!(s, "    scheduleDelay: {:?}", b.scheduled_delay);
         let _ = writeln!(s, "    exportTimeout: {:?}", b.export_timeout);
         let _ = writeln!(s, "    maxConcurrentExports: {}", b.max_concurrent_exports);
+        let _ = writeln!(s, "    shedding: {}", b.shedding);
         match b.max_export_bytes {
             Some(n) => {
                 let _ = writeln!(s, "    maxExportBytes: {n}");
@@ -154,11 +155,17 @@ fn describe_sampler(s: &Sampler) -> String {
         RootSampler::AlwaysOn => "always_on".to_owned(),
         RootSampler::AlwaysOff => "always_off".to_owned(),
         RootSampler::Ratio(r) => format!("traceidratio({})", r.ratio()),
+        RootSampler::Probability(p) => format!(
+            "probability({}, th:{})",
+            p.probability(),
+            p.threshold().th().as_str()
+        ),
     };
     match s {
         Sampler::AlwaysOn => "always_on".into(),
         Sampler::AlwaysOff => "always_off".into(),
         Sampler::TraceIdRatio(r) => format!("traceidratio({})", r.ratio()),
+        Sampler::Probability(p) => root(&RootSampler::Probability(*p)),
         Sampler::ParentBased { root: r } => format!("parentbased_{}", root(r)),
     }
 }

@@ -69,6 +69,9 @@ pub struct SpanContext {
     flags: TraceFlags,
     is_remote: bool,
     trace_state: TraceState,
+    /// The pipeline shed this span's trace under overload: its local
+    /// children are shed too (never propagated).
+    shed: bool,
 }
 
 impl SpanContext {
@@ -86,7 +89,20 @@ impl SpanContext {
             flags,
             is_remote,
             trace_state,
+            shed: false,
         }
+    }
+
+    /// This context, marked as belonging to a trace the pipeline shed.
+    pub(crate) fn into_shed(mut self) -> Self {
+        self.shed = true;
+        self
+    }
+
+    /// Whether the pipeline shed this span's trace (its local children
+    /// are shed too).
+    pub(crate) fn is_shed(&self) -> bool {
+        self.shed
     }
 
     /// The trace id.

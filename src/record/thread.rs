@@ -90,6 +90,28 @@ impl ThreadState {
         self.with_log(shared.id, Some(shared), |_, log| log.count_sampled_out());
     }
 
+    /// Counts a shed span in this thread's log of `shared`.
+    ///
+    /// Hot path (runs per shed span): the log lookup and two plain stores.
+    #[inline]
+    pub(super) fn count_shed(&self, shared: &Arc<Shared>) {
+        self.with_log(shared.id, Some(shared), |_, log| log.count_shed());
+    }
+
+    /// Counts a kept span's start in the shedding pressure.
+    ///
+    /// Hot path (runs per sampled span while shedding is on): the log
+    /// lookup and local arithmetic; one read-modify-write per
+    /// [`STEP`](crate::shared::shed::STEP) spans.
+    #[inline]
+    pub(super) fn count_started(&self, shared: &Arc<Shared>) {
+        self.with_log(shared.id, Some(shared), |shared, log| {
+            if let Some(d) = log.count_started() {
+                shared.shed.add(d);
+            }
+        });
+    }
+
     /// A span buffer with [`HEADROOM`] reserved: from this thread's cache,
     /// else the cache swaps itself for a full bundle from the pool, else a
     /// new buffer (warm-up only).
@@ -205,6 +227,12 @@ pub(super) fn end_span(pipeline: u64, body: SpanBuf, side: Vec<u8>, scope: u16) 
             let Some(buf) = body.take() else { return };
             if let Some(buf) = queue(shared, log, buf, scope) {
                 l.give_buffer(buf, &shared.bufs);
+            }
+            if shared.shed.enabled() {
+                // Spans it dropped no longer press.
+                if let Some(d) = log.take_pending() {
+                    shared.shed.add(d);
+                }
             }
             if side.capacity() != 0 {
                 shared.side_pool.give(side);

@@ -34,6 +34,8 @@ use crate::codec::otlp::{put_span_start, SpanStart};
 use crate::model::{
     otlp_flags, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState, ValueRef,
 };
+use crate::sampling::{randomness, with_threshold, Th};
+use crate::shared::shed::Shed;
 use crate::shared::Shared;
 
 /// The `random` trace flag of W3C Trace Context Level 2, kept from a parent.
@@ -117,17 +119,28 @@ impl Tracer {
         let shared = &*self.shared;
         // One visit to this thread's state: ids, sampling, a buffer.
         let begun = LOCAL.try_with(|l| self.begin(l, parent));
-        let (trace_id, span_id, buf) = match begun {
+        let (trace_id, span_id, begun) = match begun {
             Ok(b) => b,
             Err(_) => self.begin(&ThreadState::new(), parent),
         };
         let inherited = parent.map_or(0, |p| p.trace_flags().bits() & RANDOM_FLAG);
-        let flags = TraceFlags::new(inherited).with_sampled(buf.is_some());
-        let trace_state = parent.map_or(TraceState::EMPTY, |p| p.trace_state().clone());
-        let ctx = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-        let Some(mut buf) = buf else {
-            return Span { ctx, rec: None };
+        let (mut buf, th) = match begun {
+            Begun::Sampled(buf, th) => (buf, th),
+            Begun::Out | Begun::Shed => {
+                let trace_state = parent.map_or(TraceState::EMPTY, |p| p.trace_state().clone());
+                let flags = TraceFlags::new(inherited);
+                let ctx = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+                let ctx = if matches!(begun, Begun::Shed) {
+                    ctx.into_shed()
+                } else {
+                    ctx
+                };
+                return Span { ctx, rec: None };
+            }
         };
+        let flags = TraceFlags::new(inherited).with_sampled(true);
+        let trace_state = self.trace_state(parent, th);
+        let ctx = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         let parent_remote = parent.is_some_and(SpanContext::is_remote);
         let parent_id = parent.map(SpanContext::span_id);
         let start = start_time.unwrap_or_else(clock::now_unix_nanos);
@@ -166,28 +179,93 @@ impl Tracer {
         }
     }
 
-    /// The ids and the sampling decision; for a sampled span, a scratch
-    /// buffer (with the log record's headroom reserved).
+    /// The trace state a sampled span carries: its parent's, with `th` set
+    /// or erased as the decision says. A root's `ot=th:...` is built once
+    /// (the sampler's threshold, or a shedding level); only a parent's
+    /// trace state that needs a new `th` is copied.
+    #[inline]
+    fn trace_state(&self, parent: Option<&SpanContext>, th: Th) -> TraceState {
+        let inherited = parent.map_or(TraceState::EMPTY, |p| p.trace_state().clone());
+        match th {
+            Th::Keep | Th::Implicit(_) => inherited,
+            Th::Set(t) => {
+                if inherited.is_empty() {
+                    let shared = &*self.shared;
+                    if let Some((own, state)) = &shared.sampler_state {
+                        if *own == t {
+                            return state.clone();
+                        }
+                    }
+                    if let Some(state) = shared.shed.root_state(t) {
+                        return state.clone();
+                    }
+                }
+                with_threshold(&inherited, Some(t))
+            }
+            Th::Erase => with_threshold(&inherited, None),
+        }
+    }
+
+    /// The ids and the decision: sampled (with a scratch buffer, the log
+    /// record's headroom reserved, and the `th` to carry), sampled out, or
+    /// shed (see [`crate::shared::shed`]: decided where the trace enters
+    /// this process, followed by its local children).
     ///
     /// Hot path (runs per span start): no lock, no atomic but once per
-    /// bundle of buffers.
+    /// bundle of buffers, one relaxed load of the shedding threshold for a
+    /// sampled span whose parent is not a local sampled span, and one
+    /// read-modify-write per 16 sampled spans while shedding is on.
     #[inline(always)]
-    fn begin(
-        &self,
-        l: &ThreadState,
-        parent: Option<&SpanContext>,
-    ) -> (TraceId, SpanId, Option<SpanBuf>) {
+    fn begin(&self, l: &ThreadState, parent: Option<&SpanContext>) -> (TraceId, SpanId, Begun) {
+        let shared = &self.shared;
         let trace_id = match parent {
             Some(p) => p.trace_id(),
             None => l.rng.trace_id(),
         };
         let span_id = l.rng.span_id();
-        if !self.shared.sampler.should_sample(parent, &trace_id) {
-            l.count_sampled_out(&self.shared);
-            return (trace_id, span_id, None);
+        if parent.is_some_and(SpanContext::is_shed) {
+            // Its trace was shed: so is every span of it started here.
+            l.count_shed(shared);
+            return (trace_id, span_id, Begun::Shed);
         }
-        (trace_id, span_id, Some(l.take_buffer(&self.shared.bufs)))
+        let Some(mut th) = shared.sampler.decide(parent, &trace_id) else {
+            l.count_sampled_out(shared);
+            return (trace_id, span_id, Begun::Out);
+        };
+        if shared.shed.enabled() {
+            // A local sampled parent decided for its trace already.
+            if !parent.is_some_and(|p| p.is_sampled() && !p.is_remote()) {
+                let s = shared.shed.threshold();
+                if s != 0 {
+                    let r = match parent {
+                        Some(p) => randomness(&trace_id, p.trace_state()),
+                        None => randomness(&trace_id, &TraceState::EMPTY),
+                    };
+                    if r < s {
+                        l.count_shed(shared);
+                        return (trace_id, span_id, Begun::Shed);
+                    }
+                    th = Shed::raise(th, s);
+                }
+            }
+            l.count_started(shared);
+        }
+        (
+            trace_id,
+            span_id,
+            Begun::Sampled(l.take_buffer(&shared.bufs), th),
+        )
     }
+}
+
+/// What [`Tracer::begin`] decided.
+enum Begun {
+    /// Sampled: the span's scratch buffer and the `th` it carries.
+    Sampled(SpanBuf, Th),
+    /// Not sampled.
+    Out,
+    /// Shed under overload (counted recorded and shed).
+    Shed,
 }
 
 /// Options for a span that [`Tracer::start`] does not cover.

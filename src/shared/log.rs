@@ -62,6 +62,8 @@ struct Produced {
     dropped: AtomicU64,
     /// Spans not sampled, started on this log's thread.
     sampled_out: AtomicU64,
+    /// Spans shed (counted recorded too), started on this log's thread.
+    shed: AtomicU64,
     /// Spans counted recorded here but queued another way (larger than a
     /// chunk).
     diverted: AtomicU64,
@@ -70,24 +72,47 @@ struct Produced {
 }
 
 impl LogShared {
-    /// `(recorded, dropped, sampled_out)`, as published (acquire).
-    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+    /// `(recorded, dropped, sampled_out, shed)`, as published (acquire;
+    /// the outcome `shed` before `recorded`, see `stats`).
+    pub(crate) fn counts(&self) -> Counts {
         let p = &self.produced;
-        (
-            p.recorded.load(Ordering::Acquire),
-            p.dropped.load(Ordering::Acquire),
-            p.sampled_out.load(Ordering::Acquire),
-        )
+        let shed = p.shed.load(Ordering::Acquire);
+        let dropped = p.dropped.load(Ordering::Acquire);
+        Counts {
+            recorded: p.recorded.load(Ordering::Acquire),
+            dropped,
+            sampled_out: p.sampled_out.load(Ordering::Acquire),
+            shed,
+        }
     }
 
     /// Spans published into this log and not yet taken (while the producer
     /// works, spans it counted recorded may still be on their way in).
     pub(crate) fn waiting(&self) -> u64 {
-        let (recorded, dropped, _) = self.counts();
-        recorded
-            .saturating_sub(dropped)
+        let c = self.counts();
+        c.recorded
+            .saturating_sub(c.dropped)
+            .saturating_sub(c.shed)
             .saturating_sub(self.produced.diverted.load(Ordering::Acquire))
             .saturating_sub(self.taken.load(Ordering::Acquire))
+    }
+}
+
+/// A log's span counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) recorded: u64,
+    pub(crate) dropped: u64,
+    pub(crate) sampled_out: u64,
+    pub(crate) shed: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.recorded += o.recorded;
+        self.dropped += o.dropped;
+        self.sampled_out += o.sampled_out;
+        self.shed += o.shed;
     }
 }
 
@@ -112,6 +137,10 @@ pub(crate) struct LogProducer {
     dropped: u64,
     sampled_out: u64,
     diverted: u64,
+    shed: u64,
+    /// Spans started and kept, less those dropped, not yet reported to the
+    /// pipeline's shedding pressure.
+    pending: i64,
 }
 
 /// The largest record a chunk of `pool` takes (room for a jump record
@@ -182,6 +211,7 @@ impl LogProducer {
                 recorded: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 sampled_out: AtomicU64::new(0),
+                shed: AtomicU64::new(0),
                 diverted: AtomicU64::new(0),
                 gone: AtomicBool::new(false),
             }),
@@ -202,6 +232,8 @@ impl LogProducer {
             dropped: 0,
             sampled_out: 0,
             diverted: 0,
+            shed: 0,
+            pending: 0,
         };
         (producer, reader)
     }
@@ -216,6 +248,41 @@ impl LogProducer {
             .produced
             .sampled_out
             .store(self.sampled_out, Ordering::Release);
+    }
+
+    /// Counts a shed span: recorded, and shed at once.
+    ///
+    /// Hot path (runs per shed span): two plain stores.
+    #[inline]
+    pub(crate) fn count_shed(&mut self) {
+        self.recorded += 1;
+        self.log
+            .produced
+            .recorded
+            .store(self.recorded, Ordering::Release);
+        self.shed += 1;
+        self.log.produced.shed.store(self.shed, Ordering::Release);
+    }
+
+    /// A kept span started: one more span of shedding pressure. Returns
+    /// the pressure to report when [`STEP`](super::shed::STEP) has built
+    /// up (then reset).
+    ///
+    /// Hot path (runs per sampled span start): local arithmetic.
+    #[inline]
+    pub(crate) fn count_started(&mut self) -> Option<i64> {
+        self.pending += 1;
+        self.take_pending()
+    }
+
+    /// The shedding pressure built up, when at least a step of it.
+    #[inline]
+    pub(crate) fn take_pending(&mut self) -> Option<i64> {
+        if self.pending.abs() >= super::shed::STEP {
+            Some(std::mem::take(&mut self.pending))
+        } else {
+            None
+        }
     }
 
     /// Counts a span that ended but cannot be queued (pipeline closed).
@@ -240,6 +307,7 @@ impl LogProducer {
 
     /// After [`Refused::TooLarge`]: the span could not be queued at all.
     pub(crate) fn count_refused_dropped(&mut self) {
+        self.pending -= 1;
         self.dropped += 1;
         self.log
             .produced
@@ -271,6 +339,7 @@ impl LogProducer {
             match self.switch(pool) {
                 Some(n) => sealed = n,
                 None => {
+                    self.pending -= 1;
                     self.dropped += 1;
                     self.log
                         .produced
@@ -494,9 +563,8 @@ impl LogReader {
             && self.chunks.front().is_none_or(|c| c.available() == 0)
     }
 
-    /// Frees the log's last chunk; returns its final counts
-    /// `(recorded, dropped, sampled_out)`.
-    pub(crate) fn retire(mut self, pool: &ChunkPool) -> (u64, u64, u64) {
+    /// Frees the log's last chunk; returns its final counts.
+    pub(crate) fn retire(mut self, pool: &ChunkPool) -> Counts {
         let chunks: Vec<ChunkConsumer> = self
             .chunks
             .drain(..)
@@ -587,8 +655,8 @@ mod tests {
         }
         // The budget: 8 chunks of 4 spans (a second producer would add one).
         assert_eq!(dropped, 100 - 8 * 4);
-        let (recorded, d, _) = r.shared().counts();
-        assert_eq!((recorded, d), (100, dropped));
+        let c = r.shared().counts();
+        assert_eq!((c.recorded, c.dropped), (100, dropped));
         assert_eq!(r.waiting(), 32);
     }
 
@@ -598,7 +666,8 @@ mod tests {
         let (mut p, r) = LogProducer::new(&pool);
         let big = vec![7u8; pool.chunk_bytes()];
         assert_eq!(p.append(&record(0, &big), &pool), Err(Refused::TooLarge));
-        assert_eq!(r.shared().counts(), (1, 0, 0));
+        let c = r.shared().counts();
+        assert_eq!((c.recorded, c.dropped, c.sampled_out), (1, 0, 0));
     }
 
     #[test]
@@ -612,6 +681,6 @@ mod tests {
         assert!(!r.is_finished(), "published spans remain");
         assert_eq!(drain(&mut r, &pool).len(), 20);
         assert!(r.is_finished());
-        assert_eq!(r.retire(&pool), (20, 0, 0));
+        assert_eq!(r.retire(&pool).recorded, 20);
     }
 }

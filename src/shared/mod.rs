@@ -18,6 +18,7 @@ pub(crate) mod chunk_pool;
 pub(crate) mod lane;
 pub(crate) mod log;
 pub(crate) mod pool;
+pub(crate) mod shed;
 pub(crate) mod stats;
 pub(crate) mod wake;
 
@@ -31,8 +32,9 @@ use crate::sampling::Sampler;
 use crate::sync::lock;
 use chunk_pool::ChunkPool;
 use lane::Lane;
-use log::{LogProducer, LogReader, LogShared};
+use log::{Counts, LogProducer, LogReader, LogShared};
 use pool::{Bundles, Pool, Returner, BUNDLE};
+use shed::Shed;
 use stats::{Counters, Stats};
 use wake::Wake;
 
@@ -51,8 +53,8 @@ pub(crate) struct Logs {
     live: Vec<Arc<LogShared>>,
     /// Readers of logs created since the worker last looked.
     new_readers: Vec<LogReader>,
-    /// Final counts of retired logs: recorded, dropped, sampled out.
-    retired: (u64, u64, u64),
+    /// Final counts of retired logs.
+    retired: Counts,
 }
 
 /// What a pipeline's tracers, spans and worker share.
@@ -72,6 +74,11 @@ pub(crate) struct Shared {
     pub(crate) side_pool: Pool<Vec<u8>>,
     pub(crate) counters: Counters,
     pub(crate) sampler: Sampler,
+    /// Trace-consistent shedding under overload.
+    pub(crate) shed: Shed,
+    /// `ot=th:...` alone for the sampler's own threshold (a root's trace
+    /// state under the probability sampler, built once).
+    pub(crate) sampler_state: Option<(crate::sampling::Threshold, crate::model::TraceState)>,
     pub(crate) limits: SpanLimits,
     /// Set when the pipeline shuts down: later spans are dropped and counted.
     pub(crate) closed: AtomicBool,
@@ -94,7 +101,13 @@ impl Shared {
     /// The shared state of a pipeline whose logs hold `capacity` spans in
     /// all (see [`ChunkPool::for_queue`]) and whose worker exports
     /// `batch` spans at a time.
-    pub(crate) fn new(capacity: usize, batch: usize, sampler: Sampler, limits: SpanLimits) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        batch: usize,
+        sampler: Sampler,
+        limits: SpanLimits,
+        shedding: bool,
+    ) -> Self {
         let pool = ChunkPool::for_queue(capacity, batch);
         let chunks = pool.batch_chunks();
         Shared {
@@ -110,6 +123,8 @@ impl Shared {
             side_pool: Pool::new(256, SPAN_BUFFER_RETAIN, Vec::new),
             counters: Counters::new(),
             sampler,
+            shed: Shed::new(capacity, shedding),
+            sampler_state: sampler_state(&sampler),
             limits,
             closed: AtomicBool::new(false),
             finished: AtomicBool::new(false),
@@ -190,11 +205,9 @@ impl Shared {
     pub(crate) fn retire(&self, reader: LogReader) {
         let mut logs = lock(&self.logs);
         let shared = reader.shared().clone();
-        let (recorded, dropped, sampled_out) = reader.retire(&self.pool);
+        let counts = reader.retire(&self.pool);
         logs.live.retain(|l| !Arc::ptr_eq(l, &shared));
-        logs.retired.0 += recorded;
-        logs.retired.1 += dropped;
-        logs.retired.2 += sampled_out;
+        logs.retired += counts;
     }
 
     /// Runs `f` with the pipeline's log for spans ending on a thread that
@@ -223,6 +236,23 @@ impl Shared {
         let finished = self.finished.load(Ordering::Acquire);
         self.counters.snapshot(&logs.live, logs.retired, finished)
     }
+}
+
+/// The trace state a root kept by `sampler` carries, when it writes one
+/// (the probability sampler, directly or as a parent-based root).
+fn sampler_state(
+    sampler: &Sampler,
+) -> Option<(crate::sampling::Threshold, crate::model::TraceState)> {
+    use crate::sampling::RootSampler;
+    let t = match sampler {
+        Sampler::Probability(p)
+        | Sampler::ParentBased {
+            root: RootSampler::Probability(p),
+        } => p.threshold(),
+        _ => return None,
+    };
+    let state = crate::sampling::with_threshold(&crate::model::TraceState::EMPTY, Some(t));
+    Some((t, state))
 }
 
 /// Every pipeline, by id: how a span finds its pipeline when it ends on a

@@ -5,9 +5,12 @@
 //! in exactly one state:
 //!
 //! ```text
-//! recorded = exported + dropped + failed + rejected + queued
+//! recorded = exported + dropped + shed + failed + rejected + queued
 //! ```
 //!
+//! - `shed`: the pipeline shed its trace under overload (see
+//!   [`shed`](super::shed)): counted recorded and shed when it started,
+//!   never encoded;
 //! - `dropped`: its log had no room (or the pipeline was shut down) when it
 //!   ended, or it was still in a log when shutdown finished;
 //! - `exported`: the collector accepted it;
@@ -23,7 +26,7 @@
 //! `queued` against what the ring and the worker really hold.
 //!
 //! The counters written on the recording path (`recorded`, `sampled_out`,
-//! and `dropped` when a log is full) live in each thread's log, written by
+//! `shed`, and `dropped` when a log is full) live in each thread's log, written by
 //! that thread alone with plain stores (no read-modify-write); a snapshot
 //! sums them over the live logs, plus the final counts of retired ones.
 //!
@@ -32,7 +35,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::log::LogShared;
+use super::log::{Counts, LogShared};
 
 /// The pipeline-wide counters (the worker's, mostly).
 pub(crate) struct Counters {
@@ -83,12 +86,12 @@ impl Counters {
     }
 
     /// A snapshot, given every live log and the retired logs' final
-    /// `(recorded, dropped, sampled_out)`. Once shutdown has `finished`,
-    /// spans still in a log will never leave it: they count as dropped.
+    /// counts. Once shutdown has `finished`, spans still in a log will
+    /// never leave it: they count as dropped.
     pub(crate) fn snapshot(
         &self,
         logs: &[Arc<LogShared>],
-        retired: (u64, u64, u64),
+        retired: Counts,
         finished: bool,
     ) -> Stats {
         // Outcomes before `recorded`: see the module docs. A span's log
@@ -97,20 +100,25 @@ impl Counters {
         let exported = self.exported.load(Ordering::Acquire);
         let failed = self.failed.load(Ordering::Acquire);
         let rejected = self.rejected.load(Ordering::Acquire);
-        let mut dropped = self.dropped.load(Ordering::Acquire) + retired.1;
+        // Each log's outcomes (`dropped`, `shed`) before its `recorded`.
+        let mut outcomes = retired;
         for l in logs {
-            dropped += l.counts().1;
+            let c = l.counts();
+            outcomes.dropped += c.dropped;
+            outcomes.shed += c.shed;
         }
+        let mut dropped = self.dropped.load(Ordering::Acquire) + outcomes.dropped;
+        let shed = outcomes.shed;
         let retried = self.retried.load(Ordering::Acquire);
         let bytes_sent = self.bytes_sent.load(Ordering::Acquire);
         let exports = self.exports.load(Ordering::Acquire);
-        let (mut recorded, mut sampled_out) = (retired.0, retired.2);
+        let (mut recorded, mut sampled_out) = (retired.recorded, retired.sampled_out);
         for l in logs {
-            let (r, _, s) = l.counts();
-            recorded += r;
-            sampled_out += s;
+            let c = l.counts();
+            recorded += c.recorded;
+            sampled_out += c.sampled_out;
         }
-        let resolved = exported + failed + rejected + dropped;
+        let resolved = exported + failed + rejected + dropped + shed;
         // Never negative while no span is counted twice; if one were,
         // `queued` would show it as an absurdly large number, which the
         // tests check for.
@@ -123,6 +131,7 @@ impl Counters {
             recorded,
             sampled_out,
             dropped,
+            shed,
             exported,
             failed,
             rejected,
@@ -136,23 +145,27 @@ impl Counters {
 
 /// A snapshot of a pipeline's span accounting.
 ///
-/// `recorded == exported + dropped + failed + rejected + queued` holds for
-/// every snapshot.
+/// `recorded == exported + dropped + shed + failed + rejected + queued`
+/// holds for every snapshot.
 ///
 /// ```no_run
 /// # fn demo(pipeline: &tracewire::Pipeline) {
 /// let s = pipeline.stats();
-/// assert_eq!(s.recorded, s.exported + s.dropped + s.failed + s.rejected + s.queued);
+/// assert_eq!(s.recorded, s.exported + s.dropped + s.shed + s.failed + s.rejected + s.queued);
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Sampled spans that ended.
+    /// Sampled spans that ended, and spans shed under overload (counted
+    /// when they started).
     pub recorded: u64,
     /// Spans not sampled (never encoded, never queued).
     pub sampled_out: u64,
     /// Spans dropped: no room in their thread's log, or the pipeline shut down.
     pub dropped: u64,
+    /// Spans of traces the pipeline shed whole under overload (never
+    /// encoded; see `tracing.batch.shedding`).
+    pub shed: u64,
     /// Spans the collector accepted.
     pub exported: u64,
     /// Spans whose export failed for good.
@@ -179,7 +192,7 @@ impl Stats {
     /// assert!(tracewire::Stats::default().is_consistent());
     /// ```
     pub fn is_consistent(&self) -> bool {
-        self.exported + self.dropped + self.failed + self.rejected <= self.recorded
+        self.exported + self.dropped + self.shed + self.failed + self.rejected <= self.recorded
     }
 }
 
@@ -187,12 +200,21 @@ impl Stats {
 mod tests {
     use super::*;
 
+    fn counts(recorded: u64, dropped: u64, shed: u64) -> Counts {
+        Counts {
+            recorded,
+            dropped,
+            sampled_out: 0,
+            shed,
+        }
+    }
+
     #[test]
     fn resolve_splits_a_batch() {
         let c = Counters::new();
         c.in_flight.fetch_add(10, Ordering::Relaxed);
         c.resolve(10, 3, 0);
-        let s = c.snapshot(&[], (10, 0, 0), false);
+        let s = c.snapshot(&[], counts(10, 0, 0), false);
         assert_eq!((s.exported, s.rejected, s.failed, s.queued), (7, 3, 0, 0));
         assert!(s.is_consistent());
         assert_eq!(c.in_flight.load(Ordering::Relaxed), 0);
@@ -201,9 +223,19 @@ mod tests {
     #[test]
     fn what_stays_in_a_log_after_shutdown_is_dropped() {
         let c = Counters::new();
-        let s = c.snapshot(&[], (5, 1, 0), false);
+        let s = c.snapshot(&[], counts(5, 1, 0), false);
         assert_eq!((s.dropped, s.queued), (1, 4));
-        let s = c.snapshot(&[], (5, 1, 0), true);
+        let s = c.snapshot(&[], counts(5, 1, 0), true);
         assert_eq!((s.dropped, s.queued), (5, 0));
+    }
+
+    #[test]
+    fn shed_spans_are_an_outcome() {
+        let c = Counters::new();
+        let s = c.snapshot(&[], counts(10, 1, 4), false);
+        assert_eq!((s.shed, s.dropped, s.queued), (4, 1, 5));
+        assert!(s.is_consistent());
+        let s = c.snapshot(&[], counts(10, 1, 4), true);
+        assert_eq!((s.shed, s.dropped, s.queued), (4, 6, 0));
     }
 }
