@@ -59,7 +59,7 @@ impl Monitor {
                 assert!(st.is_consistent(), "a span counted twice: {st:?}");
                 assert_eq!(
                     st.recorded,
-                    st.exported + st.dropped + st.failed + st.rejected + st.queued,
+                    st.exported + st.dropped + st.shed + st.failed + st.rejected + st.queued,
                     "{st:?}"
                 );
                 reads += 1;
@@ -155,7 +155,7 @@ async fn collector_down_for_seconds_then_up() {
         down.recorded > 100_000,
         "recording went on while the collector was down: {down:?}"
     );
-    assert!(down.dropped > 0 && down.exported == 0);
+    assert!(down.dropped + down.shed > 0 && down.exported == 0);
     // Recording never waited on the collector: no single span took long
     // (a blocking exporter would show seconds here). Generous bounds: the
     // machine is shared and this is a debug build.
@@ -188,7 +188,7 @@ async fn collector_down_for_seconds_then_up() {
     );
     assert_eq!(
         after.recorded,
-        after.exported + after.dropped + after.failed + after.rejected
+        after.exported + after.dropped + after.shed + after.failed + after.rejected
     );
     let reads = monitor.finish();
     assert!(reads > 100);
@@ -280,7 +280,7 @@ async fn shutdown_within(p: Pipeline, deadline: Duration) -> Stats {
     assert_eq!(stats.queued, 0, "{stats:?}");
     assert_eq!(
         stats.recorded,
-        stats.exported + stats.dropped + stats.failed + stats.rejected
+        stats.exported + stats.dropped + stats.shed + stats.failed + stats.rejected
     );
     stats
 }

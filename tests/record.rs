@@ -291,6 +291,8 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         max_export_batch_size: 8,
         max_concurrent_exports: 1,
         export_timeout: Duration::from_millis(300),
+        // The drop path itself (tests/shedding.rs covers shedding).
+        shedding: false,
         ..BatchConfig::default()
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
@@ -303,7 +305,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     assert!(s.dropped >= 1000 - 16 - 8, "dropped {}", s.dropped);
     assert_eq!(
         s.recorded,
-        s.exported + s.dropped + s.failed + s.rejected + s.queued
+        s.exported + s.dropped + s.shed + s.failed + s.rejected + s.queued
     );
     let stats = match p.shutdown(Duration::from_millis(500)) {
         Ok(s) => s,
@@ -312,7 +314,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     };
     assert_eq!(stats.queued, 0);
     assert_eq!(stats.exported, 0);
-    assert_eq!(stats.recorded, stats.dropped + stats.failed);
+    assert_eq!(stats.recorded, stats.dropped + stats.shed + stats.failed);
 }
 
 #[test]
@@ -421,7 +423,7 @@ fn accounting_invariant_under_concurrency_and_failures() {
                     assert!(s.is_consistent(), "a span counted twice: {s:?}");
                     assert_eq!(
                         s.recorded,
-                        s.exported + s.dropped + s.failed + s.rejected + s.queued
+                        s.exported + s.dropped + s.shed + s.failed + s.rejected + s.queued
                     );
                     std::thread::yield_now();
                 }
@@ -443,7 +445,7 @@ fn accounting_invariant_under_concurrency_and_failures() {
         assert_eq!(stats.queued, 0);
         assert_eq!(
             stats.recorded,
-            stats.exported + stats.dropped + stats.failed + stats.rejected
+            stats.exported + stats.dropped + stats.shed + stats.failed + stats.rejected
         );
         // What the exporter accepted is exactly what was counted exported.
         assert_eq!(
@@ -631,6 +633,8 @@ fn logs_that_fill_drop_and_count_within_the_budget() {
         max_export_batch_size: 64,
         max_concurrent_exports: 1,
         export_timeout: Duration::from_millis(200),
+        // The drop path itself (tests/shedding.rs covers shedding).
+        shedding: false,
         ..BatchConfig::default()
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
@@ -652,7 +656,7 @@ fn logs_that_fill_drop_and_count_within_the_budget() {
                 assert!(s.is_consistent(), "{s:?}");
                 assert_eq!(
                     s.recorded,
-                    s.exported + s.dropped + s.failed + s.rejected + s.queued
+                    s.exported + s.dropped + s.shed + s.failed + s.rejected + s.queued
                 );
                 std::thread::yield_now();
             }
@@ -675,6 +679,6 @@ fn logs_that_fill_drop_and_count_within_the_budget() {
     assert_eq!(stats.queued, 0);
     assert_eq!(
         stats.recorded,
-        stats.dropped + stats.failed + stats.exported
+        stats.dropped + stats.shed + stats.failed + stats.exported
     );
 }

@@ -78,7 +78,7 @@ async fn flush(p: &Pipeline) -> Result<(), FlushError> {
 fn consistent(s: &Stats) {
     assert_eq!(
         s.recorded,
-        s.exported + s.dropped + s.failed + s.rejected + s.queued,
+        s.exported + s.dropped + s.shed + s.failed + s.rejected + s.queued,
         "{s:?}"
     );
 }

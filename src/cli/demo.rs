@@ -141,7 +141,7 @@ pub fn run(args: DemoArgs) -> i32 {
     }
 
     println!(
-        "{:<10} {:>9} {:>14} {:>12} {:>12} {:>9} {:>7} {:>7} {:>14} {:>9}",
+        "{:<10} {:>9} {:>14} {:>12} {:>12} {:>9} {:>7} {:>7} {:>7} {:>14} {:>9}",
         "protocol",
         "spans",
         "record ns/span",
@@ -149,13 +149,14 @@ pub fn run(args: DemoArgs) -> i32 {
         "delivered/s",
         "exported",
         "dropped",
+        "shed",
         "failed",
         "bytes on wire",
         "requests"
     );
     for r in &runs {
         println!(
-            "{:<10} {:>9} {:>14.0} {:>12.0} {:>12.0} {:>9} {:>7} {:>7} {:>14} {:>9}",
+            "{:<10} {:>9} {:>14.0} {:>12.0} {:>12.0} {:>9} {:>7} {:>7} {:>7} {:>14} {:>9}",
             r.protocol,
             r.spans,
             r.recording_ns_per_span,
@@ -163,6 +164,7 @@ pub fn run(args: DemoArgs) -> i32 {
             r.delivered_per_sec,
             r.stats.exported,
             r.stats.dropped,
+            r.stats.shed,
             r.stats.failed,
             r.stats.bytes_sent,
             r.stats.exports

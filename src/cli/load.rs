@@ -29,6 +29,12 @@ pub struct LoadArgs {
     /// Recording threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Simulated requests in flight at once (all threads together): each
+    /// starts its SERVER and CLIENT spans, and its spans end interleaved
+    /// with the others' (its CLIENT span, then, after the other requests'
+    /// spans have had their turn, its SERVER span), as a busy proxy's do.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub concurrency: usize,
     /// Print a JSON summary as the last line of stdout.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +67,10 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     config.enabled = true;
     if args.threads == 0 {
         eprintln!("error: --threads must be at least 1");
+        return 2;
+    }
+    if args.concurrency == 0 {
+        eprintln!("error: --concurrency must be at least 1 (requests in flight at once)");
         return 2;
     }
     if args.attribute_bytes > MAX_ATTRIBUTE_BYTES {
@@ -139,11 +149,40 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
             let check_every = (queue_cap / 4 / (2 * args.threads as u64)).clamp(1, 64);
             let step = 2 * check_every * args.threads as u64;
             let limit = queue_cap * 3 / 4;
+            // This thread's share of the requests in flight.
+            let threads = args.threads as u64;
+            let in_flight = (args.concurrency as u64 / threads
+                + u64::from(t < args.concurrency as u64 % threads))
+            .max(1) as usize;
             scope.spawn(move || {
                 let thread_start = Instant::now();
                 let mut k = 0u64;
                 let mut i = t;
-                while i < requests && !given_up.load(Ordering::Relaxed) {
+                // Requests in flight, visited in turn: an empty slot starts
+                // a request, an open CLIENT span ends, then (a round later)
+                // its SERVER span, and the slot starts the next request.
+                let mut slots: Vec<Option<traffic::Request>> =
+                    (0..in_flight).map(|_| None).collect();
+                let mut open = 0usize;
+                let mut slot = 0usize;
+                loop {
+                    let starting = i < requests && !given_up.load(Ordering::Relaxed);
+                    if !starting && open == 0 {
+                        break;
+                    }
+                    let s = &mut slots[slot];
+                    slot = (slot + 1) % in_flight;
+                    if let Some(r) = s.as_mut().filter(|r| r.client_open()) {
+                        recorded.fetch_add(r.end_client(), Ordering::Relaxed);
+                        continue;
+                    }
+                    if let Some(r) = s.take() {
+                        recorded.fetch_add(r.end_server(), Ordering::Relaxed);
+                        open -= 1;
+                    }
+                    if !starting {
+                        continue;
+                    }
                     if backpressure && k % check_every == 0 {
                         // Never record faster than the pipeline delivers.
                         while !given_up.load(Ordering::Relaxed) {
@@ -161,10 +200,15 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
                             std::thread::sleep(due - now);
                         }
                     }
-                    let spans = traffic::request(tracer, i, 2 * i + 1 < total, payload);
-                    recorded.fetch_add(spans, Ordering::Relaxed);
+                    *s = Some(traffic::Request::begin(
+                        tracer,
+                        i,
+                        2 * i + 1 < total,
+                        payload,
+                    ));
+                    open += 1;
                     k += 1;
-                    i += args.threads as u64;
+                    i += threads;
                 }
                 finished.fetch_add(1, Ordering::Relaxed);
             });
@@ -277,6 +321,7 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
             per(s.exported, seconds)
         );
         println!("dropped     {:>12}  (queue full)", s.dropped);
+        println!("shed        {:>12}  (whole traces, under overload)", s.shed);
         println!("queued      {:>12}  (never resolved)", s.queued);
         println!("failed      {:>12}", s.failed);
         println!(
@@ -295,6 +340,7 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
         "sampled_out": s.sampled_out,
         "exported": s.exported,
         "dropped": s.dropped,
+        "shed": s.shed,
         "failed": s.failed,
         "rejected": s.rejected,
         "retried": s.retried,

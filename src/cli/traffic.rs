@@ -3,7 +3,7 @@
 //! for its upstream call.
 
 use tracewire::model::{SpanKind, Status};
-use tracewire::Tracer;
+use tracewire::{Span, Tracer};
 
 const ROUTES: [(&str, &str); 6] = [
     ("GET", "/api/v1/users/{id}"),
@@ -41,50 +41,96 @@ pub fn status_code(i: u64) -> i64 {
 /// as one more attribute (`load --attribute-bytes`). Returns the spans
 /// recorded.
 pub fn request(tracer: &Tracer, i: u64, with_client: bool, payload: &str) -> u64 {
-    let (method, route) = ROUTES[(mix(i) % ROUTES.len() as u64) as usize];
-    let code = status_code(i);
-    let mut path_buf = [0u8; 64];
-    let path = concrete_path(route, mix(i + 1) % 10_000, &mut path_buf);
-    let mut name_buf = [0u8; 64];
-    let name = join(method, " ", route, &mut name_buf);
+    let mut r = Request::begin(tracer, i, with_client, payload);
+    r.end_client() + r.end_server()
+}
 
-    let mut server = tracer.start(name, SpanKind::Server);
-    server.set_str("http.request.method", method);
-    server.set_str("http.route", route);
-    server.set_str("url.path", path);
-    server.set_str("url.scheme", "https");
-    server.set_str("server.address", "api.example.com");
-    server.set_i64("server.port", 443);
-    server.set_str("client.address", "203.0.113.7");
-    server.set_str("user_agent.original", AGENTS[(i % 3) as usize]);
-    server.set_str("network.protocol.version", "1.1");
-    if !payload.is_empty() {
-        server.set_str("http.request.body", payload);
-    }
-    let mut spans = 1;
-    if with_client {
-        let mut client = tracer.start_with_parent(method, SpanKind::Client, Some(server.context()));
-        client.set_str("http.request.method", method);
-        client.set_str("server.address", "10.0.12.5");
-        client.set_i64("server.port", 8080);
-        client.set_str("url.full", path);
-        client.set_str("network.peer.address", "10.0.12.5");
-        client.set_i64("http.response.status_code", code);
+/// A simulated request in flight: its SERVER span, and its CLIENT span
+/// until the upstream answers (`load --concurrency`: many at once, their
+/// spans ending interleaved as a busy proxy's do).
+pub struct Request {
+    server: Span,
+    client: Option<Span>,
+    code: i64,
+}
+
+impl Request {
+    /// Starts request `i`: its SERVER span and, when `with_client`, the
+    /// CLIENT span of its upstream call, with their attributes.
+    pub fn begin(tracer: &Tracer, i: u64, with_client: bool, payload: &str) -> Request {
+        let (method, route) = ROUTES[(mix(i) % ROUTES.len() as u64) as usize];
+        let code = status_code(i);
+        let mut path_buf = [0u8; 64];
+        let path = concrete_path(route, mix(i + 1) % 10_000, &mut path_buf);
+        let mut name_buf = [0u8; 64];
+        let name = join(method, " ", route, &mut name_buf);
+
+        let mut server = tracer.start(name, SpanKind::Server);
+        server.set_str("http.request.method", method);
+        server.set_str("http.route", route);
+        server.set_str("url.path", path);
+        server.set_str("url.scheme", "https");
+        server.set_str("server.address", "api.example.com");
+        server.set_i64("server.port", 443);
+        server.set_str("client.address", "203.0.113.7");
+        server.set_str("user_agent.original", AGENTS[(i % 3) as usize]);
+        server.set_str("network.protocol.version", "1.1");
         if !payload.is_empty() {
-            client.set_str("http.response.body", payload);
+            server.set_str("http.request.body", payload);
         }
-        if code >= 500 {
-            client.set_status(Status::error("upstream returned 503"));
+        let client = with_client.then(|| {
+            let mut client =
+                tracer.start_with_parent(method, SpanKind::Client, Some(server.context()));
+            client.set_str("http.request.method", method);
+            client.set_str("server.address", "10.0.12.5");
+            client.set_i64("server.port", 8080);
+            client.set_str("url.full", path);
+            client.set_str("network.peer.address", "10.0.12.5");
+            client.set_i64("http.response.status_code", code);
+            if !payload.is_empty() {
+                client.set_str("http.response.body", payload);
+            }
+            if code >= 500 {
+                client.set_status(Status::error("upstream returned 503"));
+            }
+            client
+        });
+        Request {
+            server,
+            client,
+            code,
         }
-        client.end();
-        spans += 1;
     }
-    server.set_i64("http.response.status_code", code);
-    if code >= 500 {
-        server.set_status(Status::error("upstream returned 503"));
+
+    /// Whether the CLIENT span is still open.
+    pub fn client_open(&self) -> bool {
+        self.client.is_some()
     }
-    server.end();
-    spans
+
+    /// The upstream answered: ends the CLIENT span. Returns the spans ended
+    /// (0 or 1).
+    pub fn end_client(&mut self) -> u64 {
+        match self.client.take() {
+            Some(c) => {
+                c.end();
+                1
+            }
+            None => 0,
+        }
+    }
+
+    /// The response went out: ends the SERVER span (and the CLIENT span,
+    /// first, if still open). Returns the spans ended.
+    pub fn end_server(mut self) -> u64 {
+        let n = self.end_client();
+        self.server.set_i64("http.response.status_code", self.code);
+        if self.code >= 500 {
+            self.server
+                .set_status(Status::error("upstream returned 503"));
+        }
+        self.server.end();
+        n + 1
+    }
 }
 
 /// `route` with `{id}` replaced by `id`, written into `buf`.

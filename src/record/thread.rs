@@ -200,7 +200,12 @@ fn take_bundle(cache: &mut Vec<SpanBuf>, bufs: &Bundles<SpanBuf>) -> SpanBuf {
 
 impl Drop for ThreadState {
     fn drop(&mut self) {
-        for l in self.logs.get_mut().drain(..) {
+        for mut l in self.logs.get_mut().drain(..) {
+            // The shedding pressure this thread has not reported yet.
+            let pending = l.producer.take_all_pending();
+            if pending != 0 && l.shared.shed.enabled() {
+                l.shared.shed.add(pending);
+            }
             l.producer.finish(&l.shared.pool);
             // So the worker exports what the log holds and frees it now,
             // rather than at the next scheduled export.

@@ -285,6 +285,11 @@ impl LogProducer {
         }
     }
 
+    /// All the shedding pressure not yet reported (the thread exits).
+    pub(crate) fn take_all_pending(&mut self) -> i64 {
+        std::mem::take(&mut self.pending)
+    }
+
     /// Counts a span that ended but cannot be queued (pipeline closed).
     #[inline]
     pub(crate) fn count_dropped(&mut self) {
