@@ -69,11 +69,12 @@ fn paced(iters: u64, mut f: impl FnMut(u64), mut pace: impl FnMut()) -> Duration
     total
 }
 
-/// Waits while the pipeline's queue is more than half full (the worker is
-/// woken at half, drains, and the next window finds room). It sleeps, so
-/// that two recording threads on two cores leave the worker a core.
+/// Waits while the pipeline's queue is more than a quarter full (the
+/// worker drains, and the next window finds room, below the half where
+/// shedding would begin: the spans measured are all recorded). It sleeps,
+/// so that two recording threads on two cores leave the worker a core.
 fn drained(pipeline: &Pipeline) {
-    let half = pipeline.batch_config().max_queue_size as u64 / 2;
+    let half = pipeline.batch_config().max_queue_size as u64 / 4;
     let deadline = Instant::now() + Duration::from_secs(1);
     while pipeline.stats().queued > half && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(20));
@@ -124,6 +125,25 @@ fn bench_record(c: &mut Criterion) {
         .start()
         .unwrap();
     let saturated_tracer = saturated.tracer("bench");
+    // The same pipeline with shedding off (before it existed), and one
+    // whose roots carry `ot=th:0` (the probability sampler at 100%).
+    let unshed = Pipeline::builder()
+        .exporter(Discard)
+        .preallocate(true)
+        .batch(tracewire::BatchConfig {
+            shedding: false,
+            ..tracewire::BatchConfig::default()
+        })
+        .start()
+        .unwrap();
+    let unshed_tracer = unshed.tracer("bench");
+    let probability = Pipeline::builder()
+        .exporter(Discard)
+        .preallocate(true)
+        .sampler(Sampler::parent_based(Sampler::probability(1.0)))
+        .start()
+        .unwrap();
+    let probability_tracer = probability.tracer("bench");
     let unsampled = Pipeline::builder()
         .exporter(Discard)
         .sampler(Sampler::AlwaysOff)
@@ -143,8 +163,9 @@ fn bench_record(c: &mut Criterion) {
         let s = pipeline.stats();
         let (r, d) = (s.recorded - last.recorded, s.dropped - last.dropped);
         eprintln!(
-            "{name}: {r} spans recorded, {d} dropped ({:.3}%)",
-            100.0 * d as f64 / r.max(1) as f64
+            "{name}: {r} spans recorded, {d} dropped ({:.3}%), {} shed",
+            100.0 * d as f64 / r.max(1) as f64,
+            s.shed - last.shed
         );
         last = s;
     };
@@ -165,6 +186,24 @@ fn bench_record(c: &mut Criterion) {
         b.iter_custom(|iters| paced(iters, |i| tracewire_span(&tracer, i), || drained(&pipeline)))
     });
     drops("record/tracewire");
+    group.bench_function("tracewire_shedding_off", |b| {
+        b.iter_custom(|iters| {
+            paced(
+                iters,
+                |i| tracewire_span(&unshed_tracer, i),
+                || drained(&unshed),
+            )
+        })
+    });
+    group.bench_function("tracewire_probability", |b| {
+        b.iter_custom(|iters| {
+            paced(
+                iters,
+                |i| tracewire_span(&probability_tracer, i),
+                || drained(&probability),
+            )
+        })
+    });
     group.bench_function("opentelemetry_sdk", |b| {
         b.iter_custom(|iters| paced(iters, |i| otel_span(&otel, i), || spin(sdk_pause)))
     });

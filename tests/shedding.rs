@@ -415,3 +415,136 @@ async fn load_with_thousands_of_requests_in_flight_delivers_whole_pairs() {
         }
     }
 }
+
+#[test]
+fn sampler_and_shedding_are_configured_three_ways() {
+    use tracewire::config::{load, load_str, Format};
+    let no_env = |_: &str| None::<String>;
+    // Defaults: Traefik's sampler, shedding on.
+    let c = load(None, &["--tracing=true"], no_env).unwrap();
+    assert_eq!(c.sampler, Sampler::traefik(1.0));
+    assert!(c.batch.shedding);
+    // Flags.
+    let c = load(
+        None,
+        &[
+            "--tracing.sampleRate=0.25",
+            "--tracing.sampler=probability",
+            "--tracing.batch.shedding=false",
+        ],
+        no_env,
+    )
+    .unwrap();
+    assert_eq!(c.sampler, Sampler::parent_based(Sampler::probability(0.25)));
+    assert!(!c.batch.shedding);
+    assert!(
+        c.to_redacted_yaml().contains("shedding: false"),
+        "{}",
+        c.to_redacted_yaml()
+    );
+    assert!(
+        c.to_redacted_yaml().contains("probability(0.25, th:c)"),
+        "{}",
+        c.to_redacted_yaml()
+    );
+    // YAML and TOML.
+    let no_flags: &[&str] = &[];
+    let y = load_str(
+        "tracing:\n  sampleRate: 0.5\n  sampler: probability\n  batch:\n    shedding: false\n",
+        Format::Yaml,
+        no_flags,
+        no_env,
+    )
+    .unwrap();
+    let t = load_str(
+        "[tracing]\nsampleRate = 0.5\nsampler = \"probability\"\n[tracing.batch]\nshedding = false\n",
+        Format::Toml,
+        no_flags,
+        no_env,
+    )
+    .unwrap();
+    assert_eq!(y.sampler, Sampler::parent_based(Sampler::probability(0.5)));
+    assert_eq!((t.sampler, t.batch.shedding), (y.sampler, false));
+    // The environment's trace-id ratio, converted.
+    let env = |k: &str| match k {
+        "OTEL_TRACES_SAMPLER" => Some("traceidratio".to_owned()),
+        "OTEL_TRACES_SAMPLER_ARG" => Some("0.125".to_owned()),
+        _ => None,
+    };
+    let c = load(None, &["--tracing.sampler=probability"], env).unwrap();
+    assert_eq!(c.sampler, Sampler::probability(0.125));
+    // A bad value names the option, the value and the fix.
+    let e = load(None, &["--tracing.sampler=consistent"], no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tracing.sampler")
+            && e.contains("consistent")
+            && e.contains("use traceidratio")
+            && e.contains("probability"),
+        "{e}"
+    );
+    let e = load(None, &["--tracing.batch.shedding=maybe"], no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tracing.batch.shedding"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probability_samplers_th_is_propagated_and_exported() {
+    let _serial = SERIAL.lock().await;
+    use tracewire::propagation::{extract, inject_into_headers};
+    let (collector, p) = fast(2048, Sampler::probability(0.25)).await;
+    let tracer = p.tracer("th");
+    // A root: kept with th:c (25%), which goes into the outgoing headers.
+    let root = loop {
+        let s = tracer.start("GET /root", SpanKind::Server);
+        if s.is_recording() {
+            break s;
+        }
+    };
+    assert_eq!(root.context().trace_state().as_str(), "ot=th:c");
+    let mut headers = http::HeaderMap::new();
+    inject_into_headers(root.context(), &mut headers);
+    assert_eq!(headers["tracestate"], "ot=th:c");
+    root.end();
+    // A remote parent with an explicit rv that passes th:c and another
+    // vendor's entry: th is added in front, rv and the vendor kept.
+    let parent = extract(
+        Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        [&b"rojo=00f067aa0ba902b7,ot=rv:d0000000000000"[..]],
+    )
+    .unwrap();
+    let child = tracer.start_with_parent("GET", SpanKind::Client, Some(&parent));
+    assert!(child.is_recording());
+    assert_eq!(
+        child.context().trace_state().as_str(),
+        "ot=th:c;rv:d0000000000000,rojo=00f067aa0ba902b7"
+    );
+    child.end();
+    // rv below th:c: not sampled, whatever the trace id.
+    let low = extract(
+        Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        [&b"ot=rv:1fffffffffffff"[..]],
+    )
+    .unwrap();
+    assert!(!tracer
+        .start_with_parent("GET", SpanKind::Client, Some(&low))
+        .is_recording());
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    let states: Vec<String> = collector
+        .state
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.request.resource_spans.clone())
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .map(|s| s.trace_state)
+        .collect();
+    assert_eq!(
+        states,
+        ["ot=th:c", "ot=th:c;rv:d0000000000000,rojo=00f067aa0ba902b7"]
+    );
+}
