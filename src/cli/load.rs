@@ -138,6 +138,7 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
             let (tracer, recorded, pipeline, finished, given_up, payload) = (
                 &tracer, &recorded, &pipeline, &finished, &given_up, &payload,
             );
+            let config = &config;
             let rate = args.rate.map(|r| r / args.threads as f64 / 2.0);
             let backpressure = !args.no_backpressure;
             let total = args.spans;
@@ -149,6 +150,14 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
             let check_every = (queue_cap / 4 / (2 * args.threads as u64)).clamp(1, 64);
             let step = 2 * check_every * args.threads as u64;
             let limit = queue_cap * 3 / 4;
+            // Nor past where the pipeline starts shedding whole traces
+            // (half the queue's spans, counting the spans still open), when
+            // the requests in flight leave room for a batch below it (with
+            // thousands in flight, they alone press: shedding is the point).
+            let shed_limit = (config.batch.max_queue_size as u64 / 2).saturating_sub(step);
+            let open = 2 * args.concurrency as u64;
+            let batch = config.batch.effective_batch_size() as u64;
+            let avoid_shedding = config.batch.shedding && open + batch <= shed_limit;
             // This thread's share of the requests in flight.
             let threads = args.threads as u64;
             let in_flight = (args.concurrency as u64 / threads
@@ -187,7 +196,11 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
                         // Never record faster than the pipeline delivers.
                         while !given_up.load(Ordering::Relaxed) {
                             let queued = pipeline.stats().queued;
-                            if queued == 0 || queued + step <= limit {
+                            let pending = pipeline.shedding().pending.max(0) as u64;
+                            if queued == 0
+                                || (queued + step <= limit
+                                    && (!avoid_shedding || pending <= shed_limit))
+                            {
                                 break;
                             }
                             std::thread::sleep(Duration::from_micros(200));

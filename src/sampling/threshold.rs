@@ -19,6 +19,11 @@
 use crate::model::{TraceId, TraceState};
 
 /// 2^56: one past the largest randomness value.
+///
+/// ```
+/// use tracewire::sampling::{threshold::MAX_THRESHOLD, Threshold};
+/// assert_eq!(Threshold::NEVER.value(), MAX_THRESHOLD);
+/// ```
 pub const MAX_THRESHOLD: u64 = 1 << 56;
 
 /// The W3C limit on a `tracestate` member's value, and on its members.
@@ -28,6 +33,12 @@ const MAX_MEMBERS: usize = 32;
 /// A rejection threshold: how many of 2^56 randomness values are dropped.
 /// `0` keeps everything; [`Threshold::NEVER`] (2^56) keeps nothing and has
 /// no `th` encoding.
+///
+/// ```
+/// use tracewire::sampling::Threshold;
+/// let t = Threshold::parse_th("c").unwrap();
+/// assert_eq!((t.value(), t.probability()), (0xc0_0000_0000_0000, 0.25));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Threshold(u64);
 
@@ -144,6 +155,11 @@ impl Threshold {
 }
 
 /// An encoded `th` value (no allocation).
+///
+/// ```
+/// use tracewire::sampling::Threshold;
+/// assert_eq!(Threshold::ALWAYS.th().as_str(), "0");
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ThValue {
     bytes: [u8; 14],
@@ -199,6 +215,13 @@ pub fn randomness(trace_id: &TraceId, state: &TraceState) -> u64 {
 }
 
 /// The threshold in the `ot` member's `th`, when there is a valid one.
+///
+/// ```
+/// use tracewire::propagation::parse_tracestate;
+/// use tracewire::sampling::{threshold_of, Threshold};
+/// let ts = parse_tracestate([&b"rojo=1,ot=th:8;rv:0123456789abcd"[..]]).unwrap();
+/// assert_eq!(threshold_of(&ts), Threshold::parse_th("8"));
+/// ```
 pub fn threshold_of(state: &TraceState) -> Option<Threshold> {
     if state.is_empty() {
         return None;
