@@ -293,7 +293,7 @@ impl Pipeline {
     /// assert!(s.level <= 16);
     /// # }
     /// ```
-    pub fn shedding(&self) -> crate::ShedState {
+    pub fn shedding(&self) -> crate::shared::shed::ShedState {
         self.shared.shed.state()
     }
 

@@ -222,12 +222,19 @@ fn drive(name: &'static str, config: &Config, spans: u64, showcase: bool) -> Res
     let started = Instant::now();
     let mut busy = Duration::ZERO;
     let mut i = 0;
+    // Chunks of 128 requests (256 spans), each recorded once the queue is
+    // at most three quarters full and the spans on their way to the worker
+    // stay below half the queue, where the pipeline would start shedding
+    // whole traces (the demo never records faster than it delivers).
+    let shed_limit = (cap / 2).saturating_sub(256);
     while i < requests {
-        while pipeline.stats().queued > cap * 3 / 4 {
+        while pipeline.stats().queued > cap * 3 / 4
+            || (config.batch.shedding && pipeline.shedding().pending.max(0) as u64 > shed_limit)
+        {
             std::thread::sleep(Duration::from_micros(200));
         }
         let chunk_start = Instant::now();
-        let end = (i + 256).min(requests);
+        let end = (i + 128).min(requests);
         while i < end {
             traffic::request(&tracer, i, 2 * i + 1 < spans, "");
             i += 1;

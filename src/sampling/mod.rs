@@ -373,7 +373,7 @@ mod tests {
             SpanId::from_bytes([1; 8]),
             TraceFlags::default().with_sampled(sampled),
             true,
-            crate::propagation::parse_tracestate([state.as_bytes()]).unwrap(),
+            TraceState::from_validated(state),
         )
     }
 

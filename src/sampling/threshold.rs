@@ -316,10 +316,11 @@ pub fn with_threshold(state: &TraceState, th: Option<Threshold>) -> TraceState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::propagation::parse_tracestate;
 
+    /// A trace state from a valid header value (propagation, which parses
+    /// them, sits beside this module, not below it).
     fn ts(s: &str) -> TraceState {
-        parse_tracestate([s.as_bytes()]).unwrap()
+        TraceState::from_validated(s)
     }
 
     /// The specification's table ("Converting floating-point probability to
