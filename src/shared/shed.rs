@@ -38,13 +38,14 @@ pub(crate) const STEP: i64 = 16;
 
 /// Levels of the threshold: `k / LEVELS` of 2^56 (all shed at `LEVELS`).
 const LEVELS: u32 = 16;
+/// `k << LEVEL_SHIFT` is level `k`'s threshold (2^56 / 16 = 2^52).
+const LEVEL_SHIFT: u32 = 52;
 
 /// A pipeline's shedding state.
 pub(crate) struct Shed {
     enabled: bool,
-    /// The rejection threshold now (56-bit; 0: nothing is shed).
-    threshold: AtomicU64,
-    /// Its level, `0..=LEVELS`.
+    /// The level of the rejection threshold, `0..=LEVELS` (0: nothing is
+    /// shed); the threshold is `level << 52` (16ths of 2^56).
     level: AtomicU32,
     /// Spans started and kept, not yet taken by the worker or dropped.
     pending: AtomicI64,
@@ -67,7 +68,6 @@ impl Shed {
         let c = capacity.max(16) as i64;
         Shed {
             enabled,
-            threshold: AtomicU64::new(0),
             level: AtomicU32::new(0),
             pending: AtomicI64::new(0),
             high: c / 2,
@@ -87,12 +87,12 @@ impl Shed {
         self.enabled
     }
 
-    /// The threshold now: one relaxed load.
+    /// The threshold now: one relaxed load and a shift.
     ///
     /// Hot path (runs per root span while shedding is on).
     #[inline(always)]
     pub(crate) fn threshold(&self) -> u64 {
-        self.threshold.load(Ordering::Relaxed)
+        u64::from(self.level.load(Ordering::Relaxed)) << LEVEL_SHIFT
     }
 
     /// The kept span's `th` under shedding threshold `s`: raised to `s`
@@ -169,8 +169,6 @@ impl Shed {
             .compare_exchange(cur, next, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            self.threshold
-                .store(level_threshold(next).value(), Ordering::Relaxed);
             if next > cur {
                 self.rises.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -213,7 +211,7 @@ pub struct ShedState {
 
 /// The threshold of level `k`.
 fn level_threshold(k: u32) -> Threshold {
-    Threshold::from_value(MAX_THRESHOLD / u64::from(LEVELS) * u64::from(k.min(LEVELS)))
+    Threshold::from_value(u64::from(k.min(LEVELS)) << LEVEL_SHIFT)
 }
 
 #[cfg(test)]
@@ -241,6 +239,7 @@ mod tests {
         assert_eq!(s.state().level, 10);
         s.add(40); // 1280: f(1280) = 6 < 10, f(1536) = 11 > 10: holds
         assert_eq!(s.state().level, 10);
+        assert_eq!(s.threshold(), 10 << 52);
         s.taken(1280); // 0: f(256) = 0
         assert_eq!(s.state().level, 0);
         assert_eq!(s.threshold(), 0);
