@@ -629,3 +629,31 @@ async fn a_member_that_hangs_is_found_by_keep_alive_pings_not_the_request_timeou
     assert_eq!(per[0], 0, "{per:?}");
     assert_eq!(p.endpoint_stats()[0].state, "down");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_older_than_max_connection_age_are_replaced_without_loss() {
+    use std::sync::atomic::Ordering;
+    let g = GrpcCollector::start(vec![], None).await;
+    let h = HttpCollector::start(vec![], None).await;
+    for (cfg, connections) in [
+        (grpc_fleet(&[g.endpoint()]), &g.state.connections),
+        (http_fleet(&[h.url(false)]), &h.state.connections),
+    ] {
+        let mut cfg = cfg;
+        cfg.max_connection_age = Duration::from_millis(150);
+        let p = pipeline(&cfg);
+        let mut recorded = 0;
+        for _ in 0..5 {
+            recorded += tokio::task::block_in_place(|| record_traces(&p, 50)).len() * 2;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let s = tokio::task::block_in_place(|| p.shutdown(Duration::from_secs(10))).unwrap();
+        assert_eq!((s.exported, s.failed), (recorded as u64, 0));
+        let n = connections.load(Ordering::SeqCst);
+        assert!(
+            n >= 4,
+            "{n} connection(s) for 5 exports 200 ms apart with a 150 ms age limit"
+        );
+    }
+    assert_eq!(g.state.accepted_spans() + h.state.accepted_spans(), 1000);
+}
