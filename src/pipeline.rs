@@ -195,7 +195,7 @@ impl PipelineBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = Worker::new(
             shared.clone(),
-            exporter,
+            exporter.clone(),
             self.batch.clone(),
             EncodedResource::new(&self.resource),
             rx,
@@ -222,6 +222,7 @@ impl PipelineBuilder {
             control: tx,
             worker_thread,
             batch: self.batch,
+            exporter,
         })
     }
 }
@@ -233,6 +234,7 @@ pub struct Pipeline {
     control: mpsc::UnboundedSender<Control>,
     worker_thread: Option<std::thread::JoinHandle<()>>,
     batch: BatchConfig,
+    exporter: Arc<dyn Exporter>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -295,6 +297,26 @@ impl Pipeline {
     /// ```
     pub fn shedding(&self) -> crate::shared::shed::ShedState {
         self.shared.shed.state()
+    }
+
+    /// Per-collector statistics when the pipeline sends to a fleet (empty
+    /// with one collector): exported, failed, retried, bytes and state of
+    /// each member. Kept apart from [`Pipeline::stats`], which stays a
+    /// `Copy` snapshot of counters.
+    ///
+    /// ```
+    /// use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
+    /// struct Discard;
+    /// impl Exporter for Discard {
+    ///     fn export(&self, r: ExportRequest) -> BoxFuture<'_, ExportReport> {
+    ///         Box::pin(async move { ExportReport::success(0, Some(r.buffer)) })
+    ///     }
+    /// }
+    /// let p = tracewire::Pipeline::builder().exporter(Discard).start().unwrap();
+    /// assert!(p.endpoint_stats().is_empty());
+    /// ```
+    pub fn endpoint_stats(&self) -> Vec<crate::export::EndpointStats> {
+        self.exporter.endpoint_stats()
     }
 
     /// Spans waiting in the logs and spans in exports in flight (for tests

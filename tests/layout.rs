@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["model"],
     &["sync", "clock", "endpoint"],
     &["rand"],
-    &["propagation", "sampling", "proto"],
+    &["propagation", "sampling", "proto", "route"],
     &["codec"],
     &["shared"],
     &["record"],

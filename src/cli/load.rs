@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tracewire::export::EndpointStats;
 use tracewire::{Pipeline, ShutdownError, Stats};
 
 use std::path::PathBuf;
@@ -267,7 +268,13 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    report(&args, &stats, record_seconds, seconds);
+    report(
+        &args,
+        &stats,
+        &pipeline.endpoint_stats(),
+        record_seconds,
+        seconds,
+    );
     // Success: every span recorded (sampled) was exported, and every span
     // asked for was recorded or sampled out.
     if !gave_up
@@ -319,7 +326,13 @@ impl Hopeless {
     }
 }
 
-fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
+fn report(
+    args: &LoadArgs,
+    s: &Stats,
+    endpoints: &[EndpointStats],
+    record_seconds: f64,
+    seconds: f64,
+) {
     let per = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     if !args.json {
         println!(
@@ -346,8 +359,14 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
             "bytes       {:>12}  in {} request(s)",
             s.bytes_sent, s.exports
         );
+        for e in endpoints {
+            println!(
+                "  {:<40} {:>5}  exported {:>10}  failed {:>8}  retried {:>8}  bytes {:>12}",
+                e.endpoint, e.state, e.exported, e.failed, e.retried, e.bytes_sent
+            );
+        }
     }
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "spans": args.spans,
         "recorded": s.recorded,
         "sampled_out": s.sampled_out,
@@ -363,6 +382,22 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
         "seconds": seconds,
         "spans_per_second": per(s.exported, seconds),
     });
+    if !endpoints.is_empty() {
+        summary["endpoints"] = endpoints
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "endpoint": e.endpoint,
+                    "state": e.state,
+                    "exported": e.exported,
+                    "failed": e.failed,
+                    "rejected": e.rejected,
+                    "retried": e.retried,
+                    "bytes": e.bytes_sent,
+                })
+            })
+            .collect();
+    }
     if args.json {
         println!("{summary}");
     }

@@ -202,9 +202,10 @@ impl Drop for ThreadState {
     fn drop(&mut self) {
         for mut l in self.logs.get_mut().drain(..) {
             // The shedding pressure this thread has not reported yet.
-            let pending = l.producer.take_all_pending();
-            if pending != 0 && l.shared.shed.enabled() {
-                l.shared.shed.add(pending);
+            if let Some(pending) = l.producer.take_pending(1) {
+                if l.shared.shed.enabled() {
+                    l.shared.shed.add(pending);
+                }
             }
             l.producer.finish(&l.shared.pool);
             // So the worker exports what the log holds and frees it now,
@@ -235,7 +236,7 @@ pub(super) fn end_span(pipeline: u64, body: SpanBuf, side: Vec<u8>, scope: u16) 
             }
             if shared.shed.enabled() {
                 // Spans it dropped no longer press.
-                if let Some(d) = log.take_pending() {
+                if let Some(d) = log.take_pending(crate::shared::shed::STEP) {
                     shared.shed.add(d);
                 }
             }

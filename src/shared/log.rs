@@ -264,30 +264,20 @@ impl LogProducer {
         self.log.produced.shed.store(self.shed, Ordering::Release);
     }
 
-    /// A kept span started: one more span of shedding pressure. Returns
-    /// the pressure to report when [`STEP`](super::shed::STEP) has built
-    /// up (then reset).
-    ///
-    /// Hot path (runs per sampled span start): local arithmetic.
+    /// A kept span started: one more span of shedding pressure, reported
+    /// (and reset) once [`STEP`](super::shed::STEP) built up. Hot path:
+    /// local arithmetic.
     #[inline]
     pub(crate) fn count_started(&mut self) -> Option<i64> {
         self.pending += 1;
-        self.take_pending()
+        self.take_pending(super::shed::STEP)
     }
 
-    /// The shedding pressure built up, when at least a step of it.
+    /// The shedding pressure built up (dropped spans count -1), when at
+    /// least `min` of it (1: all of it, as the thread exits).
     #[inline]
-    pub(crate) fn take_pending(&mut self) -> Option<i64> {
-        if self.pending.abs() >= super::shed::STEP {
-            Some(std::mem::take(&mut self.pending))
-        } else {
-            None
-        }
-    }
-
-    /// All the shedding pressure not yet reported (the thread exits).
-    pub(crate) fn take_all_pending(&mut self) -> i64 {
-        std::mem::take(&mut self.pending)
+    pub(crate) fn take_pending(&mut self, min: i64) -> Option<i64> {
+        (self.pending.abs() >= min).then(|| std::mem::take(&mut self.pending))
     }
 
     /// Counts a span that ended but cannot be queued (pipeline closed).
@@ -413,6 +403,8 @@ pub(crate) struct RecordRef {
     pub(crate) len: usize,
     /// Scope index.
     pub(crate) scope: u16,
+    /// The fleet member its trace goes to (set by the worker's admit).
+    pub(crate) member: u32,
 }
 
 /// The worker's end of a log.
@@ -453,13 +445,16 @@ impl LogReader {
     }
 
     /// Collects published records, in order, into `out` while `admit`
-    /// takes them (it sees each record's framed length; a skipped record is
-    /// taken out of the log but not collected). Returns how far it got;
-    /// nothing is consumed until [`LogReader::consume`].
+    /// takes them (it sees each record's framed length and, when `peek` is
+    /// not 0, its first `peek` bytes at most; it may set the record's
+    /// `member`; a skipped record is taken out of the log but not
+    /// collected). Returns how far it got; nothing is consumed until
+    /// [`LogReader::consume`].
     pub(crate) fn gather(
         &mut self,
         out: &mut Vec<RecordRef>,
-        mut admit: impl FnMut(&RecordRef) -> Admit,
+        peek: usize,
+        mut admit: impl FnMut(&mut RecordRef, &[u8]) -> Admit,
     ) -> Mark {
         let mut chunk = 0;
         let mut at = match self.chunks.front() {
@@ -500,13 +495,20 @@ impl LogReader {
                 // whole); stop rather than misread.
                 break;
             }
-            let record = RecordRef {
+            let mut record = RecordRef {
                 chunk,
                 at: at + HEADER,
                 len,
                 scope,
+                member: 0,
             };
-            match admit(&record) {
+            let verdict = if peek == 0 {
+                admit(&mut record, &[])
+            } else {
+                let to = record.at + len.min(peek);
+                c.with_bytes(record.at, to, |head| admit(&mut record, head))
+            };
+            match verdict {
                 Admit::Take => out.push(record),
                 Admit::Skip => {}
                 Admit::Stop => break,
@@ -593,7 +595,7 @@ mod tests {
 
     fn drain(r: &mut LogReader, pool: &ChunkPool) -> Vec<(u16, Vec<u8>)> {
         let mut refs = Vec::new();
-        let mark = r.gather(&mut refs, |_| Admit::Take);
+        let mark = r.gather(&mut refs, 0, |_, _| Admit::Take);
         let out = refs
             .iter()
             .map(|x| (x.scope, r.with_record(x, |b| b.to_vec())))
