@@ -64,7 +64,13 @@ impl Exporter for Discard {
 fn discarding_pipeline() -> Pipeline {
     Pipeline::builder()
         .exporter(Discard)
-        .batch(BatchConfig::default())
+        // Kept spans only: a thread whose warm-up spans were all shed (the
+        // worker starved on a busy machine) would take its first buffer
+        // while counted. The shed path has its test below.
+        .batch(BatchConfig {
+            shedding: false,
+            ..BatchConfig::default()
+        })
         .preallocate(true)
         .start()
         .expect("pipeline starts")
@@ -261,5 +267,54 @@ fn spans_ended_on_another_thread_allocate_nothing_per_span() {
         "{tracked} allocations for {SPANS} spans moved between threads"
     );
     assert_eq!(s.recorded, 2 * SPANS as u64);
+    p.shutdown(Duration::from_secs(10)).unwrap();
+}
+
+#[test]
+fn shedding_allocates_nothing_per_span() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let p = Pipeline::builder()
+        .exporter(Discard)
+        .batch(BatchConfig {
+            max_queue_size: 1024,
+            ..BatchConfig::default()
+        })
+        .preallocate(true)
+        .start()
+        .expect("pipeline starts");
+    let tracer = p.tracer("alloc-shed");
+    for i in 0..5_000 {
+        proxy_span(&tracer, i, "/warm");
+    }
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    // Open spans press until most new traces are shed (shedding from 512
+    // pending, everything from 896); the kept ones carry the raised th.
+    let mut open = Vec::new();
+    while p.shedding().level < 12 {
+        open.push(tracer.start("open", SpanKind::Internal));
+    }
+    // The open spans hold the thread's buffers: one kept span ended gives
+    // it one back to reuse (as any thread has, a span after its last).
+    loop {
+        let s = tracer.start("warm", SpanKind::Server);
+        let kept = s.is_recording();
+        s.end();
+        if kept {
+            break;
+        }
+    }
+    let before = p.stats();
+    TRACKED.store(0, Ordering::Relaxed);
+    record_tracked(&tracer);
+    let after = p.stats();
+    let tracked = TRACKED.load(Ordering::Relaxed);
+    assert_eq!(
+        tracked, 0,
+        "recording {SPANS} spans while shedding allocated {tracked} times"
+    );
+    let shed = after.shed - before.shed;
+    assert!(shed > SPANS as u64 / 2, "{shed} of {SPANS} shed: {after:?}");
+    assert!(shed < SPANS as u64, "some were kept: {after:?}");
+    drop(open);
     p.shutdown(Duration::from_secs(10)).unwrap();
 }
