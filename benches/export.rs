@@ -17,12 +17,11 @@
 //! - the fraction of a 200,000-span burst each delivers with default
 //!   settings (queue 2048).
 //!
-//! The `route` and `fleet_grpc` groups measure what routing by trace id
-//! costs per span, and delivered spans/s to three collectors against one
-//! (with the CPU per delivered span of each).
+//! The `fleet_grpc` group measures delivered spans/s to three collectors
+//! against one (with the CPU per delivered span of each); what routing
+//! costs per span alone is `cargo bench --bench route`.
 //!
-//! Run: `cargo bench --bench export` (only the fleet: `-- fleet_grpc route`;
-//! the stderr figures of the other groups still print)
+//! Run: `cargo bench --bench export`
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -480,56 +479,6 @@ fn bench_fleet(c: &mut Criterion) {
     );
 }
 
-/// What routing adds per span on the export worker: reading the trace id
-/// from the framed span and picking a member among three, against the
-/// worker's loop without it (512 framed, proxy-sized spans per iteration).
-fn bench_route(c: &mut Criterion) {
-    use tracewire::internal::codec::otlp::framed_span_trace_id;
-    use tracewire::route::Route;
-    let mut framed: Vec<Vec<u8>> = Vec::new();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..512 {
-        let mut span = vec![0x12, 0xe6, 0x02, 0x0a, 0x10];
-        for _ in 0..16 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            span.push(x as u8);
-        }
-        span.resize(360, 0x20);
-        framed.push(span);
-    }
-    let mut route = Route::default();
-    for (i, m) in ["10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"]
-        .iter()
-        .enumerate()
-    {
-        route.push(i, Route::seed(m));
-    }
-    let mut g = c.benchmark_group("route");
-    g.throughput(Throughput::Elements(512));
-    g.bench_function("none", |b| {
-        b.iter(|| {
-            let mut per = [0usize; 3];
-            for f in black_box(&framed) {
-                per[0] += f.len();
-            }
-            per
-        })
-    });
-    g.bench_function("three_members", |b| {
-        b.iter(|| {
-            let mut per = [0usize; 3];
-            for f in black_box(&framed) {
-                let m = route.pick(&framed_span_trace_id(f).unwrap_or_default());
-                per[m] += f.len();
-            }
-            per
-        })
-    });
-    g.finish();
-}
-
 fn bench_export(c: &mut Criterion) {
     let collector = start_collector();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -560,5 +509,5 @@ fn bench_export(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_route, bench_fleet, bench_export);
+criterion_group!(benches, bench_fleet, bench_export);
 criterion_main!(benches);

@@ -84,7 +84,7 @@ impl Route {
         let mut best = (0usize, 0u64);
         let mut first = true;
         for &(id, seed) in &self.members {
-            let score = mix(key ^ seed);
+            let score = score(key, seed);
             if first || score > best.1 {
                 best = (id, score);
                 first = false;
@@ -109,7 +109,7 @@ impl Route {
         let mut scored: Vec<(u64, usize)> = self
             .members
             .iter()
-            .map(|&(id, seed)| (mix(key ^ seed), id))
+            .map(|&(id, seed)| (score(key, seed), id))
             .collect();
         scored.sort_unstable_by(|a, b| b.cmp(a));
         scored.into_iter().map(|(_, id)| id).collect()
@@ -117,12 +117,21 @@ impl Route {
 }
 
 /// The trace id folded into 64 bits (both halves: W3C guarantees
-/// randomness only in the low 7 bytes, other generators in all 16).
+/// randomness only in the low 7 bytes, other generators in all 16), then
+/// mixed once, so that a member's score needs one multiplication.
 #[inline]
 fn trace_key(t: &[u8; 16]) -> u64 {
     let hi = u64::from_be_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
     let lo = u64::from_be_bytes([t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]]);
-    lo ^ hi.rotate_left(29)
+    mix(lo ^ hi.rotate_left(29))
+}
+
+/// A member's weight for a (mixed) trace key: the key and the member's
+/// seed combined by one odd multiplication, its high bits folded down.
+#[inline]
+fn score(key: u64, seed: u64) -> u64 {
+    let x = (key ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
 }
 
 /// SplitMix64's finalizer: every input bit affects every output bit.

@@ -657,3 +657,24 @@ async fn connections_older_than_max_connection_age_are_replaced_without_loss() {
     }
     assert_eq!(g.state.accepted_spans() + h.state.accepted_spans(), 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goaway_from_a_member_costs_a_new_connection_not_a_failover() {
+    use std::sync::atomic::Ordering;
+    let h2 = H2Collector::start(vec![H2Reply::OkThenGoAway]).await;
+    let other = GrpcCollector::start(vec![], None).await;
+    let p = pipeline(&grpc_fleet(&[h2.endpoint(), other.endpoint()]));
+    let first = tokio::task::block_in_place(|| record_traces(&p, 300)).len() * 2;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = tokio::task::block_in_place(|| record_traces(&p, 300)).len() * 2;
+    let s = tokio::task::block_in_place(|| p.shutdown(Duration::from_secs(10))).unwrap();
+    assert_eq!((s.exported, s.failed), ((first + second) as u64, 0));
+    let m = p.endpoint_stats();
+    assert_eq!((m[0].failed, m[0].retried), (0, 0), "{m:?}");
+    assert_eq!(m[0].state, "up");
+    assert_eq!(h2.state.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        h2.state.accepted_spans() + other.state.accepted_spans(),
+        first + second
+    );
+}

@@ -65,9 +65,14 @@ pub fn span_trace_id(span: &[u8]) -> Option<[u8; 16]> {
 /// ```
 #[inline]
 pub fn framed_span_trace_id(framed: &[u8]) -> Option<[u8; 16]> {
-    let rest = framed.get(1..)?;
-    let (_, n) = get_varint(rest)?;
-    span_trace_id(rest.get(n..)?)
+    // The length is one to three bytes for any span under 2 MiB.
+    let n = match framed {
+        [_, a, ..] if *a < 0x80 => 1,
+        [_, _, b, ..] if *b < 0x80 => 2,
+        [_, _, _, c, ..] if *c < 0x80 => 3,
+        _ => get_varint(framed.get(1..)?)?.1,
+    };
+    span_trace_id(framed.get(1 + n..)?)
 }
 
 /// Bytes of a framed span enough to read its trace id: key, a length of up
