@@ -50,7 +50,9 @@
 //!              · grpc (framing, codes) · response (decoders) · gzip   (sans-IO)
 //! shared       what recording threads and the worker share: span logs (chunk,
 //!              log), the large-span lane, the wake-up, pools, stats
-//! record       Tracer, Span, per-thread state                  (the proxy's threads)
+//! record, metrics
+//!              Tracer, Span, per-thread state (the proxy's threads);
+//!              Stats as Prometheus text
 //! export       the Exporter trait: an encoded request in, a report out
 //! retry        one Attempt outcome type; backoff; the retry loop
 //! batch, tls   the export worker (logs -> request buffers -> exporter);
@@ -79,6 +81,7 @@ mod codec;
 pub mod config;
 mod endpoint;
 pub mod export;
+pub mod metrics;
 pub mod model;
 mod pipeline;
 pub mod propagation;
@@ -99,7 +102,7 @@ pub use model::{SpanContext, SpanKind, Status, StatusCode};
 pub use pipeline::{service_resource, BuildError, Pipeline, PipelineBuilder};
 pub use rand::{random_span_id, random_trace_id};
 pub use record::{Span, SpanBuilder, Tracer};
-pub use shared::stats::Stats;
+pub use shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
 
 /// Internals for tracewire's own benchmarks, fuzz targets and tests: the
 /// codec, the pools, the clock, the retry policy and the transports'

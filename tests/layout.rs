@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["propagation", "sampling", "proto"],
     &["codec"],
     &["shared"],
-    &["record"],
+    &["record", "metrics"],
     &["export"],
     &["retry"],
     &["batch", "tls"],

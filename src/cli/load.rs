@@ -40,6 +40,11 @@ pub struct LoadArgs {
     /// response bodies, SQL, stack traces: big spans).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub attribute_bytes: usize,
+    /// At the end, print the pipeline's statistics in the Prometheus text
+    /// format (what a proxy's `/metrics` endpoint serves), before the JSON
+    /// summary line.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// The largest `--attribute-bytes`: far past every collector's request
@@ -210,7 +215,13 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    report(&args, &stats, record_seconds, seconds);
+    report(
+        &args,
+        &stats,
+        &pipeline.export_latency(),
+        record_seconds,
+        seconds,
+    );
     // Success: every span recorded (sampled) was exported, and every span
     // asked for was recorded or sampled out.
     if !gave_up
@@ -262,7 +273,13 @@ impl Hopeless {
     }
 }
 
-fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
+fn report(
+    args: &LoadArgs,
+    s: &Stats,
+    latency: &tracewire::Histogram,
+    record_seconds: f64,
+    seconds: f64,
+) {
     let per = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     if !args.json {
         println!(
@@ -288,6 +305,11 @@ fn report(args: &LoadArgs, s: &Stats, record_seconds: f64, seconds: f64) {
             "bytes       {:>12}  in {} request(s)",
             s.bytes_sent, s.exports
         );
+    }
+    if args.metrics {
+        let mut text = String::new();
+        tracewire::metrics::write_prometheus(s, latency, &mut text);
+        print!("{text}");
     }
     let summary = serde_json::json!({
         "spans": args.spans,
