@@ -62,6 +62,8 @@
 //! receive      the embedded OTLP receiver (feature `receiver`); never
 //!              imports transport
 //! pipeline     the composition root: Pipeline, PipelineBuilder
+//! tower        integrations, each behind its cargo feature: tower
+//!              middleware (`tower`)
 //! ```
 //!
 //! The public API is what a proxy ([`Pipeline`], [`Tracer`], [`Span`],
@@ -95,6 +97,8 @@ pub mod sampling;
 mod shared;
 mod sync;
 mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod transport;
 
 pub use batch::{BatchConfig, FlushError, ShutdownError};

@@ -29,6 +29,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["receive"],
     &["pipeline"],
+    &["tower", "tracing", "opentelemetry"],
     &["(crate root)"],
 ];
 
