@@ -62,8 +62,10 @@
 //! receive      the embedded OTLP receiver (feature `receiver`); never
 //!              imports transport
 //! pipeline     the composition root: Pipeline, PipelineBuilder
-//! tower        integrations, each behind its cargo feature: tower
-//!              middleware (`tower`)
+//! tower, opentelemetry
+//!              integrations, each behind its cargo feature: tower
+//!              middleware (`tower`); an OpenTelemetry SDK SpanExporter
+//!              (`opentelemetry`)
 //! ```
 //!
 //! The public API is what a proxy ([`Pipeline`], [`Tracer`], [`Span`],
@@ -85,6 +87,8 @@ mod endpoint;
 pub mod export;
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 mod pipeline;
 pub mod propagation;
 pub mod proto;
