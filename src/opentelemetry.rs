@@ -175,11 +175,13 @@ impl SpanExporter {
     /// One `ExportTraceServiceRequest` for `batch`, after `prefix` zero
     /// bytes: one `ScopeSpans` per scope, in order of first appearance.
     fn encode(&self, batch: Vec<SdkSpan>, prefix: usize) -> BytesMut {
-        let mut groups: Vec<(
+        /// A scope, its SDK form, its encoded spans.
+        type Group<'a> = (
             Arc<EncodedScope>,
-            &::opentelemetry::InstrumentationScope,
+            &'a ::opentelemetry::InstrumentationScope,
             Vec<Vec<u8>>,
-        )> = Vec::new();
+        );
+        let mut groups: Vec<Group<'_>> = Vec::new();
         for span in &batch {
             let mut body = Vec::new();
             encode_span(&mut body, &convert_span(span));

@@ -15,14 +15,14 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{
+use super::semconv::{
     host_and_port, is_error_status, parent_of, protocol_version, push_redacted_query,
     record_headers, with_scratch, HttpOptions,
 };
 use crate::config::Config;
 use crate::model::{SpanKind, Status};
 use crate::propagation::inject_into_headers;
-use crate::{Span, Tracer};
+use crate::record::{Span, Tracer};
 
 struct Shared {
     tracer: Tracer,

@@ -17,14 +17,14 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{
+use super::semconv::{
     host_and_port, is_error_status, protocol_version, push_redacted_query, record_headers,
     span_name, with_scratch, HttpOptions, Route,
 };
 use crate::config::Config;
 use crate::model::{SpanKind, Status};
 use crate::propagation::extract_from_headers;
-use crate::{Span, Tracer};
+use crate::record::{Span, Tracer};
 
 /// A route extractor: the request's URI and extensions to a low-cardinality
 /// route template (`/users/{id}`), or `None` to name the span by the
