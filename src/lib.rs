@@ -62,10 +62,10 @@
 //! receive      the embedded OTLP receiver (feature `receiver`); never
 //!              imports transport
 //! pipeline     the composition root: Pipeline, PipelineBuilder
-//! tower, opentelemetry
+//! tower, tracing, opentelemetry
 //!              integrations, each behind its cargo feature: tower
-//!              middleware (`tower`); an OpenTelemetry SDK SpanExporter
-//!              (`opentelemetry`)
+//!              middleware (`tower`); a `tracing` layer (`tracing`); an
+//!              OpenTelemetry SDK SpanExporter (`opentelemetry`)
 //! ```
 //!
 //! The public API is what a proxy ([`Pipeline`], [`Tracer`], [`Span`],
@@ -103,6 +103,8 @@ mod sync;
 mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 pub mod transport;
 
 pub use batch::{BatchConfig, FlushError, ShutdownError};
