@@ -114,6 +114,17 @@ pub use rand::{random_span_id, random_trace_id};
 pub use record::{Span, SpanBuilder, Tracer};
 pub use shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
 
+/// The README's examples, compiled as doctests when every integration is
+/// on (`cargo test --all-features`).
+#[cfg(all(
+    doctest,
+    feature = "tower",
+    feature = "tracing",
+    feature = "opentelemetry"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Internals for tracewire's own benchmarks, fuzz targets and tests: the
 /// codec, the pools, the clock, the retry policy and the transports'
 /// sans-IO classifiers. Not part of the stable API; anything here may

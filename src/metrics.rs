@@ -9,7 +9,7 @@
 //!
 //! Names follow Prometheus' conventions and OpenTelemetry's: a `tracewire_`
 //! prefix, the unit in the name (`_seconds`, `_bytes`), `_total` on
-//! counters. Adding a counter is one line in [`COUNTERS`]; a labelled
+//! counters. Adding a counter is one entry in the `COUNTERS` table; a labelled
 //! series (per endpoint, say) is a [`PrometheusWriter::family`] followed by
 //! one [`PrometheusWriter::sample`] per label set.
 //!

@@ -5,10 +5,10 @@
 //! This module owns the HTTP semantic conventions (stable attribute names),
 //! Traefik's `capturedRequestHeaders` / `capturedResponseHeaders` /
 //! `safeQueryParams` handling, and the W3C context hand-over between the
-//! two layers: the server layer puts its span's [`SpanContext`] in the
+//! two layers: the server layer puts its span's [`SpanContext`](crate::SpanContext) in the
 //! request's extensions, where handlers (and the client layer, when the
 //! outgoing request carries it) find their parent. It records through
-//! [`Tracer`] and never touches the pipeline, the codec or a transport.
+//! [`Tracer`](crate::Tracer) and never touches the pipeline, the codec or a transport.
 //!
 //! Per request (the hot path) the layers must never lock, block or do I/O;
 //! an unsampled request costs the context (extract, inject, one extension)
