@@ -280,9 +280,11 @@ fn the_tower_layers_allocate_only_the_context_per_request() {
 
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = discarding_pipeline();
-    let mut config = tracewire::config::Config::default();
-    config.captured_request_headers = vec!["X-Request-Id".into()];
-    config.safe_query_params = vec!["page".into()];
+    let config = tracewire::config::Config {
+        captured_request_headers: vec!["X-Request-Id".into()],
+        safe_query_params: vec!["page".into()],
+        ..Default::default()
+    };
     let inner = tower::service_fn(|_req: http::Request<()>| {
         std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(())))
     });
