@@ -394,3 +394,56 @@ async fn an_upstream_that_is_down_is_a_transport_error_on_both_spans() {
         .await
         .unwrap();
 }
+
+/// An inner service that fails (hyper then drops the connection): the
+/// SERVER span still ends, with an error status naming the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_service_is_an_error_span() {
+    let collector = HttpCollector::start(vec![], None).await;
+    let flags = [format!(
+        "--tracing.otlp.http.endpoint={}",
+        collector.url(false)
+    )];
+    let config = tracewire::config::load(None, &flags, |_| None).unwrap();
+    let pipeline = Pipeline::from_config(&config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = TraceLayer::new(pipeline.tracer("tower-test"))
+        .config(&config)
+        .layer(tower::service_fn(|_req: Request<Incoming>| async {
+            Err::<Response<Body>, String>("the handler gave up".into())
+        }));
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let svc = hyper::service::service_fn(move |req| svc.clone().oneshot(req));
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tcp), svc)
+            .await;
+    });
+    let trace = "33333333333333333333333333333333";
+    let result = send(
+        addr,
+        Request::get("/boom")
+            .header("host", addr.to_string())
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .body(Body::default())
+            .unwrap(),
+    )
+    .await;
+    assert!(result.is_err(), "hyper closes the connection: {result:?}");
+    tokio::task::block_in_place(|| pipeline.force_flush(Duration::from_secs(10))).unwrap();
+    let spans = exported(&collector);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let server = &spans[0];
+    assert_eq!(server.trace_id.to_string(), trace);
+    assert_eq!(server.kind, SpanKind::Server);
+    assert_eq!(attr(server, "error.type"), Some(&s("service_error")));
+    assert_eq!(attr(server, "http.response.status_code"), None);
+    let status = server.status.as_ref().unwrap();
+    assert_eq!(status.code, OtelStatus::Error);
+    assert_eq!(status.message, "the handler gave up");
+    pipeline
+        .shutdown_async(Duration::from_secs(5))
+        .await
+        .unwrap();
+}
