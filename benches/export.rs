@@ -17,6 +17,10 @@
 //! - the fraction of a 200,000-span burst each delivers with default
 //!   settings (queue 2048).
 //!
+//! The `fleet_grpc` group measures delivered spans/s to three collectors
+//! against one (with the CPU per delivered span of each); what routing
+//! costs per span alone is `cargo bench --bench route`.
+//!
 //! Run: `cargo bench --bench export`
 
 use std::hint::black_box;
@@ -96,13 +100,18 @@ struct Collector {
 }
 
 fn start_collector() -> Collector {
+    start_collector_counting(Arc::new(AtomicU64::new(0)))
+}
+
+/// A collector adding the spans it receives to `spans` (shared by the
+/// members of a fleet).
+fn start_collector_counting(spans: Arc<AtomicU64>) -> Collector {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("bench-collector")
         .enable_all()
         .build()
         .unwrap();
-    let spans = Arc::new(AtomicU64::new(0));
     let (http, grpc) = rt.block_on(async {
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -416,6 +425,60 @@ fn burst(name: &str, e: &Exporter, c: &Collector) {
     );
 }
 
+/// A tracewire pipeline sending over gRPC to every collector of `fleet`,
+/// each trace routed to one of them.
+fn tracewire_fleet(fleet: &[&Collector], batch: BatchConfig) -> Exporter {
+    let mut cfg = ExporterConfig::new(
+        Protocol::Grpc,
+        Endpoint::parse_grpc(&fleet[0].grpc.to_string(), true).unwrap(),
+    );
+    cfg.fleet = fleet[1..]
+        .iter()
+        .map(|c| Endpoint::parse_grpc(&c.grpc.to_string(), true).unwrap())
+        .collect();
+    let p = Pipeline::builder()
+        .exporter_arc(build(&cfg).unwrap())
+        .batch(batch)
+        .preallocate(true)
+        .start()
+        .unwrap();
+    let t = p.tracer("bench");
+    Exporter::Tracewire(p, t)
+}
+
+/// Delivered spans/s to one collector and to a fleet of three (sharing one
+/// span counter), gRPC, same run.
+fn bench_fleet(c: &mut Criterion) {
+    let one = start_collector();
+    let counter = Arc::new(AtomicU64::new(0));
+    let three = [
+        start_collector_counting(counter.clone()),
+        start_collector_counting(counter.clone()),
+        start_collector_counting(counter),
+    ];
+    let mut g = c.benchmark_group("fleet_grpc");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.warm_up_time(Duration::from_secs(2));
+    let single = tracewire_exporter(Protocol::Grpc, &one, throughput_batch());
+    g.bench_function("one_collector", |b| {
+        b.iter_custom(|iters| deliver(&single, &one, iters))
+    });
+    let fleet = tracewire_fleet(&[&three[0], &three[1], &three[2]], throughput_batch());
+    g.bench_function("three_collectors", |b| {
+        b.iter_custom(|iters| deliver(&fleet, &three[0], iters))
+    });
+    g.finish();
+    cpu_per_span("grpc tracewire one collector", &single, &one, 1_000_000);
+    cpu_per_span(
+        "grpc tracewire three collectors",
+        &fleet,
+        &three[0],
+        1_000_000,
+    );
+}
+
 fn bench_export(c: &mut Criterion) {
     let collector = start_collector();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -446,5 +509,5 @@ fn bench_export(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_export);
+criterion_group!(benches, bench_fleet, bench_export);
 criterion_main!(benches);

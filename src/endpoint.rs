@@ -39,10 +39,28 @@ pub struct Endpoint {
     host: String,
     port: u16,
     path: String,
+    via: Via,
+}
+
+/// How an [`Endpoint`]'s connections are made.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Via {
+    /// TCP to the host name's first reachable address (or the IP address).
+    #[default]
+    Host,
+    /// `dns:///host:port`: every address the name resolves to is a member
+    /// of a fleet (resolved by the transport, again from time to time).
+    Dns,
+    /// TCP to this address, the host name kept for TLS and the authority
+    /// (a member a `dns:///` name resolved to).
+    Address(std::net::SocketAddr),
+    /// A unix domain socket (`unix:///path`), plaintext.
+    Unix(std::path::PathBuf),
 }
 
 const HTTP_FORM: &str = "<scheme>://<host>[:<port>]<path>, such as http://localhost:4318/v1/traces";
-const GRPC_FORM: &str = "<host>:<port> (such as localhost:4317) or http(s)://<host>:<port>";
+const GRPC_FORM: &str = "<host>:<port> (such as localhost:4317), http(s)://<host>:<port>, \
+dns:///<host>:<port> (every address of the name) or unix:///<path>";
 
 impl Endpoint {
     /// Parses an OTLP/HTTP endpoint URL (`http://` or `https://`). The port
@@ -83,6 +101,7 @@ impl Endpoint {
                 .to_owned(),
             port,
             path: path.to_owned(),
+            via: Via::Host,
         })
     }
 
@@ -96,6 +115,34 @@ impl Endpoint {
             reason: reason.to_owned(),
             expected: GRPC_FORM,
         };
+        if let Some(path) = trimmed
+            .strip_prefix("unix://")
+            .or_else(|| trimmed.strip_prefix("unix:"))
+        {
+            if !path.starts_with('/') {
+                return Err(bad(
+                    "a unix socket path must be absolute (unix:///run/otel/otlp.sock)",
+                ));
+            }
+            return Ok(Endpoint {
+                tls: false,
+                host: "localhost".into(),
+                port: 0,
+                path: String::new(),
+                via: Via::Unix(path.into()),
+            });
+        }
+        if let Some(rest) = trimmed.strip_prefix("dns:") {
+            let Some(name) = rest.strip_prefix("///") else {
+                return Err(bad("write dns:///<host>:<port> (a DNS server authority, dns://server/..., is not supported)"));
+            };
+            let mut e = Self::parse_grpc(name, insecure)?;
+            if e.via != Via::Host || name.contains("://") {
+                return Err(bad("dns:/// takes a <host>:<port>"));
+            }
+            e.via = Via::Dns;
+            return Ok(e);
+        }
         if trimmed.contains("://") {
             let mut e = Self::parse_http(trimmed).map_err(|e| match e {
                 EndpointError::Invalid { reason, .. } => bad(&reason),
@@ -119,6 +166,7 @@ impl Endpoint {
                 .to_owned(),
             port,
             path: String::new(),
+            via: Via::Host,
         })
     }
 
@@ -129,6 +177,42 @@ impl Endpoint {
             host: "localhost".into(),
             port: 4318,
             path: "/v1/traces".into(),
+            via: Via::Host,
+        }
+    }
+
+    /// How connections are made (see [`Via`]).
+    ///
+    /// ```
+    /// use tracewire::transport::{Endpoint, Via};
+    /// let e = Endpoint::parse_grpc("dns:///collectors.example:4317", true).unwrap();
+    /// assert_eq!((e.via(), e.host()), (&Via::Dns, "collectors.example"));
+    /// let u = Endpoint::parse_grpc("unix:///run/otel/otlp.sock", true).unwrap();
+    /// assert_eq!(u.via(), &Via::Unix("/run/otel/otlp.sock".into()));
+    /// ```
+    pub fn via(&self) -> &Via {
+        &self.via
+    }
+
+    /// The same endpoint, connected at `address` (a member a `dns:///`
+    /// name resolved to).
+    pub fn at_address(&self, address: std::net::SocketAddr) -> Endpoint {
+        Endpoint {
+            via: Via::Address(address),
+            ..self.clone()
+        }
+    }
+
+    /// What identifies the member in statistics and routing: `host:port`
+    /// (the resolved address for a `dns:///` member), `unix://PATH`, or the
+    /// URL for OTLP/HTTP.
+    pub fn member_label(&self) -> String {
+        match &self.via {
+            Via::Address(a) => a.to_string(),
+            Via::Unix(p) => format!("unix://{}", p.display()),
+            Via::Dns => format!("dns:///{}", self.authority()),
+            Via::Host if self.path.is_empty() => self.authority(),
+            Via::Host => self.to_string(),
         }
     }
 
@@ -154,6 +238,9 @@ impl Endpoint {
 
     /// `host:port` as an HTTP authority (IPv6 in brackets).
     pub fn authority(&self) -> String {
+        if let Via::Unix(_) = self.via {
+            return self.host.clone();
+        }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -228,8 +315,14 @@ pub(crate) fn redact_userinfo(value: &str) -> String {
 
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.tls { "https" } else { "http" };
-        write!(f, "{scheme}://{}{}", self.authority(), self.path)
+        match &self.via {
+            Via::Unix(p) => write!(f, "unix://{}", p.display()),
+            Via::Dns => write!(f, "dns:///{}", self.authority()),
+            _ => {
+                let scheme = if self.tls { "https" } else { "http" };
+                write!(f, "{scheme}://{}{}", self.authority(), self.path)
+            }
+        }
     }
 }
 

@@ -13,6 +13,34 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use crate::route::Route;
+
+/// What one collector of a fleet did (see [`Exporter::endpoint_stats`]).
+///
+/// ```
+/// let e = tracewire::export::EndpointStats::default();
+/// assert_eq!(e.exported, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// The member's address (`host:port`, `unix:PATH`, or the URL).
+    pub endpoint: String,
+    /// Spans it accepted.
+    pub exported: u64,
+    /// Spans whose export to it failed (those failed over to another
+    /// member are counted here and delivered there).
+    pub failed: u64,
+    /// Spans it refused in partial successes.
+    pub rejected: u64,
+    /// Span sends to it repeated after a retryable failure.
+    pub retried: u64,
+    /// Request bytes written to it.
+    pub bytes_sent: u64,
+    /// `up`, `down` (taken out after a failure, until its backoff ends or a
+    /// probe succeeds) or `gone` (no longer resolved by DNS).
+    pub state: &'static str,
+}
+
 /// A boxed, sendable future (one allocation per batch, never per span).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -28,6 +56,9 @@ pub struct ExportRequest {
     pub spans: usize,
     /// When the export must be resolved, retries included.
     pub deadline: Instant,
+    /// The fleet member the request's traces were routed to (the id the
+    /// exporter gave in [`Exporter::route`]); 0 with one collector.
+    pub member: usize,
 }
 
 impl ExportRequest {
@@ -57,6 +88,12 @@ pub enum ExportError {
     /// The pipeline shut down before the export finished.
     #[error("pipeline shut down before the export finished")]
     Shutdown,
+    /// A retryable failure, not retried: retries are off (or left to the
+    /// caller, as a fleet does when it fails over to another collector).
+    #[error(
+        "collector unreachable and retries are off ({0}); enable retry or check the collector"
+    )]
+    Unreachable(String),
 }
 
 /// What became of one [`ExportRequest`].
@@ -67,6 +104,14 @@ pub struct ExportReport {
     pub result: Result<(), ExportError>,
     /// Spans the collector rejected in a partial success.
     pub rejected: u64,
+    /// With `result` `Ok`: spans that could not be delivered although the
+    /// rest were (a fleet whose members answered differently); with `Err`
+    /// every span failed and this is ignored.
+    pub failed: u64,
+    /// Span sends repeated after a retryable failure, when the exporter
+    /// counts them itself (a fleet resends parts of a request); `None`:
+    /// `(attempts - 1) * spans`.
+    pub retried: Option<u64>,
     /// Requests sent, retries included (0 when no connection could be
     /// made: attempts that sent nothing are not counted).
     pub attempts: u32,
@@ -82,6 +127,8 @@ impl ExportReport {
         ExportReport {
             result: Ok(()),
             rejected: 0,
+            failed: 0,
+            retried: None,
             attempts: 1,
             bytes_sent,
             buffer,
@@ -93,6 +140,8 @@ impl ExportReport {
         ExportReport {
             result: Err(error),
             rejected: 0,
+            failed: 0,
+            retried: None,
             attempts,
             bytes_sent,
             buffer: None,
@@ -135,6 +184,21 @@ pub trait Exporter: Send + Sync + 'static {
     /// Sends one request, retrying as the exporter sees fit until
     /// `request.deadline`, and reports the outcome.
     fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport>;
+
+    /// The fleet members able to take requests now, for an exporter that
+    /// sends to several collectors and routes spans by trace id: it fills
+    /// `route` (see [`Route`]); the worker then splits each batch per
+    /// member and gives each request its [`ExportRequest::member`]. Called
+    /// once per batch. The default (one collector) leaves `route` empty.
+    fn route(&self, route: &mut Route) {
+        route.clear();
+    }
+
+    /// Per-collector statistics, for an exporter that sends to several
+    /// (empty by default).
+    fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        Vec::new()
+    }
 
     /// Called once when the pipeline shuts down, after the last export.
     fn shutdown(&self) -> BoxFuture<'_, ()> {

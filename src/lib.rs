@@ -43,21 +43,24 @@
 //! sync, clock, endpoint
 //!              the lock helper; span timestamps; collector addresses
 //! rand         the per-thread id generator
-//! propagation, sampling, proto
+//! propagation, sampling, proto, route
 //!              W3C traceparent / tracestate; head samplers; prost types
-//!              (decoding only: tests and the receiver)
-//! codec        wire (varints) · buf (SpanBuf) · otlp (message writers)
-//!              · grpc (framing, codes) · response (decoders) · gzip   (sans-IO)
+//!              (decoding only: tests and the receiver); rendezvous
+//!              hashing of trace ids over a fleet of collectors
+//! codec        wire (varints) · buf (SpanBuf) · otlp (message writers,
+//!              trace-id split) · grpc (framing, codes) · response
+//!              (decoders) · gzip                                  (sans-IO)
 //! shared       what recording threads and the worker share: span logs (chunk,
 //!              log), the large-span lane, the wake-up, pools, stats
-//! record, metrics
-//!              Tracer, Span, per-thread state (the proxy's threads);
-//!              Stats as Prometheus text
+//! record       Tracer, Span, per-thread state                  (the proxy's threads)
 //! export       the Exporter trait: an encoded request in, a report out
-//! retry        one Attempt outcome type; backoff; the retry loop
+//! retry, metrics
+//!              one Attempt outcome type; backoff; the retry loop;
+//!              Stats and endpoint stats as Prometheus text
 //! batch, tls   the export worker (logs -> request buffers -> exporter);
 //!              rustls client and server configs, PEM loading, MaybeTls
-//! transport    ExporterConfig; conn · otlp_http · otlp_grpc · outcome
+//! transport    ExporterConfig; conn · otlp_http · otlp_grpc · outcome ·
+//!              fleet (several collectors: routing, failover, DNS)
 //! config       Traefik's tracing section + OTEL_* -> Config
 //! receive      the embedded OTLP receiver (feature `receiver`); never
 //!              imports transport
@@ -69,7 +72,8 @@
 //! ```
 //!
 //! The public API is what a proxy ([`Pipeline`], [`Tracer`], [`Span`],
-//! [`propagation`], [`model`]), an operator ([`config`], [`transport`]),
+//! [`propagation`], [`model`]), an operator ([`config`], [`transport`],
+//! [`route`]),
 //! a custom exporter ([`export`]) or a debugging receiver ([`receive`],
 //! [`proto`]) needs. What benchmarks, fuzz targets and tests reach beyond
 //! that is under [`internal`], which is not part of the stable API.
@@ -97,6 +101,7 @@ mod rand;
 pub mod receive;
 mod record;
 mod retry;
+pub mod route;
 pub mod sampling;
 mod shared;
 mod sync;

@@ -9,20 +9,22 @@
 //!
 //! Names follow Prometheus' conventions and OpenTelemetry's: a `tracewire_`
 //! prefix, the unit in the name (`_seconds`, `_bytes`), `_total` on
-//! counters. Adding a counter is one entry in the `COUNTERS` table; a labelled
-//! series (per endpoint, say) is a [`PrometheusWriter::family`] followed by
-//! one [`PrometheusWriter::sample`] per label set.
+//! counters. Adding a counter is one entry in the `COUNTERS` table, a
+//! per-endpoint series one entry in `PER_ENDPOINT`; other labelled series
+//! are a [`PrometheusWriter::family`] followed by one
+//! [`PrometheusWriter::sample`] per label set.
 //!
 //! ```
 //! let mut text = String::new();
 //! let (stats, latency) = (tracewire::Stats::default(), tracewire::Histogram::default());
-//! tracewire::metrics::write_prometheus(&stats, &latency, &mut text);
+//! tracewire::metrics::write_prometheus(&stats, &latency, &[], &mut text);
 //! assert!(text.contains("# TYPE tracewire_spans_exported_total counter\n"));
 //! assert!(text.contains("tracewire_spans_exported_total 0\n"));
 //! ```
 
 use std::fmt::Write as _;
 
+use crate::export::EndpointStats;
 use crate::shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
 
 /// A Prometheus metric type, as written on its `# TYPE` line.
@@ -131,20 +133,29 @@ const COUNTERS: &[Scalar] = &[
     ),
 ];
 
-/// Writes `stats` and `export_latency` (see
-/// [`Pipeline::export_latency`](crate::Pipeline::export_latency)) to `out`
-/// in the Prometheus text exposition format: every counter and gauge, then
-/// the export latency histogram (`tracewire_export_duration_seconds`).
+/// Writes `stats`, `export_latency` (see
+/// [`Pipeline::export_latency`](crate::Pipeline::export_latency)) and
+/// `endpoints` (see [`Pipeline::endpoint_stats`](crate::Pipeline::endpoint_stats):
+/// empty with one collector) to `out` in the Prometheus text exposition
+/// format: every counter and gauge, the export latency histogram
+/// (`tracewire_export_duration_seconds`), then, with a fleet, one series
+/// per member of each `tracewire_endpoint_*` family, labelled
+/// `endpoint="host:port"`.
 /// [`Pipeline::render_metrics`](crate::Pipeline::render_metrics) is this
 /// with the pipeline's figures now.
 ///
 /// ```
 /// let mut text = String::new();
 /// let (stats, latency) = (tracewire::Stats::default(), tracewire::Histogram::default());
-/// tracewire::metrics::write_prometheus(&stats, &latency, &mut text);
+/// tracewire::metrics::write_prometheus(&stats, &latency, &[], &mut text);
 /// assert!(text.contains("tracewire_export_duration_seconds_count 0\n"));
 /// ```
-pub fn write_prometheus(stats: &Stats, export_latency: &Histogram, out: &mut String) {
+pub fn write_prometheus(
+    stats: &Stats,
+    export_latency: &Histogram,
+    endpoints: &[EndpointStats],
+    out: &mut String,
+) {
     let mut w = PrometheusWriter::new(out);
     for m in COUNTERS {
         w.family(m.name, m.help, m.kind);
@@ -156,7 +167,72 @@ pub fn write_prometheus(stats: &Stats, export_latency: &Histogram, out: &mut Str
         &[],
         export_latency,
     );
+    if endpoints.is_empty() {
+        return;
+    }
+    for m in PER_ENDPOINT {
+        w.family(m.name, m.help, m.kind);
+        for e in endpoints {
+            w.sample(m.name, &[("endpoint", &e.endpoint)], (m.read)(e));
+        }
+    }
 }
+
+/// One labelled series per fleet member, read from its [`EndpointStats`].
+struct PerEndpoint {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    read: fn(&EndpointStats) -> u64,
+}
+
+const fn endpoint_counter(
+    name: &'static str,
+    help: &'static str,
+    read: fn(&EndpointStats) -> u64,
+) -> PerEndpoint {
+    PerEndpoint {
+        name,
+        help,
+        kind: MetricType::Counter,
+        read,
+    }
+}
+
+/// Every per-member family, one entry each (adding one is one entry).
+const PER_ENDPOINT: &[PerEndpoint] = &[
+    endpoint_counter(
+        "tracewire_endpoint_spans_exported_total",
+        "Spans a fleet member accepted.",
+        |e| e.exported,
+    ),
+    endpoint_counter(
+        "tracewire_endpoint_spans_failed_total",
+        "Spans whose export to a fleet member failed (failed-over ones included).",
+        |e| e.failed,
+    ),
+    endpoint_counter(
+        "tracewire_endpoint_spans_rejected_total",
+        "Spans a fleet member refused (partial success).",
+        |e| e.rejected,
+    ),
+    endpoint_counter(
+        "tracewire_endpoint_spans_retried_total",
+        "Span sends to a fleet member repeated after a retryable failure.",
+        |e| e.retried,
+    ),
+    endpoint_counter(
+        "tracewire_endpoint_sent_bytes_total",
+        "Request bytes written to a fleet member.",
+        |e| e.bytes_sent,
+    ),
+    PerEndpoint {
+        name: "tracewire_endpoint_up",
+        help: "1 while a fleet member takes exports, 0 while it is down or gone.",
+        kind: MetricType::Gauge,
+        read: |e| u64::from(e.state == "up"),
+    },
+];
 
 /// Writes metric families in the Prometheus text format into a `String`.
 ///

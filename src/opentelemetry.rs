@@ -40,6 +40,7 @@ use crate::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, Link, Resource, SpanData, SpanId, SpanKind,
     Status, StatusCode, TraceId,
 };
+use crate::route::Route;
 use crate::transport::{self, ExporterConfig, TransportError};
 
 /// Why a [`SpanExporter`] could not be built.
@@ -217,30 +218,64 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
         if batch.is_empty() {
             return Ok(());
         }
-        let spans = batch.len();
-        let prefix = self.transport.prefix_len();
-        let buffer = self.encode(batch, prefix);
-        let request = ExportRequest {
-            buffer,
-            prefix,
-            spans,
-            deadline: Instant::now() + self.export_timeout,
-        };
         let Some(handle) = self.runtime.handle() else {
             return Err(OTelSdkError::AlreadyShutdown);
         };
-        let transport = self.transport.clone();
-        let report = handle
-            .spawn(async move { transport.export(request).await })
-            .await
-            .map_err(|e| OTelSdkError::InternalFailure(format!("tracewire export task: {e}")))?;
-        match report.result {
-            Ok(()) if report.rejected == 0 => Ok(()),
-            Ok(()) => Err(OTelSdkError::InternalFailure(format!(
-                "the collector rejected {} of {spans} span(s)",
-                report.rejected
-            ))),
-            Err(e) => Err(OTelSdkError::InternalFailure(e.to_string())),
+        let prefix = self.transport.prefix_len();
+        let deadline = Instant::now() + self.export_timeout;
+        // With a fleet, each trace goes to its member (as the pipeline's
+        // worker routes them): one request per member.
+        let mut route = Route::default();
+        self.transport.route(&mut route);
+        let parts: Vec<(usize, Vec<SdkSpan>)> = if route.len() <= 1 {
+            let member = if route.is_empty() {
+                0
+            } else {
+                route.pick(&[0; 16])
+            };
+            vec![(member, batch)]
+        } else {
+            let mut parts: Vec<(usize, Vec<SdkSpan>)> = Vec::new();
+            for span in batch {
+                let member = route.pick(&span.span_context.trace_id().to_bytes());
+                match parts.iter_mut().find(|(m, _)| *m == member) {
+                    Some((_, spans)) => spans.push(span),
+                    None => parts.push((member, vec![span])),
+                }
+            }
+            parts
+        };
+        let mut tasks = Vec::with_capacity(parts.len());
+        for (member, spans) in parts {
+            let request = ExportRequest {
+                spans: spans.len(),
+                buffer: self.encode(spans, prefix),
+                prefix,
+                deadline,
+                member,
+            };
+            let transport = self.transport.clone();
+            tasks.push(handle.spawn(async move { transport.export(request).await }));
+        }
+        let mut failure = None;
+        for task in tasks {
+            let report = task.await.map_err(|e| {
+                OTelSdkError::InternalFailure(format!("tracewire export task: {e}"))
+            })?;
+            match report.result {
+                Ok(()) if report.rejected == 0 => {}
+                Ok(()) => {
+                    failure = Some(format!(
+                        "the collector rejected {} span(s)",
+                        report.rejected
+                    ))
+                }
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(f) => Err(OTelSdkError::InternalFailure(f)),
         }
     }
 

@@ -194,7 +194,7 @@ impl PipelineBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = Worker::new(
             shared.clone(),
-            exporter,
+            exporter.clone(),
             self.batch.clone(),
             EncodedResource::new(&self.resource),
             rx,
@@ -221,6 +221,7 @@ impl PipelineBuilder {
             control: tx,
             worker_thread,
             batch: self.batch,
+            exporter,
         })
     }
 }
@@ -232,6 +233,7 @@ pub struct Pipeline {
     control: mpsc::UnboundedSender<Control>,
     worker_thread: Option<std::thread::JoinHandle<()>>,
     batch: BatchConfig,
+    exporter: Arc<dyn Exporter>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -294,7 +296,12 @@ impl Pipeline {
     /// # }
     /// ```
     pub fn render_metrics(&self, out: &mut String) {
-        crate::metrics::write_prometheus(&self.stats(), &self.export_latency(), out);
+        crate::metrics::write_prometheus(
+            &self.stats(),
+            &self.export_latency(),
+            &self.endpoint_stats(),
+            out,
+        );
     }
 
     /// How long export calls took so far (each call one batch, from its
@@ -308,6 +315,26 @@ impl Pipeline {
     /// ```
     pub fn export_latency(&self) -> Histogram {
         self.shared.counters.export_latency.snapshot()
+    }
+
+    /// Per-collector statistics when the pipeline sends to a fleet (empty
+    /// with one collector): exported, failed, retried, bytes and state of
+    /// each member. Kept apart from [`Pipeline::stats`], which stays a
+    /// `Copy` snapshot of counters.
+    ///
+    /// ```
+    /// use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
+    /// struct Discard;
+    /// impl Exporter for Discard {
+    ///     fn export(&self, r: ExportRequest) -> BoxFuture<'_, ExportReport> {
+    ///         Box::pin(async move { ExportReport::success(0, Some(r.buffer)) })
+    ///     }
+    /// }
+    /// let p = tracewire::Pipeline::builder().exporter(Discard).start().unwrap();
+    /// assert!(p.endpoint_stats().is_empty());
+    /// ```
+    pub fn endpoint_stats(&self) -> Vec<crate::export::EndpointStats> {
+        self.exporter.endpoint_stats()
     }
 
     /// Spans waiting in the logs and spans in exports in flight (for tests

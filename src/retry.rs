@@ -182,7 +182,7 @@ where
             Attempt::Retry { after, reason } => {
                 if !config.enabled {
                     return Retried {
-                        result: Err(ExportError::Refused(format!("{reason} (retries disabled)"))),
+                        result: Err(ExportError::Unreachable(reason)),
                         attempts: n,
                     };
                 }

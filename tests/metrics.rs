@@ -296,3 +296,61 @@ async fn load_prints_the_metrics() {
     }
     assert_eq!(collector.state.accepted_spans(), 2000);
 }
+
+/// With a fleet, each member gets its own labelled series, which
+/// prometheus_client reads back, and they add up to the pipeline's totals;
+/// the OpenTelemetry SDK exporter routes the same way (feature
+/// `opentelemetry`, tested in tests/opentelemetry.rs without a fleet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_has_one_series_per_member() {
+    let a = HttpCollector::start(vec![], None).await;
+    let b = HttpCollector::start(vec![], None).await;
+    let flags = [format!(
+        "--tracing.otlp.http.endpoints={},{}",
+        a.url(false),
+        b.url(false)
+    )];
+    let config = tracewire::config::load(None, &flags, |_| None).unwrap();
+    let pipeline = Pipeline::from_config(&config).unwrap();
+    let tracer = pipeline.tracer("metrics-fleet");
+    for _ in 0..400 {
+        tracer.start("GET /", SpanKind::Server).end();
+    }
+    tokio::task::block_in_place(|| pipeline.force_flush(Duration::from_secs(10))).unwrap();
+    let mut text = String::new();
+    pipeline.render_metrics(&mut text);
+    let families = parse_with_prometheus_client(&text);
+    let series = |family: &str| -> Vec<(String, f64)> {
+        families
+            .get(family)
+            .unwrap_or_else(|| panic!("no {family} in\n{text}"))["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s[1]["endpoint"].as_str().unwrap().to_owned(),
+                    s[2].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let exported = series("tracewire_endpoint_spans_exported");
+    assert_eq!(exported.len(), 2, "{exported:?}");
+    assert_eq!(exported.iter().map(|(_, v)| v).sum::<f64>(), 400.0);
+    for (endpoint, v) in &exported {
+        let got = if endpoint.contains(&a.addr.port().to_string()) {
+            a.state.accepted_spans()
+        } else {
+            b.state.accepted_spans()
+        };
+        assert_eq!(*v, got as f64, "{endpoint}");
+    }
+    let up = series("tracewire_endpoint_up");
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
+    assert_eq!(families["tracewire_endpoint_up"]["type"], "gauge");
+    pipeline
+        .shutdown_async(Duration::from_secs(5))
+        .await
+        .unwrap();
+}

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use crate::clock;
 use crate::codec::otlp::{EncodedResource, EncodedScope};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
+use crate::route::Route;
 use crate::shared::lane::LargeSpan;
 use crate::shared::log::{LogReader, Mark, RecordRef};
 use crate::shared::pool::Pool;
@@ -191,14 +192,18 @@ impl InFlight {
         c.exports
             .fetch_add(u64::from(report.attempts), Ordering::Relaxed);
         c.bytes_sent.fetch_add(report.bytes_sent, Ordering::Relaxed);
-        if report.attempts > 1 {
-            c.retried.fetch_add(
-                u64::from(report.attempts - 1) * self.spans,
-                Ordering::Relaxed,
-            );
+        let retried = report
+            .retried
+            .unwrap_or(u64::from(report.attempts.saturating_sub(1)) * self.spans);
+        if retried > 0 {
+            c.retried.fetch_add(retried, Ordering::Relaxed);
         }
         match &report.result {
-            Ok(()) => c.resolve(self.spans, report.rejected, 0),
+            Ok(()) => {
+                let failed = report.failed.min(self.spans);
+                let rejected = report.rejected.min(self.spans - failed);
+                c.resolve(self.spans, rejected, failed)
+            }
             Err(e) => {
                 log::warn!("tracewire: export of {} span(s) failed: {e}", self.spans);
                 c.resolve(self.spans, 0, self.spans);
@@ -238,8 +243,16 @@ pub(crate) struct Worker {
     records: Vec<RecordRef>,
     /// How far each log's records go: reader index, mark, records range.
     marks: Vec<(usize, Mark, std::ops::Range<usize>)>,
-    /// Large spans in the batch being built (reused).
+    /// Large spans in the batch being built (reused), and the fleet member
+    /// each goes to.
     large: Vec<LargeSpan>,
+    large_members: Vec<u32>,
+    /// The fleet members able to take requests (refreshed per batch).
+    route: Route,
+    /// Per member: spans and span bytes in the batch being built (reused).
+    per_member: Vec<(usize, usize)>,
+    /// The batch's requests: member, buffer, spans (reused).
+    requests: Vec<(usize, BytesMut, usize)>,
     /// A large span taken from the lane that did not fit the last batch's
     /// byte cap: it leads the next one.
     held: Option<LargeSpan>,
@@ -288,6 +301,10 @@ impl Worker {
             records: Vec::new(),
             marks: Vec::new(),
             large: Vec::new(),
+            large_members: Vec::new(),
+            route: Route::default(),
+            per_member: Vec::new(),
+            requests: Vec::new(),
             held: None,
             max_request_bytes,
             overhead: 0,
@@ -389,7 +406,7 @@ impl Worker {
         // queue's memory before they make a batch's count.
         while match self.waiting() {
             0 => false,
-            n => n >= batch || self.shared.memory_pressed(),
+            n => n >= batch * self.route.len().max(1) as u64 || self.shared.memory_pressed(),
         } {
             if self.export_batch(None).await == 0 {
                 break;
@@ -430,19 +447,27 @@ impl Worker {
                 }
             }
         };
-        let Some((buffer, taken)) = self.take_batch() else {
+        let taken = self.take_batch();
+        if taken == 0 {
             return 0;
-        };
-        self.start_export(permit, buffer, taken, deadline);
+        }
+        // The batch's requests (one per fleet member) share its slot.
+        let permit = Arc::new(permit);
+        let mut requests = std::mem::take(&mut self.requests);
+        for (member, buffer, spans) in requests.drain(..) {
+            self.start_export(permit.clone(), buffer, spans, member, deadline);
+        }
+        self.requests = requests;
         taken
     }
 
     /// Hands a request to the exporter on a task of its own.
     fn start_export(
         &mut self,
-        permit: OwnedSemaphorePermit,
+        permit: Arc<OwnedSemaphorePermit>,
         buffer: BytesMut,
         taken: usize,
+        member: usize,
         deadline: Option<Instant>,
     ) {
         let prefix = self.exporter.prefix_len();
@@ -453,6 +478,7 @@ impl Worker {
             prefix,
             spans: taken,
             deadline,
+            member,
         };
         let guard = InFlight::new(self.shared.clone(), taken as u64);
         let exporter = self.exporter.clone();

@@ -12,7 +12,8 @@ use bytes::{BufMut, BytesMut};
 
 use super::Worker;
 use crate::codec::otlp::{
-    put_request_framed, request_len_framed, request_overhead, EncodedScope, FramedGroup,
+    framed_span_trace_id, put_request_framed, request_len_framed, request_overhead, span_trace_id,
+    EncodedScope, FramedGroup, FRAMED_HEAD,
 };
 use crate::codec::wire::{len_field_len, put_len_header};
 use crate::shared::log::{Admit, LogReader};
@@ -69,27 +70,34 @@ impl Worker {
         }
     }
 
-    /// Writes the next batch into a request buffer (the gRPC prefix, when
-    /// the exporter wants one, reserved in front) and consumes it from the
-    /// logs: the buffer and the number of spans, or `None` when nothing
-    /// waits.
-    pub(super) fn take_batch(&mut self) -> Option<(BytesMut, usize)> {
+    /// Writes the next batch into request buffers, one per fleet member its
+    /// traces go to (one in all with a single collector), each with the
+    /// gRPC prefix reserved in front when the exporter wants one, and
+    /// consumes it from the logs. The requests go to `self.requests`;
+    /// returns the number of spans taken (0 when nothing waits).
+    ///
+    /// Each member's request holds at most a batch of spans and the peer's
+    /// byte cap; the batch stops at the first span whose member is full.
+    pub(super) fn take_batch(&mut self) -> usize {
         self.refresh_scopes();
         self.refresh_logs();
+        self.exporter.route(&mut self.route);
+        let routing = self.route.len() > 1;
         let batch = self.config.effective_batch_size();
         let (cap, overhead) = (self.max_request_bytes, self.overhead);
+        let mut per = std::mem::take(&mut self.per_member);
+        per.clear();
+        let route = std::mem::take(&mut self.route);
         let mut taken = 0usize;
-        let mut bytes = overhead;
         let mut rejected = 0u64;
         self.records.clear();
         self.marks.clear();
         self.large.clear();
+        self.large_members.clear();
         // A span whose request alone would pass the cap is never sent; a
-        // batch closes before the span that would take it past the cap.
-        while taken < batch {
-            let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) else {
-                break;
-            };
+        // member's request closes before the span that would take it past
+        // the cap or the batch size, and so does the whole batch.
+        while let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) {
             let size = len_field_len(SCOPE_SPANS_SPANS, span.span().len());
             if overhead.saturating_add(size) > cap {
                 rejected += 1;
@@ -97,32 +105,50 @@ impl Worker {
                     .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
                 continue;
             }
-            if bytes + size > cap {
+            let m = if routing {
+                route.pick(&span_trace_id(span.span()).unwrap_or_default())
+            } else {
+                0
+            };
+            let slot = slot(&mut per, m);
+            if slot.0 >= batch || overhead + slot.1 + size > cap {
                 self.held = Some(span);
                 break;
             }
-            bytes += size;
-            self.large.push(span);
+            slot.0 += 1;
+            slot.1 += size;
             taken += 1;
+            self.large.push(span);
+            self.large_members.push(m as u32);
         }
         let n = self.readers.len();
+        let peek = if routing { FRAMED_HEAD } else { 0 };
         for k in 0..n {
-            if taken >= batch || self.held.is_some() {
+            if self.held.is_some() {
                 break;
             }
             let i = (self.next_reader + k) % n;
             let start = self.records.len();
-            let mark = self.readers[i].gather(&mut self.records, |r| {
-                if taken >= batch {
-                    Admit::Stop
-                } else if overhead.saturating_add(r.len) > cap {
+            let mut full = false;
+            let mark = self.readers[i].gather(&mut self.records, peek, |r, head| {
+                if overhead.saturating_add(r.len) > cap {
                     rejected += 1;
-                    Admit::Skip
-                } else if bytes + r.len > cap {
+                    return Admit::Skip;
+                }
+                let m = if routing {
+                    route.pick(&framed_span_trace_id(head).unwrap_or_default())
+                } else {
+                    0
+                };
+                let slot = slot(&mut per, m);
+                if slot.0 >= batch || overhead + slot.1 + r.len > cap {
+                    full = true;
                     Admit::Stop
                 } else {
-                    bytes += r.len;
+                    slot.0 += 1;
+                    slot.1 += r.len;
                     taken += 1;
+                    r.member = m as u32;
                     Admit::Take
                 }
             });
@@ -130,7 +156,11 @@ impl Worker {
             if end > start || mark.spans() > 0 {
                 self.marks.push((i, mark, start..end));
             }
+            if full {
+                break;
+            }
         }
+        self.route = route;
         if rejected > 0 {
             self.reject_too_large(rejected);
         }
@@ -144,18 +174,49 @@ impl Worker {
             for (i, mark, _) in self.marks.drain(..) {
                 self.readers[i].consume(mark, &self.shared.pool);
             }
-            return None;
+            self.per_member = per;
+            return 0;
         }
+        for (m, &(count, _)) in per.iter().enumerate() {
+            if count > 0 {
+                let buffer = self.write_request(m as u32);
+                self.requests.push((m, buffer, count));
+            }
+        }
+        self.per_member = per;
+        // Copied: the logs may reuse the space.
+        for (i, mark, _) in self.marks.drain(..) {
+            self.readers[i].consume(mark, &self.shared.pool);
+        }
+        for s in self.large.drain(..) {
+            self.returner
+                .give(&self.shared.bufs, s.body, SPAN_BUFFER_RETAIN);
+        }
+        self.shared
+            .counters
+            .in_flight
+            .fetch_add(taken as u64, Ordering::Relaxed);
+        self.shared.wake.drained();
+        taken
+    }
 
+    /// Writes member `m`'s share of the gathered batch into a pooled
+    /// request buffer (the exporter's prefix reserved in front).
+    fn write_request(&mut self, m: u32) -> BytesMut {
         // One group per scope: the length of its framed spans.
         let last = self.scopes.len().saturating_sub(1);
         let mut lens = vec![0usize; self.scopes.len()];
-        for r in &self.records {
+        for r in self.records.iter().filter(|r| r.member == m) {
             if let Some(l) = lens.get_mut(usize::from(r.scope).min(last)) {
                 *l += r.len;
             }
         }
-        for s in &self.large {
+        for (s, _) in self
+            .large
+            .iter()
+            .zip(&self.large_members)
+            .filter(|(_, &lm)| lm == m)
+        {
             if let Some(l) = lens.get_mut(usize::from(s.scope).min(last)) {
                 *l += len_field_len(SCOPE_SPANS_SPANS, s.span().len());
             }
@@ -170,39 +231,30 @@ impl Worker {
         let mut buffer = self.request_pool.take();
         buffer.reserve(prefix + request_len_framed(&self.resource, &groups));
         buffer.put_bytes(0, prefix);
-        let (records, marks, readers, large) =
-            (&self.records, &self.marks, &self.readers, &self.large);
+        let (records, marks, readers, large, large_members) = (
+            &self.records,
+            &self.marks,
+            &self.readers,
+            &self.large,
+            &self.large_members,
+        );
         put_request_framed(&mut buffer, &self.resource, &groups, |out, g| {
             for (i, _, range) in marks {
                 let reader = &readers[*i];
                 for r in &records[range.clone()] {
-                    if usize::from(r.scope).min(last) == g {
+                    if r.member == m && usize::from(r.scope).min(last) == g {
                         reader.with_record(r, |bytes| out.extend_from_slice(bytes));
                     }
                 }
             }
-            for s in large {
+            for (s, _) in large.iter().zip(large_members).filter(|(_, &lm)| lm == m) {
                 if usize::from(s.scope).min(last) == g {
                     put_len_header(out, SCOPE_SPANS_SPANS, s.span().len());
                     out.extend_from_slice(s.span());
                 }
             }
         });
-        drop(groups);
-        // Copied: the logs may reuse the space.
-        for (i, mark, _) in self.marks.drain(..) {
-            self.readers[i].consume(mark, &self.shared.pool);
-        }
-        for s in self.large.drain(..) {
-            self.returner
-                .give(&self.shared.bufs, s.body, SPAN_BUFFER_RETAIN);
-        }
-        self.shared
-            .counters
-            .in_flight
-            .fetch_add(taken as u64, Ordering::Relaxed);
-        self.shared.wake.drained();
-        Some((buffer, taken))
+        buffer
     }
 
     /// Counts spans larger than the peer accepts as rejected (they are never
@@ -239,11 +291,20 @@ impl Worker {
         }
         for reader in &mut self.readers {
             self.records.clear();
-            let mark = reader.gather(&mut self.records, |_| Admit::Take);
+            let mark = reader.gather(&mut self.records, 0, |_, _| Admit::Take);
             n += mark.spans();
             reader.consume(mark, &self.shared.pool);
         }
         self.records.clear();
         n
     }
+}
+
+/// Member `m`'s (spans, bytes) slot, grown when the route names a new id.
+#[inline]
+fn slot(per: &mut Vec<(usize, usize)>, m: usize) -> &mut (usize, usize) {
+    if m >= per.len() {
+        per.resize(m + 1, (0, 0));
+    }
+    &mut per[m]
 }

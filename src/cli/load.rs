@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tracewire::export::EndpointStats;
 use tracewire::{Pipeline, ShutdownError, Stats};
 
 use std::path::PathBuf;
@@ -219,6 +220,7 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
         &args,
         &stats,
         &pipeline.export_latency(),
+        &pipeline.endpoint_stats(),
         record_seconds,
         seconds,
     );
@@ -277,6 +279,7 @@ fn report(
     args: &LoadArgs,
     s: &Stats,
     latency: &tracewire::Histogram,
+    endpoints: &[EndpointStats],
     record_seconds: f64,
     seconds: f64,
 ) {
@@ -305,13 +308,19 @@ fn report(
             "bytes       {:>12}  in {} request(s)",
             s.bytes_sent, s.exports
         );
+        for e in endpoints {
+            println!(
+                "  {:<40} {:>5}  exported {:>10}  failed {:>8}  retried {:>8}  bytes {:>12}",
+                e.endpoint, e.state, e.exported, e.failed, e.retried, e.bytes_sent
+            );
+        }
     }
     if args.metrics {
         let mut text = String::new();
-        tracewire::metrics::write_prometheus(s, latency, &mut text);
+        tracewire::metrics::write_prometheus(s, latency, endpoints, &mut text);
         print!("{text}");
     }
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "spans": args.spans,
         "recorded": s.recorded,
         "sampled_out": s.sampled_out,
@@ -326,6 +335,22 @@ fn report(
         "seconds": seconds,
         "spans_per_second": per(s.exported, seconds),
     });
+    if !endpoints.is_empty() {
+        summary["endpoints"] = endpoints
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "endpoint": e.endpoint,
+                    "state": e.state,
+                    "exported": e.exported,
+                    "failed": e.failed,
+                    "rejected": e.rejected,
+                    "retried": e.retried,
+                    "bytes": e.bytes_sent,
+                })
+            })
+            .collect();
+    }
     if args.json {
         println!("{summary}");
     }

@@ -36,7 +36,7 @@ pub(super) fn resolve<E: Fn(&str) -> Option<String>>(
     } else {
         &t.http
     };
-    let endpoint = endpoint(protocol, section, section_path, &env, &mut errs);
+    let (endpoint, fleet) = endpoints(protocol, section, section_path, &env, &mut errs);
     let header_list = {
         // The environment's headers, then the section's (which win per name).
         let mut pairs = env.headers.clone();
@@ -65,6 +65,19 @@ pub(super) fn resolve<E: Fn(&str) -> Option<String>>(
         )]));
     };
     let mut exporter = ExporterConfig::new(protocol, endpoint);
+    exporter.fleet = fleet;
+    if let Some(d) = section.dns_refresh.filter(|d| !d.is_zero()) {
+        exporter.dns_refresh = d;
+    }
+    if let Some(d) = section.keep_alive {
+        exporter.keep_alive = d;
+    }
+    if let Some(d) = section.keep_alive_timeout.filter(|d| !d.is_zero()) {
+        exporter.keep_alive_timeout = d;
+    }
+    if let Some(d) = section.max_connection_age {
+        exporter.max_connection_age = d;
+    }
     exporter.headers = header_list;
     exporter.tls = tls;
     exporter.compression = section.compression.or(env.compression).unwrap_or_default();
@@ -149,19 +162,67 @@ fn transport_choice(
     (protocol, path)
 }
 
-/// The collector's endpoint: the section's, else the environment's, else
-/// the default for the protocol.
-fn endpoint(
+/// The collectors: `endpoints` (a fleet: the first, then the others), or
+/// `endpoint` (a list of one, unless it is a `dns:///` name), else the
+/// environment's, else the default for the protocol.
+fn endpoints(
     protocol: Protocol,
     section: &TransportSection,
     section_path: &str,
     env: &Env,
     errs: &mut Vec<ConfigError>,
+) -> (Option<Endpoint>, Vec<Endpoint>) {
+    let Some(list) = &section.endpoints else {
+        let given = section
+            .endpoint
+            .as_ref()
+            .map(|e| (e.clone(), format!("{section_path}.endpoint")));
+        return (endpoint(protocol, section, given, env, errs), Vec::new());
+    };
+    if section.endpoint.is_some() {
+        errs.push(ConfigError::Conflict(format!(
+            "{section_path}.endpoint and {section_path}.endpoints are both given; \
+             use endpoints alone (a list; one collector is a list of one)"
+        )));
+        return (None, Vec::new());
+    }
+    if list.is_empty() {
+        errs.push(ConfigError::Invalid {
+            option: format!("{section_path}.endpoints"),
+            value: "[]".into(),
+            reason: "is empty".into(),
+            fix: "list at least one collector, or remove the key to use the default".into(),
+        });
+        return (None, Vec::new());
+    }
+    let mut all = Vec::new();
+    for (i, value) in list.iter().enumerate() {
+        let given = Some((value.clone(), format!("{section_path}.endpoints[{i}]")));
+        if let Some(e) = endpoint(protocol, section, given, env, errs) {
+            all.push(e);
+        }
+    }
+    if all.len() != list.len() {
+        return (None, Vec::new());
+    }
+    let first = all.remove(0);
+    (Some(first), all)
+}
+
+/// One collector's endpoint: `given` (value, option), else the
+/// environment's, else the default for the protocol.
+fn endpoint(
+    protocol: Protocol,
+    section: &TransportSection,
+    given: Option<(String, String)>,
+    env: &Env,
+    errs: &mut Vec<ConfigError>,
 ) -> Option<Endpoint> {
-    let given = section
-        .endpoint
-        .as_ref()
-        .map(|e| (e.clone(), format!("{section_path}.endpoint")));
+    let section_path = if protocol == Protocol::Grpc {
+        "tracing.otlp.grpc"
+    } else {
+        "tracing.otlp.http"
+    };
     let parsed = match protocol {
         Protocol::Http => {
             let (value, option) =

@@ -37,6 +37,8 @@ pub(super) const OTLP_KEYS: &[&str] = &["http", "grpc"];
 pub(super) const HTTP_KEYS: &[&str] = &[
     "enabled",
     "endpoint",
+    "endpoints",
+    "maxConnectionAge",
     "headers",
     "tls",
     "compression",
@@ -47,6 +49,11 @@ pub(super) const HTTP_KEYS: &[&str] = &[
 pub(super) const GRPC_KEYS: &[&str] = &[
     "enabled",
     "endpoint",
+    "endpoints",
+    "dnsRefreshInterval",
+    "keepAliveTime",
+    "keepAliveTimeout",
+    "maxConnectionAge",
     "headers",
     "insecure",
     "tls",
@@ -156,6 +163,11 @@ pub(super) struct TransportSection {
     pub(super) present: bool,
     pub(super) enabled: bool,
     pub(super) endpoint: Option<String>,
+    pub(super) endpoints: Option<Vec<String>>,
+    pub(super) dns_refresh: Option<Duration>,
+    pub(super) keep_alive: Option<Duration>,
+    pub(super) keep_alive_timeout: Option<Duration>,
+    pub(super) max_connection_age: Option<Duration>,
     pub(super) headers: Vec<(String, String)>,
     pub(super) insecure: Option<bool>,
     pub(super) tls: TlsOptions,
@@ -190,6 +202,11 @@ pub(super) fn transport_section(
                 }
             }
             "endpoint" => t.endpoint = want_string(v, &option, errs),
+            "endpoints" => t.endpoints = want_list(v, &option, errs),
+            "dnsRefreshInterval" => t.dns_refresh = want_duration(v, &option, errs),
+            "keepAliveTime" => t.keep_alive = want_duration(v, &option, errs),
+            "keepAliveTimeout" => t.keep_alive_timeout = want_duration(v, &option, errs),
+            "maxConnectionAge" => t.max_connection_age = want_duration(v, &option, errs),
             "headers" => t.headers = want_headers(v, &option, errs),
             "insecure" => t.insecure = want_bool(v, &option, errs),
             "tls" => {

@@ -60,17 +60,29 @@ impl Config {
         list(&mut s, "safeQueryParams", &self.safe_query_params);
         let e = &self.exporter;
         let _ = writeln!(s, "  otlp:");
-        match e.protocol {
-            Protocol::Http => {
-                let _ = writeln!(s, "    http:");
-                let _ = writeln!(s, "      endpoint: {}", q(&e.endpoint.to_string()));
-            }
-            Protocol::Grpc => {
-                let _ = writeln!(s, "    grpc:");
-                let _ = writeln!(s, "      endpoint: {}", q(&e.endpoint.authority()));
-                let _ = writeln!(s, "      insecure: {}", !e.endpoint.is_tls());
+        let shown = |ep: &crate::endpoint::Endpoint| match (e.protocol, ep.via()) {
+            (Protocol::Grpc, crate::endpoint::Via::Host) => ep.authority(),
+            _ => ep.to_string(),
+        };
+        let _ = match e.protocol {
+            Protocol::Http => writeln!(s, "    http:"),
+            Protocol::Grpc => writeln!(s, "    grpc:"),
+        };
+        if e.fleet.is_empty() {
+            let _ = writeln!(s, "      endpoint: {}", q(&shown(&e.endpoint)));
+        } else {
+            let _ = writeln!(s, "      endpoints:");
+            for ep in std::iter::once(&e.endpoint).chain(&e.fleet) {
+                let _ = writeln!(s, "        - {}", q(&shown(ep)));
             }
         }
+        if e.protocol == Protocol::Grpc {
+            let _ = writeln!(s, "      insecure: {}", !e.endpoint.is_tls());
+            let _ = writeln!(s, "      dnsRefreshInterval: {:?}", e.dns_refresh);
+            let _ = writeln!(s, "      keepAliveTime: {:?}", e.keep_alive);
+            let _ = writeln!(s, "      keepAliveTimeout: {:?}", e.keep_alive_timeout);
+        }
+        let _ = writeln!(s, "      maxConnectionAge: {:?}", e.max_connection_age);
         if e.headers.is_empty() {
             let _ = writeln!(s, "      headers: {{}}");
         } else {

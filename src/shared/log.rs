@@ -339,6 +339,8 @@ pub(crate) struct RecordRef {
     pub(crate) len: usize,
     /// Scope index.
     pub(crate) scope: u16,
+    /// The fleet member its trace goes to (set by the worker's admit).
+    pub(crate) member: u32,
 }
 
 /// The worker's end of a log.
@@ -379,13 +381,16 @@ impl LogReader {
     }
 
     /// Collects published records, in order, into `out` while `admit`
-    /// takes them (it sees each record's framed length; a skipped record is
-    /// taken out of the log but not collected). Returns how far it got;
-    /// nothing is consumed until [`LogReader::consume`].
+    /// takes them (it sees each record's framed length and, when `peek` is
+    /// not 0, its first `peek` bytes at most; it may set the record's
+    /// `member`; a skipped record is taken out of the log but not
+    /// collected). Returns how far it got; nothing is consumed until
+    /// [`LogReader::consume`].
     pub(crate) fn gather(
         &mut self,
         out: &mut Vec<RecordRef>,
-        mut admit: impl FnMut(&RecordRef) -> Admit,
+        peek: usize,
+        mut admit: impl FnMut(&mut RecordRef, &[u8]) -> Admit,
     ) -> Mark {
         let mut chunk = 0;
         let mut at = match self.chunks.front() {
@@ -426,13 +431,20 @@ impl LogReader {
                 // whole); stop rather than misread.
                 break;
             }
-            let record = RecordRef {
+            let mut record = RecordRef {
                 chunk,
                 at: at + HEADER,
                 len,
                 scope,
+                member: 0,
             };
-            match admit(&record) {
+            let verdict = if peek == 0 {
+                admit(&mut record, &[])
+            } else {
+                let to = record.at + len.min(peek);
+                c.with_bytes(record.at, to, |head| admit(&mut record, head))
+            };
+            match verdict {
                 Admit::Take => out.push(record),
                 Admit::Skip => {}
                 Admit::Stop => break,
@@ -520,7 +532,7 @@ mod tests {
 
     fn drain(r: &mut LogReader, pool: &ChunkPool) -> Vec<(u16, Vec<u8>)> {
         let mut refs = Vec::new();
-        let mark = r.gather(&mut refs, |_| Admit::Take);
+        let mark = r.gather(&mut refs, 0, |_, _| Admit::Take);
         let out = refs
             .iter()
             .map(|x| (x.scope, r.with_record(x, |b| b.to_vec())))

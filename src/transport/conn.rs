@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Via};
 use crate::tls::{ClientStream, Connector, MaybeTls};
 
 /// Why a connection could not be made.
@@ -74,11 +74,26 @@ pub(crate) async fn connect(
     timeout: Duration,
 ) -> Result<ClientStream, ConnectError> {
     let attempt = async {
-        let tcp = TcpStream::connect((endpoint.host(), endpoint.port()))
-            .await
-            .map_err(|e| {
-                ConnectError::retryable(format!("connecting to {}: {e}", endpoint.authority()))
-            })?;
+        let shown = endpoint.member_label();
+        let tcp = match endpoint.via() {
+            #[cfg(unix)]
+            Via::Unix(path) => {
+                let s = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|e| ConnectError::retryable(format!("connecting to {shown}: {e}")))?;
+                return Ok(MaybeTls::Unix(s));
+            }
+            #[cfg(not(unix))]
+            Via::Unix(_) => {
+                return Err(ConnectError {
+                    message: format!("{shown}: unix sockets are not available on this platform"),
+                    permanent: true,
+                })
+            }
+            Via::Address(address) => TcpStream::connect(*address).await,
+            Via::Host | Via::Dns => TcpStream::connect((endpoint.host(), endpoint.port())).await,
+        }
+        .map_err(|e| ConnectError::retryable(format!("connecting to {shown}: {e}")))?;
         let _ = tcp.set_nodelay(true);
         match tls {
             None => Ok(MaybeTls::Plain(tcp)),

@@ -21,6 +21,20 @@ pub enum TransportError {
     /// TLS could not be set up from the options.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A `dns:///` name could not be resolved at start.
+    #[error("cannot resolve {name}: {reason}; check the name (every A/AAAA address behind it becomes a fleet member) or list the collectors as host:port")]
+    Resolve {
+        /// The endpoint as written.
+        name: String,
+        /// What the resolver said.
+        reason: String,
+    },
+    /// The same collector is listed twice.
+    #[error("the collector {member} is listed twice in the endpoints (or resolved twice from dns:/// names); list each collector once")]
+    DuplicateMember {
+        /// The member's address.
+        member: String,
+    },
 }
 
 /// Which OTLP transport to use.
@@ -63,6 +77,29 @@ pub struct ExporterConfig {
     pub connect_timeout: Duration,
     /// Retry policy.
     pub retry: RetryConfig,
+    /// More collectors beside `endpoint` (`endpoints` in the configuration):
+    /// when not empty, or when `endpoint` is a `dns:///` name, each trace is
+    /// routed to one member by its trace id, with failover (see the README's
+    /// fleet section).
+    pub fleet: Vec<Endpoint>,
+    /// How often `dns:///` names are re-resolved (default 30 s; also a
+    /// second after a member fails).
+    pub dns_refresh: Duration,
+    /// gRPC: how long a request may wait for its response before the
+    /// connection is checked with an HTTP/2 PING (default 10 s; zero turns
+    /// pings off). Pings are sent only while requests are in flight, which
+    /// the OpenTelemetry Collector's default keep-alive enforcement allows.
+    pub keep_alive: Duration,
+    /// gRPC: how long a PING may go unanswered before the connection is
+    /// closed and its requests retried elsewhere (default 5 s).
+    pub keep_alive_timeout: Duration,
+    /// How `dns:///` names are resolved (the system's resolver unless a
+    /// test or an application injects one).
+    pub resolver: Resolver,
+    /// The age after which a connection takes no new requests and is
+    /// replaced (in-flight requests finish on it), so DNS changes and load
+    /// balancer rebalancing take effect (default 5 minutes; zero: never).
+    pub max_connection_age: Duration,
 }
 
 impl ExporterConfig {
@@ -83,9 +120,84 @@ impl ExporterConfig {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             retry: RetryConfig::default(),
+            fleet: Vec::new(),
+            dns_refresh: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_connection_age: Duration::from_secs(300),
+            resolver: Resolver::default(),
         }
     }
 }
 
 /// `tracewire/<version>`, sent as the user agent.
 pub(crate) const USER_AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
+
+/// A resolver's answer for `(name, port)`.
+type Resolve = dyn Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync;
+
+/// How `dns:///` names become addresses: the system's resolver
+/// (`getaddrinfo`, every A and AAAA record), or a function given by the
+/// application (service discovery, tests).
+///
+/// ```
+/// use tracewire::transport::Resolver;
+/// let fixed = Resolver::new(|_name, port| Ok(vec![([127, 0, 0, 1], port).into()]));
+/// assert_eq!(fixed.resolve_blocking("collectors.example", 4317).unwrap().len(), 1);
+/// ```
+#[derive(Clone, Default)]
+pub struct Resolver {
+    custom: Option<std::sync::Arc<Resolve>>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.custom.is_some() {
+            "Resolver(custom)"
+        } else {
+            "Resolver(system)"
+        })
+    }
+}
+
+impl Resolver {
+    /// A resolver that asks `f`.
+    pub fn new(
+        f: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        Resolver {
+            custom: Some(std::sync::Arc::new(f)),
+        }
+    }
+
+    /// Every address of `name`, sorted, without duplicates (blocking).
+    pub fn resolve_blocking(
+        &self,
+        name: &str,
+        port: u16,
+    ) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        use std::net::ToSocketAddrs;
+        let mut addrs: Vec<std::net::SocketAddr> = match &self.custom {
+            Some(f) => f(name, port)?,
+            None => (name, port).to_socket_addrs()?.collect(),
+        };
+        addrs.sort_unstable();
+        addrs.dedup();
+        Ok(addrs)
+    }
+
+    /// Every address of `name`, sorted, without duplicates.
+    pub async fn resolve(
+        &self,
+        name: &str,
+        port: u16,
+    ) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        let mut addrs: Vec<std::net::SocketAddr> = match &self.custom {
+            Some(f) => f(name, port)?,
+            None => tokio::net::lookup_host((name, port)).await?.collect(),
+        };
+        addrs.sort_unstable();
+        addrs.dedup();
+        Ok(addrs)
+    }
+}

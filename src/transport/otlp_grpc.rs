@@ -17,7 +17,7 @@
 //! This module must never hold a batch longer than one export, and never
 //! buffers more than [`MAX_GRPC_RESPONSE`] bytes of a response.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,7 +108,10 @@ pub(crate) struct GrpcExporter {
     connect_timeout: Duration,
     retry: RetryConfig,
     /// The shared connection, and whether its peer ever sent a byte.
-    client: AsyncMutex<Option<(SendRequest<Bytes>, Arc<AtomicBool>)>>,
+    keep_alive: Duration,
+    keep_alive_timeout: Duration,
+    max_connection_age: Duration,
+    client: AsyncMutex<Option<Conn>>,
     /// Connections in a row the peer closed without sending a byte.
     silent_closes: AtomicU32,
     gzip_pool: Pool<BytesMut>,
@@ -149,6 +152,9 @@ impl GrpcExporter {
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
             retry: config.retry,
+            keep_alive: config.keep_alive,
+            keep_alive_timeout: config.keep_alive_timeout,
+            max_connection_age: config.max_connection_age,
             client: AsyncMutex::new(None),
             silent_closes: AtomicU32::new(0),
             gzip_pool: Pool::new(4, 16 << 20, BytesMut::new),
@@ -158,15 +164,32 @@ impl GrpcExporter {
 
     /// A ready handle on the shared connection, connecting when there is
     /// none or the last one is gone (GOAWAY, reset, loss).
-    async fn client(
-        &self,
-        left: Duration,
-    ) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), ConnectError> {
+    /// The connection to use: the current one while it is usable and
+    /// younger than `max_connection_age` (an older one takes no new
+    /// requests; those in flight finish on it and it closes), else a new
+    /// one, checked by PINGs while requests wait on it.
+    async fn client(&self, left: Duration) -> Result<Conn, ConnectError> {
         let mut guard = self.client.lock().await;
-        if let Some((c, heard)) = guard.as_ref() {
-            match c.clone().ready().await {
-                Ok(ready) => return Ok((ready, heard.clone())),
-                Err(_) => *guard = None,
+        if let Some(c) = guard.as_ref() {
+            let aged =
+                !self.max_connection_age.is_zero() && c.born.elapsed() >= self.max_connection_age;
+            if aged {
+                log::debug!(
+                    "tracewire: rotating the gRPC connection to {} (older than {:?})",
+                    self.endpoint.member_label(),
+                    self.max_connection_age
+                );
+                *guard = None;
+            } else {
+                match c.send.clone().ready().await {
+                    Ok(ready) => {
+                        return Ok(Conn {
+                            send: ready,
+                            ..c.clone()
+                        })
+                    }
+                    Err(_) => *guard = None,
+                }
             }
         }
         let stream = connect(
@@ -176,34 +199,52 @@ impl GrpcExporter {
         )
         .await?;
         let (stream, heard) = Heard::new(stream);
-        let (client, conn) = h2::client::Builder::new()
+        let (client, mut conn) = h2::client::Builder::new()
             .initial_window_size(1 << 20)
             .initial_connection_window_size(1 << 20)
             .handshake::<_, Bytes>(stream)
             .await
             .map_err(|e| ConnectError {
-                message: format!("HTTP/2 handshake with {}: {e}", self.endpoint.authority()),
+                message: format!(
+                    "HTTP/2 handshake with {}: {e}",
+                    self.endpoint.member_label()
+                ),
                 permanent: false,
             })?;
-        tokio::spawn(async move {
+        let ping_pong = conn.ping_pong();
+        let task = tokio::spawn(async move {
             if let Err(e) = conn.await {
                 log::debug!("tracewire: gRPC connection ended: {e}");
             }
         });
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        if let (false, Some(pp)) = (self.keep_alive.is_zero(), ping_pong) {
+            tokio::spawn(keep_alive(
+                pp,
+                self.keep_alive,
+                self.keep_alive_timeout,
+                in_flight.clone(),
+                task.abort_handle(),
+                self.endpoint.member_label(),
+            ));
+        }
         let ready = client.clone().ready().await.map_err(|e| ConnectError {
-            message: format!("HTTP/2 connection to {}: {e}", self.endpoint.authority()),
+            message: format!("HTTP/2 connection to {}: {e}", self.endpoint.member_label()),
             permanent: false,
         })?;
-        *guard = Some((client, heard.clone()));
-        Ok((ready, heard))
+        let conn = Conn {
+            send: client,
+            heard,
+            born: Instant::now(),
+            in_flight,
+        };
+        *guard = Some(conn.clone());
+        Ok(Conn {
+            send: ready,
+            ..conn
+        })
     }
 
-    /// After a connection-level failure: whether the peer closed the
-    /// connection without ever sending a byte, for the second connection in
-    /// a row. An HTTP/2 server speaks first (SETTINGS), so that peer does
-    /// not speak HTTP/2 (an HTTP/1.1-only server closes on the HTTP/2
-    /// preface): retrying cannot help. Once is forgiven (a restart, a
-    /// proxy between backends).
     fn closed_silently_again(&self, heard: &AtomicBool) -> bool {
         if heard.load(Ordering::Relaxed) {
             self.silent_closes.store(0, Ordering::Relaxed);
@@ -217,6 +258,11 @@ impl GrpcExporter {
     /// HTTP server) fails for good, with a message that says so.
     fn h2_error(&self, what: &str, e: h2::Error) -> (bool, String) {
         use h2::Reason;
+        if e.is_go_away() && e.reason() == Some(Reason::NO_ERROR) {
+            // A graceful GOAWAY refused the call: the peer did not process
+            // it (RFC 9113 §6.8), so it goes again on a new connection.
+            return (true, format!("{GRACEFUL_GOAWAY}: {what}: {e}"));
+        }
         let malformed = matches!(
             e.reason(),
             Some(Reason::FRAME_SIZE_ERROR | Reason::PROTOCOL_ERROR)
@@ -259,9 +305,27 @@ impl GrpcExporter {
     }
 
     /// One call: send, read a bounded response, classify.
+    /// One attempt; a call a graceful GOAWAY refused goes once more, at
+    /// once, on a new connection (even with retries off: it was not sent).
     async fn attempt(&self, framed: Bytes, left: Duration, sent: &Sent) -> Attempt {
         let started = Instant::now();
-        let (mut client, heard) = match self.client(left).await {
+        match self.attempt_once(framed.clone(), left, sent).await {
+            Attempt::Retry { reason, .. } if reason.starts_with(GRACEFUL_GOAWAY) => {
+                let left = left.saturating_sub(started.elapsed());
+                self.attempt_once(framed, left, sent).await
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt_once(&self, framed: Bytes, left: Duration, sent: &Sent) -> Attempt {
+        let started = Instant::now();
+        let Conn {
+            send: mut client,
+            heard,
+            in_flight,
+            ..
+        } = match self.client(left).await {
             Ok(c) => c,
             Err(e) if e.permanent => return Attempt::Fail(ExportError::Unavailable(e.message)),
             Err(e) => {
@@ -276,6 +340,7 @@ impl GrpcExporter {
             Ok(r) => r,
             Err(e) => return Attempt::Fail(ExportError::Unavailable(e)),
         };
+        let _waiting = InFlightGuard::new(in_flight);
         let call = async {
             let (response, mut stream) = client
                 .send_request(req, false)
@@ -366,9 +431,9 @@ impl GrpcExporter {
     async fn export_inner(&self, request: ExportRequest) -> ExportReport {
         let deadline = request.deadline;
         let spans = request.spans as u64;
-        let (mut framed, reclaim) = match self.compression {
+        let (mut framed, original) = match self.compression {
             // The worker reserved the prefix in front of the message.
-            Compression::None if request.prefix == 5 => (request.buffer, true),
+            Compression::None if request.prefix == 5 => (request.buffer, None),
             // Compressed (or no prefix reserved): frame into another buffer.
             _ => {
                 let mut out = self.gzip_pool.take();
@@ -378,7 +443,8 @@ impl GrpcExporter {
                 } else {
                     out.extend_from_slice(request.message());
                 }
-                (out, false)
+                // The request's own buffer goes back to the worker's pool.
+                (out, Some(request.buffer))
             }
         };
         if let Err(e) = finish_frame(&mut framed, self.compression == Compression::Gzip) {
@@ -397,7 +463,7 @@ impl GrpcExporter {
             spans,
             &sent,
             framed,
-            reclaim,
+            original,
             &self.gzip_pool,
             &self.partial,
         )
@@ -406,6 +472,71 @@ impl GrpcExporter {
 
 /// The OpenTelemetry Collector's default gRPC message limit
 /// (`max_recv_msg_size_mib: 4`), less the 5-byte message prefix.
+/// How a call refused by a graceful GOAWAY is told apart.
+const GRACEFUL_GOAWAY: &str = "refused by a graceful GOAWAY";
+
+/// One HTTP/2 connection: the handle to start calls on, whether the peer
+/// ever sent a byte, when it was made, and how many calls wait on it.
+#[derive(Clone)]
+struct Conn {
+    send: SendRequest<Bytes>,
+    heard: Arc<AtomicBool>,
+    born: Instant,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a call waiting on a connection while it lives.
+struct InFlightGuard(Arc<AtomicUsize>);
+
+impl InFlightGuard {
+    fn new(n: Arc<AtomicUsize>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        InFlightGuard(n)
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every `every`, while calls wait on the connection, sends an HTTP/2 PING;
+/// a PING unanswered within `timeout` closes the connection (its calls fail
+/// and are retried, on another fleet member when there is one). Idle
+/// connections are not pinged: the OpenTelemetry Collector's default
+/// keep-alive enforcement (gRPC's) answers pings without calls with GOAWAY.
+async fn keep_alive(
+    mut pp: h2::PingPong,
+    every: Duration,
+    timeout: Duration,
+    in_flight: Arc<AtomicUsize>,
+    connection: tokio::task::AbortHandle,
+    peer: String,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        if connection.is_finished() {
+            return;
+        }
+        if in_flight.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        match tokio::time::timeout(timeout, pp.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                log::warn!(
+                    "tracewire: {peer} did not answer an HTTP/2 PING within {timeout:?}; \
+                     closing the connection (its exports are retried)"
+                );
+                connection.abort();
+                return;
+            }
+        }
+    }
+}
+
 pub(crate) const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024 - 5;
 
 impl Exporter for GrpcExporter {

@@ -113,7 +113,8 @@ fn error_detail(body: &[u8], truncated: bool) -> String {
     }
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
+/// An HTTP/1.1 connection's request handle and when it was made.
+type Sender = (http1::SendRequest<Full<Bytes>>, Instant);
 
 /// The OTLP/HTTP exporter.
 pub(crate) struct HttpExporter {
@@ -128,6 +129,7 @@ pub(crate) struct HttpExporter {
     connect_timeout: Duration,
     retry: RetryConfig,
     idle: Mutex<Vec<Sender>>,
+    max_connection_age: Duration,
     gzip_pool: Pool<BytesMut>,
     partial: PartialSuccessLog,
 }
@@ -177,15 +179,22 @@ impl HttpExporter {
             connect_timeout: config.connect_timeout,
             retry: config.retry,
             idle: Mutex::new(Vec::new()),
+            max_connection_age: config.max_connection_age,
             gzip_pool: Pool::new(4, 16 << 20, BytesMut::new),
             partial: PartialSuccessLog::default(),
         })
     }
 
+    /// Whether a connection made at `born` is past `max_connection_age`
+    /// (then it takes no new request and closes once idle).
+    fn aged(&self, born: Instant) -> bool {
+        !self.max_connection_age.is_zero() && born.elapsed() >= self.max_connection_age
+    }
+
     fn take_idle(&self) -> Option<Sender> {
         let mut idle = lock(&self.idle);
         while let Some(s) = idle.pop() {
-            if !s.is_closed() {
+            if !s.0.is_closed() && !self.aged(s.1) {
                 return Some(s);
             }
         }
@@ -193,6 +202,9 @@ impl HttpExporter {
     }
 
     fn put_idle(&self, sender: Sender) {
+        if self.aged(sender.1) {
+            return;
+        }
         let mut idle = lock(&self.idle);
         if idle.len() < 16 {
             idle.push(sender);
@@ -201,7 +213,7 @@ impl HttpExporter {
 
     async fn sender(&self, left: Duration) -> Result<Sender, ConnectError> {
         if let Some(mut s) = self.take_idle() {
-            if s.ready().await.is_ok() {
+            if s.0.ready().await.is_ok() {
                 return Ok(s);
             }
         }
@@ -221,7 +233,7 @@ impl HttpExporter {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(sender)
+        Ok((sender, Instant::now()))
     }
 
     fn request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, String> {
@@ -263,7 +275,7 @@ impl HttpExporter {
         let left = left.saturating_sub(started.elapsed());
         sent.request(body_len);
         let exchange = async {
-            let resp = sender.send_request(req).await.map_err(|e| {
+            let resp = sender.0.send_request(req).await.map_err(|e| {
                 if e.is_parse() {
                     // Not an HTTP/1.1 answer: retrying will not change it.
                     (false, format!(
@@ -329,17 +341,18 @@ impl HttpExporter {
     async fn export_inner(&self, request: ExportRequest) -> ExportReport {
         let deadline = request.deadline;
         let spans = request.spans as u64;
-        let (body, reclaim) = match self.compression {
+        let (body, original) = match self.compression {
             Compression::None => {
                 let mut buffer = request.buffer;
                 let prefix = request.prefix.min(buffer.len());
                 let _ = buffer.split_to(prefix);
-                (buffer.freeze(), true)
+                (buffer.freeze(), None)
             }
             Compression::Gzip => {
                 let mut out = self.gzip_pool.take();
                 gzip::compress_into(&mut out, request.message());
-                (out.freeze(), false)
+                // The request's own buffer goes back to the worker's pool.
+                (out.freeze(), Some(request.buffer))
             }
         };
         let sent = Sent::default();
@@ -354,7 +367,7 @@ impl HttpExporter {
             spans,
             &sent,
             body,
-            reclaim,
+            original,
             &self.gzip_pool,
             &self.partial,
         )

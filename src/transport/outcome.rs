@@ -79,18 +79,18 @@ pub(crate) fn finish_export(
     spans: u64,
     sent: &Sent,
     body: bytes::Bytes,
-    body_is_request_buffer: bool,
+    original: Option<BytesMut>,
     scratch: &Pool<BytesMut>,
     partial: &PartialSuccessLog,
 ) -> ExportReport {
     // Take the buffer back when nobody else holds it.
-    let buffer = match (body_is_request_buffer, body.try_into_mut().ok()) {
-        (true, b) => b,
-        (false, Some(b)) => {
+    let buffer = match (original, body.try_into_mut().ok()) {
+        (None, b) => b,
+        (Some(original), Some(b)) => {
             scratch.give(b);
-            None
+            Some(original)
         }
-        (false, None) => None,
+        (Some(original), None) => Some(original),
     };
     match outcome.result {
         Ok(Accepted { rejected, message }) => {
@@ -100,6 +100,8 @@ pub(crate) fn finish_export(
             ExportReport {
                 result: Ok(()),
                 rejected: rejected.min(spans),
+                failed: 0,
+                retried: None,
                 attempts: sent.requests(),
                 bytes_sent: sent.bytes(),
                 buffer,

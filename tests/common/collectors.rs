@@ -52,6 +52,15 @@ pub fn span_ids(req: &ExportTraceServiceRequest) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The trace id of each span in a decoded request.
+pub fn span_traces(req: &ExportTraceServiceRequest) -> Vec<Vec<u8>> {
+    req.resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter())
+        .flat_map(|ss| ss.spans.iter().map(|s| s.trace_id.clone()))
+        .collect()
+}
+
 /// Span names in a decoded request.
 pub fn span_names(req: &ExportTraceServiceRequest) -> Vec<String> {
     req.resource_spans
@@ -204,24 +213,37 @@ impl HttpCollector {
         });
         let (stop, mut stopped) = oneshot::channel();
         let st = state.clone();
+        // Stopping closes the open connections too, as a collector that
+        // exits does.
+        let (closing, closed) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let acceptor = tls.map(TlsAcceptor::from);
             loop {
                 let (tcp, _) = tokio::select! {
-                    _ = &mut stopped => return,
+                    _ = &mut stopped => {
+                        let _ = closing.send(true);
+                        return;
+                    }
                     r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
                 };
                 st.connections.fetch_add(1, Ordering::SeqCst);
                 let st = st.clone();
                 let acceptor = acceptor.clone();
+                let mut closed = closed.clone();
                 tokio::spawn(async move {
-                    match acceptor {
-                        None => serve_http(TokioIo::new(tcp), st).await,
-                        Some(a) => {
-                            if let Ok(tls) = a.accept(tcp).await {
-                                serve_http(TokioIo::new(tls), st).await;
+                    let serve = async {
+                        match acceptor {
+                            None => serve_http(TokioIo::new(tcp), st).await,
+                            Some(a) => {
+                                if let Ok(tls) = a.accept(tcp).await {
+                                    serve_http(TokioIo::new(tls), st).await;
+                                }
                             }
                         }
+                    };
+                    tokio::select! {
+                        () = serve => {}
+                        _ = closed.wait_for(|c| *c) => {}
                     }
                 });
             }
@@ -400,6 +422,7 @@ pub struct GrpcReceived {
     pub metadata: http::HeaderMap,
     pub spans: usize,
     pub ids: Vec<Vec<u8>>,
+    pub traces: Vec<Vec<u8>>,
     pub names: Vec<String>,
     pub reply: GrpcReply,
 }
@@ -463,6 +486,7 @@ impl TraceService for Svc {
             metadata,
             spans: span_count(&ours),
             ids: span_ids(&ours),
+            traces: span_traces(&ours),
             names: span_names(&ours),
             reply: reply.clone(),
         });
@@ -629,6 +653,22 @@ impl GrpcCollector {
             let _ = s.send(());
         }
     }
+}
+
+/// Serves tonic's `TraceService` on a unix socket until `stopped`.
+#[cfg(unix)]
+pub async fn serve_unix(
+    listener: tokio::net::UnixListener,
+    state: Arc<GrpcState>,
+    stopped: oneshot::Receiver<()>,
+) {
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let _ = tonic::transport::Server::builder()
+        .add_service(TraceServiceServer::new(Svc(state)))
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        })
+        .await;
 }
 
 impl Drop for GrpcCollector {

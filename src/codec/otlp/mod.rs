@@ -27,16 +27,21 @@
 //! refuse messages nested that deep.
 //!
 //! This module must never allocate (beyond the caller's buffer growing),
-//! know about sockets, or depend on prost.
+//! know about sockets, or depend on prost; the one exception is `split`,
+//! which re-routes a failed request across a fleet and allocates per
+//! request.
 //!
 //! - [`field`]: the field numbers;
 //! - `value`: `AnyValue` / `KeyValue` and the scalar helpers;
 //! - `span`: the span's pieces, as the recording path writes them;
-//! - `request`: the envelope, written by the export worker.
+//! - `request`: the envelope, written by the export worker;
+//! - `split`: trace ids read from encoded spans, and a request split by
+//!   trace id (a fleet of collectors).
 
 pub mod field;
 mod request;
 mod span;
+mod split;
 mod value;
 
 pub use request::{
@@ -47,6 +52,9 @@ pub use span::{
     encode_span, encode_span_into, event_field_len, patch_end_time, put_event, put_link,
     put_span_end, put_span_start, replace_span_name, span_end_len, LinkTarget, SpanEnd, SpanStart,
     SpanStartLayout,
+};
+pub use split::{
+    framed_span_trace_id, span_trace_id, split_request, SplitError, SplitPart, FRAMED_HEAD,
 };
 pub use value::{
     kv_field_len, kv_len, put_i64_kv, put_kv, put_kv_span, put_str_kv, truncate_str, AttributeList,
