@@ -265,3 +265,54 @@ fn span_links(p: SpanLinksParts) -> SpanLinks {
     l.dropped_count = p.dropped_count;
     l
 }
+
+/// With a fleet of two collectors, the exporter routes as the pipeline
+/// does: every span of a trace to one member, the traces spread over both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_exporter_routes_each_trace_to_one_fleet_member() {
+    let a = HttpCollector::start(vec![], None).await;
+    let b = HttpCollector::start(vec![], None).await;
+    let flags = [format!(
+        "--tracing.otlp.http.endpoints={},{}",
+        a.url(false),
+        b.url(false)
+    )];
+    let config = tracewire::config::load(None, &flags, |_| None).unwrap();
+    let e = tracewire::opentelemetry::SpanExporter::from_config(&config).unwrap();
+    let template = batch().remove(0);
+    // 64 traces of 3 spans each, interleaved.
+    let spans: Vec<SpanData> = (0..192u64)
+        .map(|i| {
+            let mut s = template.clone();
+            s.span_context = ctx(1_000 + u128::from(i % 64), 1 + i, true, false, "");
+            s
+        })
+        .collect();
+    e.export(spans).await.unwrap();
+    let traces_at = |c: &HttpCollector| -> std::collections::HashMap<Vec<u8>, usize> {
+        let mut m = std::collections::HashMap::new();
+        for r in c.state.received.lock().unwrap().iter() {
+            for rs in &r.request.resource_spans {
+                for ss in &rs.scope_spans {
+                    for s in &ss.spans {
+                        *m.entry(s.trace_id.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        m
+    };
+    let (ta, tb) = (traces_at(&a), traces_at(&b));
+    assert_eq!(ta.len() + tb.len(), 64, "every trace at exactly one member");
+    assert!(
+        !ta.is_empty() && !tb.is_empty(),
+        "spread: {} and {}",
+        ta.len(),
+        tb.len()
+    );
+    assert!(
+        ta.values().chain(tb.values()).all(|&n| n == 3),
+        "whole traces"
+    );
+    assert!(ta.keys().all(|t| !tb.contains_key(t)));
+}
