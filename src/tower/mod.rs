@@ -5,10 +5,17 @@
 //! This module owns the HTTP semantic conventions (stable attribute names),
 //! Traefik's `capturedRequestHeaders` / `capturedResponseHeaders` /
 //! `safeQueryParams` handling, and the W3C context hand-over between the
-//! two layers: the server layer puts its span's [`SpanContext`](crate::SpanContext) in the
-//! request's extensions, where handlers (and the client layer, when the
-//! outgoing request carries it) find their parent. It records through
-//! [`Tracer`](crate::Tracer) and never touches the pipeline, the codec or a transport.
+//! two layers: the server layer puts its span's
+//! [`SpanContext`](crate::SpanContext) in the request's extensions, where
+//! handlers (and the client layer, when the outgoing request carries it)
+//! find their parent. It records through [`Tracer`](crate::Tracer) and
+//! never touches the pipeline, the codec or a transport.
+//!
+//! - `server`: [`TraceLayer`], [`TraceService`], the SERVER span;
+//! - `client`: [`ClientTraceLayer`], [`ClientTraceService`], the CLIENT
+//!   span;
+//! - `semconv`: what both share (attribute values, Traefik's options, the
+//!   per-thread scratch string).
 //!
 //! Per request (the hot path) the layers must never lock, block or do I/O;
 //! an unsampled request costs the context (extract, inject, one extension)
@@ -43,7 +50,7 @@
 //! let resp = svc.oneshot(Request::get("/users/7").body(String::new()).unwrap()).await.unwrap();
 //! assert_eq!(resp.status(), 200);
 //! # });
-//! //! ```
+//! ```
 
 mod client;
 mod semconv;
