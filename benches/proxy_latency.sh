@@ -18,7 +18,7 @@ conns="${3:-1}"
 pin0=""; pin1=""
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet --bin tracewire --example proxy --example upstream
+cargo build --release --quiet --features tower --bin tracewire --example proxy --example upstream
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

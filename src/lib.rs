@@ -54,7 +54,9 @@
 //!              log), the large-span lane, the wake-up, pools, stats
 //! record       Tracer, Span, per-thread state                  (the proxy's threads)
 //! export       the Exporter trait: an encoded request in, a report out
-//! retry        one Attempt outcome type; backoff; the retry loop
+//! retry, metrics
+//!              one Attempt outcome type; backoff; the retry loop;
+//!              Stats and endpoint stats as Prometheus text
 //! batch, tls   the export worker (logs -> request buffers -> exporter);
 //!              rustls client and server configs, PEM loading, MaybeTls
 //! transport    ExporterConfig; conn · otlp_http · otlp_grpc · outcome ·
@@ -63,6 +65,10 @@
 //! receive      the embedded OTLP receiver (feature `receiver`); never
 //!              imports transport
 //! pipeline     the composition root: Pipeline, PipelineBuilder
+//! tower, tracing, opentelemetry
+//!              integrations, each behind its cargo feature: tower
+//!              middleware (`tower`); a `tracing` layer (`tracing`); an
+//!              OpenTelemetry SDK SpanExporter (`opentelemetry`)
 //! ```
 //!
 //! The public API is what a proxy ([`Pipeline`], [`Tracer`], [`Span`],
@@ -83,7 +89,10 @@ mod codec;
 pub mod config;
 mod endpoint;
 pub mod export;
+pub mod metrics;
 pub mod model;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 mod pipeline;
 pub mod propagation;
 pub mod proto;
@@ -97,6 +106,10 @@ pub mod sampling;
 mod shared;
 mod sync;
 mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 pub mod transport;
 
 pub use batch::{BatchConfig, FlushError, ShutdownError};
@@ -105,7 +118,18 @@ pub use pipeline::{service_resource, BuildError, Pipeline, PipelineBuilder};
 pub use rand::{random_span_id, random_trace_id};
 pub use record::{Span, SpanBuilder, Tracer};
 pub use shared::shed::ShedState;
-pub use shared::stats::Stats;
+pub use shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
+
+/// The README's examples, compiled as doctests when every integration is
+/// on (`cargo test --all-features`).
+#[cfg(all(
+    doctest,
+    feature = "tower",
+    feature = "tracing",
+    feature = "opentelemetry"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// Internals for tracewire's own benchmarks, fuzz targets and tests: the
 /// codec, the pools, the clock, the retry policy and the transports'

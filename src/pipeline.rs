@@ -41,7 +41,7 @@ use crate::export::Exporter;
 use crate::model::{InstrumentationScope, KeyValue, Resource, SpanLimits};
 use crate::record::Tracer;
 use crate::sampling::Sampler;
-use crate::shared::stats::Stats;
+use crate::shared::stats::{Histogram, Stats};
 use crate::shared::Shared;
 use crate::transport::TransportError;
 
@@ -297,6 +297,39 @@ impl Pipeline {
     /// ```
     pub fn shedding(&self) -> crate::shared::shed::ShedState {
         self.shared.shed.state()
+    }
+
+    /// Appends the pipeline's statistics, now, to `out` in the Prometheus
+    /// text exposition format (see [`crate::metrics`]): what a `/metrics`
+    /// endpoint answers.
+    ///
+    /// ```no_run
+    /// # fn demo(pipeline: &tracewire::Pipeline) {
+    /// let mut body = String::new();
+    /// pipeline.render_metrics(&mut body);
+    /// assert!(body.contains("tracewire_spans_exported_total"));
+    /// # }
+    /// ```
+    pub fn render_metrics(&self, out: &mut String) {
+        crate::metrics::write_prometheus(
+            &self.stats(),
+            &self.export_latency(),
+            &self.endpoint_stats(),
+            out,
+        );
+    }
+
+    /// How long export calls took so far (each call one batch, from its
+    /// start to its last answer, retries and backoff included).
+    ///
+    /// ```no_run
+    /// # fn demo(pipeline: &tracewire::Pipeline) {
+    /// let h = pipeline.export_latency();
+    /// println!("{} exports, {} ns in all", h.count(), h.sum_nanos);
+    /// # }
+    /// ```
+    pub fn export_latency(&self) -> Histogram {
+        self.shared.counters.export_latency.snapshot()
     }
 
     /// Per-collector statistics when the pipeline sends to a fleet (empty

@@ -483,188 +483,197 @@ fn demo_runs_and_draws_traces() {
 }
 
 // ---------------------------------------------------------------------------
-// The proxy example
+// The proxy example (built with the `tower` feature: `cargo test --all-features`)
 // ---------------------------------------------------------------------------
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
+#[cfg(feature = "tower")]
+mod proxy_example {
+    use super::*;
 
-/// An upstream that answers 200 and records the `traceparent` it saw.
-fn upstream() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let s = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let s = s.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                loop {
-                    let mut tp = String::new();
-                    let mut line = String::new();
-                    let mut got_request = false;
-                    while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                        got_request = true;
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("traceparent:") {
-                            tp = v.trim().to_owned();
-                        }
-                        line.clear();
-                    }
-                    if !got_request {
-                        return;
-                    }
-                    s.lock().unwrap().push(tp);
-                    let _ = conn.write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Cache: HIT\r\n\r\nok",
-                    );
-                }
-            });
-        }
-    });
-    (addr, seen)
-}
-
-fn get(addr: SocketAddr, target: &str, headers: &str) -> u16 {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    resp.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-struct Proxy(Child, SocketAddr);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn example(name: &str) -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("examples")
+            .join(name)
     }
-}
 
-fn proxy(upstream: SocketAddr, flags: &[String]) -> Proxy {
-    let mut child = Command::new(example("proxy"))
-        .args(["--listen", "127.0.0.1:0", "--upstream"])
-        .arg(format!("http://{upstream}"))
-        .args(flags)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the proxy example is built by cargo test");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the proxy prints its address").unwrap();
-        if let Some(a) = line.strip_prefix("proxy listening on http://") {
-            break a.parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Proxy(child, addr)
-}
+    /// An upstream that answers 200 and records the `traceparent` it saw.
+    fn upstream() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    loop {
+                        let mut tp = String::new();
+                        let mut line = String::new();
+                        let mut got_request = false;
+                        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                            got_request = true;
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some(v) = line.to_ascii_lowercase().strip_prefix("traceparent:")
+                            {
+                                tp = v.trim().to_owned();
+                            }
+                            line.clear();
+                        }
+                        if !got_request {
+                            return;
+                        }
+                        s.lock().unwrap().push(tp);
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Cache: HIT\r\n\r\nok",
+                        );
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
 
-#[test]
-fn proxy_example_continues_the_callers_trace() {
-    let r = receive(&[]);
-    let (up, seen) = upstream();
-    let flags = vec![
-        format!("--tracing.otlp.grpc.endpoint={}", r.grpc),
-        "--tracing.otlp.grpc.insecure=true".to_string(),
-        "--tracing.batch.scheduleDelay=50ms".to_string(),
-        "--tracing.capturedRequestHeaders=X-Request-Id".to_string(),
-        "--tracing.capturedResponseHeaders=X-Cache".to_string(),
-        "--tracing.safeQueryParams=page".to_string(),
-    ];
-    let p = proxy(up, &flags);
-    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    assert_eq!(
-        get(p.1, "/search?q=secret&page=2", &format!("traceparent: {incoming}\r\ntracestate: congo=t61rcWkgMzE\r\nX-Request-Id: req-42\r\n")),
-        200
-    );
-    assert_eq!(get(p.1, "/ping", ""), 200);
-
-    let spans = wait_for_spans(&r.jsonl, 2);
-    std::thread::sleep(Duration::from_millis(300));
-    let spans = if spans.len() > 2 {
-        spans
-    } else {
-        spans_in(&r.jsonl)
-    };
-    assert_eq!(
-        spans.len(),
-        2,
-        "the request's two spans, and /ping untraced: {spans:?}"
-    );
-    let server = spans.iter().find(|s| s["kind"] == "SERVER").unwrap();
-    let client = spans.iter().find(|s| s["kind"] == "CLIENT").unwrap();
-    assert_eq!(
-        server["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
-        "continues the caller's trace"
-    );
-    assert_eq!(
-        server["parent_span_id"], "00f067aa0ba902b7",
-        "child of the caller's span"
-    );
-    assert_eq!(client["parent_span_id"], server["span_id"]);
-    assert_eq!(client["trace_id"], server["trace_id"]);
-    assert_eq!(
-        server["attributes"]["http.request.header.x-request-id"],
-        "req-42"
-    );
-    assert_eq!(server["attributes"]["http.response.header.x-cache"], "HIT");
-    assert_eq!(
-        server["attributes"]["url.query"],
-        "/search?q=REDACTED&page=2"
-    );
-    assert!(client["attributes"]["url.full"]
-        .as_str()
-        .unwrap()
-        .ends_with("/search?q=REDACTED&page=2"));
-    assert_eq!(server["attributes"]["http.response.status_code"], 200);
-
-    // What went upstream: the CLIENT span's context.
-    let upstream_tp = seen.lock().unwrap()[0].clone();
-    assert_eq!(
-        upstream_tp,
-        format!(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
-            client["span_id"].as_str().unwrap()
+    fn get(addr: SocketAddr, target: &str, headers: &str) -> u16 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {target} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n{headers}\r\n"
         )
-    );
-}
+        .unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        resp.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
 
-#[test]
-fn proxy_example_traces_ping_only_with_add_internals() {
-    let r = receive(&[]);
-    let (up, _) = upstream();
-    let flags = vec![
-        format!("--tracing.otlp.http.endpoint=http://{}/v1/traces", r.http),
-        "--tracing.batch.scheduleDelay=50ms".to_string(),
-        "--tracing.addInternals=true".to_string(),
-    ];
-    let p = proxy(up, &flags);
-    assert_eq!(get(p.1, "/ping", ""), 200);
-    let spans = wait_for_spans(&r.jsonl, 1);
-    assert_eq!(spans.len(), 1);
-    assert_eq!(spans[0]["kind"], "SERVER");
-    assert_eq!(spans[0]["attributes"]["url.path"], "/ping");
+    struct Proxy(Child, SocketAddr);
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn proxy(upstream: SocketAddr, flags: &[String]) -> Proxy {
+        let mut child = Command::new(example("proxy"))
+            .args(["--listen", "127.0.0.1:0", "--upstream"])
+            .arg(format!("http://{upstream}"))
+            .args(flags)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the proxy example is built by cargo test");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the proxy prints its address").unwrap();
+            if let Some(a) = line.strip_prefix("proxy listening on http://") {
+                break a.parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Proxy(child, addr)
+    }
+
+    #[test]
+    fn proxy_example_continues_the_callers_trace() {
+        let r = receive(&[]);
+        let (up, seen) = upstream();
+        let flags = vec![
+            format!("--tracing.otlp.grpc.endpoint={}", r.grpc),
+            "--tracing.otlp.grpc.insecure=true".to_string(),
+            "--tracing.batch.scheduleDelay=50ms".to_string(),
+            "--tracing.capturedRequestHeaders=X-Request-Id".to_string(),
+            "--tracing.capturedResponseHeaders=X-Cache".to_string(),
+            "--tracing.safeQueryParams=page".to_string(),
+        ];
+        let p = proxy(up, &flags);
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            get(p.1, "/search?q=secret&page=2", &format!("traceparent: {incoming}\r\ntracestate: congo=t61rcWkgMzE\r\nX-Request-Id: req-42\r\n")),
+            200
+        );
+        assert_eq!(get(p.1, "/ping", ""), 200);
+
+        let spans = wait_for_spans(&r.jsonl, 2);
+        std::thread::sleep(Duration::from_millis(300));
+        let spans = if spans.len() > 2 {
+            spans
+        } else {
+            spans_in(&r.jsonl)
+        };
+        assert_eq!(
+            spans.len(),
+            2,
+            "the request's two spans, and /ping untraced: {spans:?}"
+        );
+        let server = spans.iter().find(|s| s["kind"] == "SERVER").unwrap();
+        let client = spans.iter().find(|s| s["kind"] == "CLIENT").unwrap();
+        assert_eq!(
+            server["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "continues the caller's trace"
+        );
+        assert_eq!(
+            server["parent_span_id"], "00f067aa0ba902b7",
+            "child of the caller's span"
+        );
+        assert_eq!(client["parent_span_id"], server["span_id"]);
+        assert_eq!(client["trace_id"], server["trace_id"]);
+        // Captured headers as string arrays, the query alone in
+        // `url.query` (the semantic conventions' forms).
+        assert_eq!(
+            server["attributes"]["http.request.header.x-request-id"],
+            serde_json::json!(["req-42"])
+        );
+        assert_eq!(
+            server["attributes"]["http.response.header.x-cache"],
+            serde_json::json!(["HIT"])
+        );
+        assert_eq!(server["attributes"]["url.path"], "/search");
+        assert_eq!(server["attributes"]["url.query"], "q=REDACTED&page=2");
+        assert!(client["attributes"]["url.full"]
+            .as_str()
+            .unwrap()
+            .ends_with("/search?q=REDACTED&page=2"));
+        assert_eq!(server["attributes"]["http.response.status_code"], 200);
+
+        // What went upstream: the CLIENT span's context.
+        let upstream_tp = seen.lock().unwrap()[0].clone();
+        assert_eq!(
+            upstream_tp,
+            format!(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
+                client["span_id"].as_str().unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn proxy_example_traces_ping_only_with_add_internals() {
+        let r = receive(&[]);
+        let (up, _) = upstream();
+        let flags = vec![
+            format!("--tracing.otlp.http.endpoint=http://{}/v1/traces", r.http),
+            "--tracing.batch.scheduleDelay=50ms".to_string(),
+            "--tracing.addInternals=true".to_string(),
+        ];
+        let p = proxy(up, &flags);
+        assert_eq!(get(p.1, "/ping", ""), 200);
+        let spans = wait_for_spans(&r.jsonl, 1);
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0]["kind"], "SERVER");
+        assert_eq!(spans[0]["attributes"]["url.path"], "/ping");
+    }
 }
 
 #[test]

@@ -23,12 +23,13 @@ const LAYERS: &[&[&str]] = &[
     &["shared"],
     &["record"],
     &["export"],
-    &["retry"],
+    &["retry", "metrics"],
     &["batch", "tls"],
     &["transport"],
     &["config"],
     &["receive"],
     &["pipeline"],
+    &["tower", "tracing", "opentelemetry"],
     &["(crate root)"],
 ];
 

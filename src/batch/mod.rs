@@ -173,11 +173,29 @@ struct InFlight {
     shared: Arc<Shared>,
     spans: u64,
     resolved: bool,
+    started: Instant,
+}
+
+impl InFlight {
+    fn new(shared: Arc<Shared>, spans: u64) -> Self {
+        shared
+            .counters
+            .exports_in_flight
+            .fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            shared,
+            spans,
+            resolved: false,
+            started: Instant::now(),
+        }
+    }
 }
 
 impl InFlight {
     fn resolve(mut self, report: &ExportReport) {
         let c = &self.shared.counters;
+        c.export_latency.observe(self.started.elapsed());
+        c.exports_in_flight.fetch_sub(1, Ordering::Relaxed);
         c.exports
             .fetch_add(u64::from(report.attempts), Ordering::Relaxed);
         c.bytes_sent.fetch_add(report.bytes_sent, Ordering::Relaxed);
@@ -206,7 +224,10 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.resolved {
             // Aborted (shutdown deadline) or panicked: the spans are lost.
-            self.shared.counters.resolve(self.spans, 0, self.spans);
+            let c = &self.shared.counters;
+            c.export_latency.observe(self.started.elapsed());
+            c.exports_in_flight.fetch_sub(1, Ordering::Relaxed);
+            c.resolve(self.spans, 0, self.spans);
         }
     }
 }
@@ -466,11 +487,7 @@ impl Worker {
             deadline,
             member,
         };
-        let guard = InFlight {
-            shared: self.shared.clone(),
-            spans: taken as u64,
-            resolved: false,
-        };
+        let guard = InFlight::new(self.shared.clone(), taken as u64);
         let exporter = self.exporter.clone();
         let pool = self.request_pool.clone();
         self.tasks.spawn(async move {

@@ -47,6 +47,11 @@ pub struct LoadArgs {
     /// response bodies, SQL, stack traces: big spans).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub attribute_bytes: usize,
+    /// At the end, print the pipeline's statistics in the Prometheus text
+    /// format (what a proxy's `/metrics` endpoint serves), before the JSON
+    /// summary line.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// The largest `--attribute-bytes`: far past every collector's request
@@ -271,6 +276,7 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
     report(
         &args,
         &stats,
+        &pipeline.export_latency(),
         &pipeline.endpoint_stats(),
         record_seconds,
         seconds,
@@ -329,6 +335,7 @@ impl Hopeless {
 fn report(
     args: &LoadArgs,
     s: &Stats,
+    latency: &tracewire::Histogram,
     endpoints: &[EndpointStats],
     record_seconds: f64,
     seconds: f64,
@@ -365,6 +372,11 @@ fn report(
                 e.endpoint, e.state, e.exported, e.failed, e.retried, e.bytes_sent
             );
         }
+    }
+    if args.metrics {
+        let mut text = String::new();
+        tracewire::metrics::write_prometheus(s, latency, endpoints, &mut text);
+        print!("{text}");
     }
     let mut summary = serde_json::json!({
         "spans": args.spans,

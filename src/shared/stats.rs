@@ -50,6 +50,89 @@ pub(crate) struct Counters {
     pub(crate) exports: AtomicU64,
     /// Spans the worker has taken from the logs and not yet resolved.
     pub(crate) in_flight: AtomicU64,
+    /// Export calls started and not yet finished.
+    pub(crate) exports_in_flight: AtomicU64,
+    /// How long export calls took (retries included), on the worker's
+    /// tasks only: recording threads never touch it.
+    pub(crate) export_latency: AtomicHistogram,
+}
+
+/// Upper bounds (seconds) of the export latency histogram's buckets, as
+/// Prometheus' default buckets; a last `+Inf` bucket is implied.
+pub const LATENCY_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A latency histogram the export tasks write with atomic adds (no lock).
+pub(crate) struct AtomicHistogram {
+    /// Per bucket (not cumulative), the last one `+Inf`.
+    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl AtomicHistogram {
+    fn new() -> Self {
+        AtomicHistogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one observation.
+    pub(crate) fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BOUNDS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        self.sum_nanos.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.buckets[i].fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn snapshot(&self) -> Histogram {
+        let mut buckets = [0u64; LATENCY_BOUNDS.len() + 1];
+        for (out, b) in buckets.iter_mut().zip(&self.buckets) {
+            *out = b.load(Ordering::Acquire);
+        }
+        Histogram {
+            buckets,
+            sum_nanos: self.sum_nanos.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of a histogram: counts per bucket of [`LATENCY_BOUNDS`] (not
+/// cumulative; the last bucket counts what is above the last bound) and
+/// the sum of the observations.
+///
+/// Read with [`Pipeline::export_latency`](crate::Pipeline::export_latency).
+///
+/// ```
+/// let h = tracewire::Histogram::default();
+/// assert_eq!(h.count(), 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Histogram {
+    /// Observations per bucket; `buckets[i]` counts those in
+    /// `(LATENCY_BOUNDS[i-1], LATENCY_BOUNDS[i]]`, the last one those above
+    /// every bound.
+    pub buckets: [u64; LATENCY_BOUNDS.len() + 1],
+    /// The sum of the observations, in nanoseconds.
+    pub sum_nanos: u64,
+}
+
+impl Histogram {
+    /// The number of observations.
+    ///
+    /// ```
+    /// assert_eq!(tracewire::Histogram::default().count(), 0);
+    /// ```
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
 }
 
 impl Counters {
@@ -63,6 +146,8 @@ impl Counters {
             bytes_sent: AtomicU64::new(0),
             exports: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            exports_in_flight: AtomicU64::new(0),
+            export_latency: AtomicHistogram::new(),
         }
     }
 
@@ -139,6 +224,7 @@ impl Counters {
             queued,
             bytes_sent,
             exports,
+            exports_in_flight: self.exports_in_flight.load(Ordering::Relaxed),
         }
     }
 }
@@ -183,6 +269,8 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Export requests sent (including retries).
     pub exports: u64,
+    /// Export calls in progress now (each one a batch, retries included).
+    pub exports_in_flight: u64,
 }
 
 impl Stats {

@@ -741,61 +741,82 @@ impl H2Collector {
                     let Ok(mut conn) = h2::server::handshake(tcp).await else {
                         return;
                     };
-                    while let Some(Ok((req, mut respond))) = conn.accept().await {
-                        let mut body = req.into_body();
-                        let mut buf = Vec::new();
-                        while let Some(Ok(chunk)) = body.data().await {
-                            let _ = body.flow_control().release_capacity(chunk.len());
-                            buf.extend_from_slice(&chunk);
-                        }
-                        let spans = ExportTraceServiceRequest::decode(&buf[5..])
-                            .map(|r| span_count(&r))
-                            .unwrap_or(0);
-                        let reply = st.script.lock().unwrap().pop_front().unwrap_or(H2Reply::Ok);
-                        st.calls.lock().unwrap().push((spans, reply));
-                        let ok_headers = || {
-                            http::Response::builder()
-                                .status(200)
-                                .header("content-type", "application/grpc")
-                                .body(())
-                                .unwrap()
+                    // Each call on its own task, so that the connection keeps
+                    // being driven (read, flow control, PINGs) while a call
+                    // reads its body: a serial loop can stall a call's body
+                    // behind the accept loop.
+                    let (goaway_tx, mut goaway_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+                    loop {
+                        let next = tokio::select! {
+                            n = conn.accept() => n,
+                            Some(()) = goaway_rx.recv() => {
+                                conn.graceful_shutdown();
+                                continue;
+                            }
                         };
-                        let mut trailers = http::HeaderMap::new();
-                        trailers.insert("grpc-status", "0".parse().unwrap());
-                        match reply {
-                            H2Reply::Ok | H2Reply::OkThenGoAway => {
-                                let mut s = respond.send_response(ok_headers(), false).unwrap();
-                                let _ = s.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), false);
-                                let _ = s.send_trailers(trailers);
-                                if matches!(reply, H2Reply::OkThenGoAway) {
-                                    conn.graceful_shutdown();
-                                }
+                        let Some(Ok((req, mut respond))) = next else {
+                            break;
+                        };
+                        let st = st.clone();
+                        let goaway = goaway_tx.clone();
+                        tokio::spawn(async move {
+                            let mut body = req.into_body();
+                            let mut buf = Vec::new();
+                            while let Some(Ok(chunk)) = body.data().await {
+                                let _ = body.flow_control().release_capacity(chunk.len());
+                                buf.extend_from_slice(&chunk);
                             }
-                            H2Reply::Reset(reason) => respond.send_reset(reason),
-                            H2Reply::HugePrefix => {
-                                let mut s = respond.send_response(ok_headers(), false).unwrap();
-                                let _ = s.send_data(
-                                    Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
-                                    false,
-                                );
-                                // ...and nothing more: the client must not wait for 4 GiB.
-                                // Keep the stream open while the connection keeps being polled.
-                                tokio::spawn(async move {
-                                    tokio::time::sleep(Duration::from_secs(60)).await;
-                                    drop(s);
-                                });
-                            }
-                            H2Reply::TrailersOnly(code) => {
-                                let r = http::Response::builder()
+                            let spans = ExportTraceServiceRequest::decode(&buf[5..])
+                                .map(|r| span_count(&r))
+                                .unwrap_or(0);
+                            let reply =
+                                st.script.lock().unwrap().pop_front().unwrap_or(H2Reply::Ok);
+                            st.calls.lock().unwrap().push((spans, reply));
+                            let ok_headers = || {
+                                http::Response::builder()
                                     .status(200)
                                     .header("content-type", "application/grpc")
-                                    .header("grpc-status", code.to_string())
-                                    .header("grpc-message", "trailers%20only")
                                     .body(())
-                                    .unwrap();
-                                let _ = respond.send_response(r, true);
+                                    .unwrap()
+                            };
+                            let mut trailers = http::HeaderMap::new();
+                            trailers.insert("grpc-status", "0".parse().unwrap());
+                            match reply {
+                                H2Reply::Ok | H2Reply::OkThenGoAway => {
+                                    let mut s = respond.send_response(ok_headers(), false).unwrap();
+                                    let _ =
+                                        s.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+                                    let _ = s.send_trailers(trailers);
+                                    if matches!(reply, H2Reply::OkThenGoAway) {
+                                        let _ = goaway.send(());
+                                    }
+                                }
+                                H2Reply::Reset(reason) => respond.send_reset(reason),
+                                H2Reply::HugePrefix => {
+                                    let mut s = respond.send_response(ok_headers(), false).unwrap();
+                                    let _ = s.send_data(
+                                        Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+                                        false,
+                                    );
+                                    // ...and nothing more: the client must not wait for 4 GiB.
+                                    // Keep the stream open while the connection keeps being polled.
+                                    tokio::spawn(async move {
+                                        tokio::time::sleep(Duration::from_secs(60)).await;
+                                        drop(s);
+                                    });
+                                }
+                                H2Reply::TrailersOnly(code) => {
+                                    let r = http::Response::builder()
+                                        .status(200)
+                                        .header("content-type", "application/grpc")
+                                        .header("grpc-status", code.to_string())
+                                        .header("grpc-message", "trailers%20only")
+                                        .body(())
+                                        .unwrap();
+                                    let _ = respond.send_response(r, true);
+                                }
                             }
-                        }
+                        });
                     }
                 });
             }
