@@ -317,6 +317,7 @@ fn shedding_allocates_nothing_per_span() {
     assert!(shed < SPANS as u64, "some were kept: {after:?}");
     drop(open);
     p.shutdown(Duration::from_secs(10)).unwrap();
+}
 
 /// The tower layers: a sampled request (SERVER and CLIENT spans, every
 /// HTTP attribute, a captured header, a redacted query) allocates exactly
