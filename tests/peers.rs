@@ -361,7 +361,7 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
     let grpc = GrpcCollector::start(vec![], None).await;
     let (ssh_port, ssh_connections) = not_http().await;
     // (case, flags, what stderr says, connections opened)
-    let cases: Vec<(&str, Vec<String>, &str, usize)> = vec![
+    let cases: Vec<(&str, Vec<String>, &str, std::ops::RangeInclusive<usize>)> = vec![
         (
             "TLS to a plaintext port",
             vec![
@@ -369,7 +369,7 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
                 format!("--tracing.otlp.http.tls.ca={}", pki.ca_file().display()),
             ],
             "does not speak TLS",
-            1,
+            1..=1,
         ),
         (
             "gRPC to an OTLP/HTTP port",
@@ -383,7 +383,7 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
             // hyper's HTTP/1.1 server closes on the HTTP/2 preface without
             // a byte: forgiven once (a restart looks the same), not twice.
             "does not speak HTTP/2",
-            2,
+            2..=2,
         ),
         (
             "OTLP/HTTP to a gRPC port",
@@ -392,7 +392,12 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
                 grpc.endpoint()
             )],
             "did not answer in HTTP/1.1",
-            1,
+            // tonic answers the HTTP/1.1 request with an HTTP/2 GOAWAY and
+            // closes; when the close wins the race to hyper, the first
+            // attempt sees a connection closed before any answer (as a
+            // restarting collector looks: retried once), the second the
+            // binary answer (permanent).
+            1..=2,
         ),
         (
             "OTLP/HTTP to a peer that is not HTTP",
@@ -400,7 +405,7 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
                 "--tracing.otlp.http.endpoint=http://127.0.0.1:{ssh_port}/v1/traces"
             )],
             "did not answer in HTTP/1.1",
-            1,
+            1..=1,
         ),
     ];
     for (case, mut args, says, connections) in cases {
@@ -425,12 +430,12 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
         assert_eq!(out.status.code(), Some(1), "{case}: {summary}");
         assert_eq!(summary["failed"], 10, "{case}: {summary}");
         let opened = (after.0 - before.0) + (after.1 - before.1) + (after.2 - before.2);
-        assert_eq!(
-            opened, connections,
-            "{case}: connections, then no more retries"
+        assert!(
+            connections.contains(&opened),
+            "{case}: {opened} connections, then no more retries (expected {connections:?})"
         );
         assert!(
-            summary["retried"].as_u64().unwrap() <= 10 * (connections as u64 - 1),
+            summary["retried"].as_u64().unwrap() <= 10 * (*connections.end() as u64 - 1),
             "{case}: {summary}"
         );
         assert!(
