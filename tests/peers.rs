@@ -344,7 +344,10 @@ async fn not_http() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             c.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let _ = tcp.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // As an SSH server does, wait for the client's banner
+                // (closing sooner can reset the connection before a busy
+                // client has read the banner: a different, retryable error).
+                tokio::time::sleep(Duration::from_secs(10)).await;
             });
         }
     });
