@@ -98,8 +98,6 @@ pub(crate) struct FleetExporter {
     refresh: Duration,
     last_resolve: Mutex<Instant>,
     resolving: Arc<AtomicBool>,
-    /// Failed resolutions (kept for diagnostics; each is logged).
-    dns_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for FleetExporter {
@@ -195,7 +193,6 @@ impl FleetExporter {
             refresh: config.dns_refresh,
             last_resolve: Mutex::new(Instant::now()),
             resolving: Arc::new(AtomicBool::new(false)),
-            dns_failures: AtomicU64::new(0),
         })
     }
 
@@ -291,13 +288,11 @@ impl FleetExporter {
             {
                 Ok(addrs) => addrs,
                 Err(err) => {
-                    self.dns_failures.fetch_add(1, Ordering::Relaxed);
                     log::warn!("tracewire: resolving {e} failed ({err}); keeping its members as they were and retrying later");
                     continue;
                 }
             };
             if found.is_empty() {
-                self.dns_failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!("tracewire: {e} resolved to no address; keeping its members as they were and retrying later");
                 continue;
             }
