@@ -41,6 +41,31 @@ pub struct EndpointStats {
     pub state: &'static str,
 }
 
+/// What became of one `dns:///` name of a fleet (see
+/// [`Exporter::dns_stats`]): how often it was resolved again after start,
+/// how often that failed, and how many addresses it names now.
+///
+/// A failed re-resolution (an error, or no address) keeps the name's
+/// members as they were and is retried: at the next refresh interval, or
+/// within a second after a member fails.
+///
+/// ```
+/// let d = tracewire::export::DnsStats::default();
+/// assert_eq!(d.failures, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsStats {
+    /// The name as configured (`dns:///host:port`).
+    pub name: String,
+    /// Re-resolutions since start (the one at start not counted).
+    pub resolutions: u64,
+    /// Re-resolutions that failed (an error, or no A/AAAA record).
+    pub failures: u64,
+    /// Addresses the name resolved to the last time it resolved: its
+    /// members in the route (others are `gone`).
+    pub addresses: u64,
+}
+
 /// A boxed, sendable future (one allocation per batch, never per span).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -197,6 +222,12 @@ pub trait Exporter: Send + Sync + 'static {
     /// Per-collector statistics, for an exporter that sends to several
     /// (empty by default).
     fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        Vec::new()
+    }
+
+    /// Per-name statistics of the `dns:///` names an exporter resolves
+    /// (empty by default).
+    fn dns_stats(&self) -> Vec<DnsStats> {
         Vec::new()
     }
 

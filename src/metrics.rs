@@ -17,14 +17,14 @@
 //! ```
 //! let mut text = String::new();
 //! let (stats, latency) = (tracewire::Stats::default(), tracewire::Histogram::default());
-//! tracewire::metrics::write_prometheus(&stats, &latency, &[], &mut text);
+//! tracewire::metrics::write_prometheus(&stats, &latency, &[], &[], &mut text);
 //! assert!(text.contains("# TYPE tracewire_spans_exported_total counter\n"));
 //! assert!(text.contains("tracewire_spans_exported_total 0\n"));
 //! ```
 
 use std::fmt::Write as _;
 
-use crate::export::EndpointStats;
+use crate::export::{DnsStats, EndpointStats};
 use crate::shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
 
 /// A Prometheus metric type, as written on its `# TYPE` line.
@@ -145,20 +145,24 @@ const COUNTERS: &[Scalar] = &[
 /// format: every counter and gauge, the export latency histogram
 /// (`tracewire_export_duration_seconds`), then, with a fleet, one series
 /// per member of each `tracewire_endpoint_*` family, labelled
-/// `endpoint="host:port"`.
+/// `endpoint="host:port"`, and one series per `dns:///` name of each
+/// `tracewire_dns_*` family (see
+/// [`Pipeline::dns_stats`](crate::Pipeline::dns_stats)), labelled
+/// `name="dns:///host:port"`.
 /// [`Pipeline::render_metrics`](crate::Pipeline::render_metrics) is this
 /// with the pipeline's figures now.
 ///
 /// ```
 /// let mut text = String::new();
 /// let (stats, latency) = (tracewire::Stats::default(), tracewire::Histogram::default());
-/// tracewire::metrics::write_prometheus(&stats, &latency, &[], &mut text);
+/// tracewire::metrics::write_prometheus(&stats, &latency, &[], &[], &mut text);
 /// assert!(text.contains("tracewire_export_duration_seconds_count 0\n"));
 /// ```
 pub fn write_prometheus(
     stats: &Stats,
     export_latency: &Histogram,
     endpoints: &[EndpointStats],
+    dns: &[DnsStats],
     out: &mut String,
 ) {
     let mut w = PrometheusWriter::new(out);
@@ -172,31 +176,45 @@ pub fn write_prometheus(
         &[],
         export_latency,
     );
-    if endpoints.is_empty() {
+    labelled(&mut w, PER_ENDPOINT, "endpoint", endpoints, |e| &e.endpoint);
+    labelled(&mut w, PER_DNS_NAME, "name", dns, |d| &d.name);
+}
+
+/// Writes each family of `families` with one series per item of `items`,
+/// labelled `label="..."` (nothing when `items` is empty).
+fn labelled<T>(
+    w: &mut PrometheusWriter<'_>,
+    families: &[Labelled<T>],
+    label: &str,
+    items: &[T],
+    value: fn(&T) -> &str,
+) {
+    if items.is_empty() {
         return;
     }
-    for m in PER_ENDPOINT {
+    for m in families {
         w.family(m.name, m.help, m.kind);
-        for e in endpoints {
-            w.sample(m.name, &[("endpoint", &e.endpoint)], (m.read)(e));
+        for item in items {
+            w.sample(m.name, &[(label, value(item))], (m.read)(item));
         }
     }
 }
 
-/// One labelled series per fleet member, read from its [`EndpointStats`].
-struct PerEndpoint {
+/// A family with one labelled series per fleet member or `dns:///` name,
+/// read from its [`EndpointStats`] or [`DnsStats`].
+struct Labelled<T> {
     name: &'static str,
     help: &'static str,
     kind: MetricType,
-    read: fn(&EndpointStats) -> u64,
+    read: fn(&T) -> u64,
 }
 
 const fn endpoint_counter(
     name: &'static str,
     help: &'static str,
     read: fn(&EndpointStats) -> u64,
-) -> PerEndpoint {
-    PerEndpoint {
+) -> Labelled<EndpointStats> {
+    Labelled {
         name,
         help,
         kind: MetricType::Counter,
@@ -204,8 +222,30 @@ const fn endpoint_counter(
     }
 }
 
+/// Every per-name family of a fleet's `dns:///` names.
+const PER_DNS_NAME: &[Labelled<DnsStats>] = &[
+    Labelled {
+        name: "tracewire_dns_resolutions_total",
+        help: "Re-resolutions of a dns:/// fleet name since start.",
+        kind: MetricType::Counter,
+        read: |d| d.resolutions,
+    },
+    Labelled {
+        name: "tracewire_dns_resolution_failures_total",
+        help: "Re-resolutions of a dns:/// fleet name that failed (members kept, retried).",
+        kind: MetricType::Counter,
+        read: |d| d.failures,
+    },
+    Labelled {
+        name: "tracewire_dns_addresses",
+        help: "Addresses a dns:/// fleet name resolved to the last time it resolved.",
+        kind: MetricType::Gauge,
+        read: |d| d.addresses,
+    },
+];
+
 /// Every per-member family, one entry each (adding one is one entry).
-const PER_ENDPOINT: &[PerEndpoint] = &[
+const PER_ENDPOINT: &[Labelled<EndpointStats>] = &[
     endpoint_counter(
         "tracewire_endpoint_spans_exported_total",
         "Spans a fleet member accepted.",
@@ -231,7 +271,7 @@ const PER_ENDPOINT: &[PerEndpoint] = &[
         "Request bytes written to a fleet member.",
         |e| e.bytes_sent,
     ),
-    PerEndpoint {
+    Labelled {
         name: "tracewire_endpoint_up",
         help: "1 while a fleet member takes exports, 0 while it is down or gone.",
         kind: MetricType::Gauge,

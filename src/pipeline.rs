@@ -315,6 +315,7 @@ impl Pipeline {
             &self.stats(),
             &self.export_latency(),
             &self.endpoint_stats(),
+            &self.dns_stats(),
             out,
         );
     }
@@ -350,6 +351,26 @@ impl Pipeline {
     /// ```
     pub fn endpoint_stats(&self) -> Vec<crate::export::EndpointStats> {
         self.exporter.endpoint_stats()
+    }
+
+    /// Per-name statistics of the fleet's `dns:///` names (empty without
+    /// one): re-resolutions, failed ones, and the addresses each names now.
+    /// A name that stops resolving keeps its members and is retried; this
+    /// is where that shows.
+    ///
+    /// ```
+    /// use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
+    /// struct Discard;
+    /// impl Exporter for Discard {
+    ///     fn export(&self, r: ExportRequest) -> BoxFuture<'_, ExportReport> {
+    ///         Box::pin(async move { ExportReport::success(0, Some(r.buffer)) })
+    ///     }
+    /// }
+    /// let p = tracewire::Pipeline::builder().exporter(Discard).start().unwrap();
+    /// assert!(p.dns_stats().is_empty());
+    /// ```
+    pub fn dns_stats(&self) -> Vec<crate::export::DnsStats> {
+        self.exporter.dns_stats()
     }
 
     /// Spans waiting in the logs and spans in exports in flight (for tests

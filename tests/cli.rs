@@ -423,6 +423,50 @@ fn config_check_prints_redacted_config_or_errors() {
     assert!(err.contains("unknown option tracing.bogus"), "{err}");
 }
 
+/// An `OTEL_*` value that is not UTF-8 is an error naming the variable
+/// (its bytes never shown), not a silently unset option; variables
+/// tracewire does not read are left alone.
+#[cfg(unix)]
+#[test]
+fn config_check_refuses_otel_values_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let out = tracewire()
+        .args(["config", "check"])
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            OsStr::from_bytes(b"authorization=secret\xff\xfe"),
+        )
+        .env("OTEL_SERVICE_NAME", OsStr::from_bytes(b"edge\xc3"))
+        .env("OTEL_NOT_READ_BY_TRACEWIRE", OsStr::from_bytes(b"\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_SERVICE_NAME"] {
+        assert!(
+            err.contains(&format!(
+                "the environment variable {name} is not valid UTF-8"
+            )),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("OTEL_NOT_READ_BY_TRACEWIRE"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+    // The same through `load`, which reads the same configuration.
+    let out = tracewire()
+        .args(["load", "--spans", "1"])
+        .env("OTEL_SERVICE_NAME", OsStr::from_bytes(b"edge\xc3"))
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OTEL_SERVICE_NAME is not valid UTF-8"),
+        "{err}"
+    );
+}
+
 #[test]
 fn help_version_and_usage_errors() {
     let out = tracewire().arg("--version").output().unwrap();

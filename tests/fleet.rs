@@ -363,6 +363,95 @@ async fn dns_names_resolve_to_members_and_follow_changes() {
     assert_eq!(gone, [b.addr.to_string()]);
 }
 
+/// After start, a name that fails to resolve (an error, or no address) is
+/// counted and retried; its members stay in the route and keep receiving
+/// whole traces until an answer changes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_name_that_stops_resolving_keeps_its_members_and_is_counted() {
+    use tracewire::export::DnsStats;
+    let a = GrpcCollector::start(vec![], None).await;
+    let b = GrpcCollector::start(vec![], None).await;
+    // Ok(addresses) answers; Err(()) fails as a resolver's SERVFAIL would.
+    let answer: Arc<Mutex<Result<Vec<std::net::SocketAddr>, ()>>> =
+        Arc::new(Mutex::new(Ok(vec![a.addr, b.addr])));
+    let seen = answer.clone();
+    let mut cfg = grpc_fleet(&["dns:///collectors.test:4317".to_string()]);
+    cfg.resolver = Resolver::new(move |_, _| match &*seen.lock().unwrap() {
+        Ok(addrs) => Ok(addrs.clone()),
+        Err(()) => Err(std::io::Error::other("SERVFAIL")),
+    });
+    cfg.dns_refresh = Duration::from_millis(100);
+    let p = pipeline(&cfg);
+    let name = "dns:///collectors.test:4317".to_string();
+    assert_eq!(
+        p.dns_stats(),
+        [DnsStats {
+            name: name.clone(),
+            resolutions: 0,
+            failures: 0,
+            addresses: 2,
+        }]
+    );
+
+    // Records a span at a time until the name's failures reach `n` (the
+    // refresh runs when the worker builds a batch past the interval).
+    async fn until_failures(p: &Pipeline, n: u64) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while p.dns_stats()[0].failures < n {
+            assert!(Instant::now() < until, "{:?}", p.dns_stats());
+            tokio::task::block_in_place(|| record_traces(p, 1));
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    *answer.lock().unwrap() = Err(());
+    until_failures(&p, 2).await;
+    *answer.lock().unwrap() = Ok(vec![]);
+    let before = p.dns_stats()[0].failures;
+    until_failures(&p, before + 1).await;
+
+    // Both members kept, both up, both still getting whole traces.
+    let states = [&*a.state, &*b.state];
+    let traces = tokio::task::block_in_place(|| record_traces(&p, 1000));
+    let per = check_whole(&traces, &grpc_delivered(&states), 2);
+    assert!(per.iter().all(|n| *n > 0), "{per:?}");
+    let members = p.endpoint_stats();
+    assert!(members.iter().all(|m| m.state == "up"), "{members:?}");
+    let d = &p.dns_stats()[0];
+    assert_eq!(d.addresses, 2, "{d:?}");
+    assert!(d.resolutions >= d.failures, "{d:?}");
+
+    // The metrics show the failures by name.
+    let mut text = String::new();
+    p.render_metrics(&mut text);
+    let failures = p.dns_stats()[0].failures;
+    assert!(failures > before);
+    let line = format!("tracewire_dns_resolution_failures_total{{name=\"{name}\"}} ");
+    let shown: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+        .parse()
+        .unwrap();
+    assert!(shown > before, "{text}");
+
+    // The name answers again, with one address: b is gone, a takes all.
+    *answer.lock().unwrap() = Ok(vec![a.addr]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while p.dns_stats()[0].addresses != 1 {
+        assert!(Instant::now() < until, "{:?}", p.dns_stats());
+        tokio::task::block_in_place(|| record_traces(&p, 1));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let gone: Vec<_> = p
+        .endpoint_stats()
+        .into_iter()
+        .filter(|m| m.state == "gone")
+        .map(|m| m.endpoint)
+        .collect();
+    assert_eq!(gone, [b.addr.to_string()]);
+}
+
 #[test]
 fn a_dns_name_without_addresses_is_an_error_at_start() {
     let mut cfg = grpc_fleet(&["dns:///collectors.test:4317".to_string()]);
@@ -677,4 +766,66 @@ async fn a_goaway_from_a_member_costs_a_new_connection_not_a_failover() {
         h2.state.accepted_spans() + other.state.accepted_spans(),
         first + second
     );
+}
+
+/// `load --json` with a `dns:///` endpoint reports the name (its addresses,
+/// re-resolutions and failures) beside its members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_reports_its_dns_names() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addrs: Vec<std::net::SocketAddr> = {
+        use std::net::ToSocketAddrs;
+        let mut v: Vec<_> = ("localhost", port).to_socket_addrs().unwrap().collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut rx = Vec::new();
+    for a in &addrs {
+        let l = tokio::net::TcpListener::bind(a).await.unwrap();
+        rx.push(GrpcCollector::start_on(l, vec![], None));
+    }
+    let name = format!("dns:///localhost:{port}");
+    let endpoint = name.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tracewire"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args([
+            "load",
+            "--spans",
+            "2000",
+            &format!("--tracing.otlp.grpc.endpoint={endpoint}"),
+            "--tracing.otlp.grpc.insecure=true",
+            "--json",
+        ])
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "load failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(json["exported"], 2000, "{json}");
+    let dns = json["dns"].as_array().expect("dns in the JSON");
+    assert_eq!(dns.len(), 1, "{json}");
+    assert_eq!(dns[0]["name"], name.as_str(), "{json}");
+    assert_eq!(dns[0]["addresses"], addrs.len() as u64, "{json}");
+    assert_eq!(dns[0]["failures"], 0, "{json}");
+    let members = json["endpoints"].as_array().expect("endpoints in the JSON");
+    assert_eq!(members.len(), addrs.len(), "{json}");
+    let received: usize = rx.iter().map(|r| r.state.accepted_spans()).sum();
+    assert_eq!(received, 2000);
 }

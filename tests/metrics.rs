@@ -239,6 +239,77 @@ fn label_values_and_help_are_escaped_so_the_parser_reads_them_back() {
     assert_eq!(samples[1][2], 7.0);
 }
 
+/// A fleet's per-member and per-`dns:///`-name families parse, with the
+/// values of the statistics they were written from.
+#[test]
+fn member_and_dns_name_series_parse() {
+    use tracewire::export::{DnsStats, EndpointStats};
+    let members = [
+        EndpointStats {
+            endpoint: "10.0.0.1:4317".into(),
+            exported: 10,
+            state: "up",
+            ..EndpointStats::default()
+        },
+        EndpointStats {
+            endpoint: "10.0.0.2:4317".into(),
+            failed: 3,
+            state: "gone",
+            ..EndpointStats::default()
+        },
+    ];
+    let names = [DnsStats {
+        name: "dns:///collectors.internal:4317".into(),
+        resolutions: 9,
+        failures: 4,
+        addresses: 1,
+    }];
+    let mut text = String::new();
+    tracewire::metrics::write_prometheus(
+        &Stats::default(),
+        &tracewire::Histogram::default(),
+        &members,
+        &names,
+        &mut text,
+    );
+    let families = parse_with_prometheus_client(&text);
+    let series = |family: &str, label: &str| -> Vec<(String, f64)> {
+        families[family]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s[1][label].as_str().unwrap().to_owned(),
+                    s[2].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let name = "dns:///collectors.internal:4317".to_owned();
+    assert_eq!(
+        series("tracewire_dns_resolutions", "name"),
+        [(name.clone(), 9.0)]
+    );
+    assert_eq!(
+        series("tracewire_dns_resolution_failures", "name"),
+        [(name.clone(), 4.0)]
+    );
+    assert_eq!(series("tracewire_dns_addresses", "name"), [(name, 1.0)]);
+    assert_eq!(families["tracewire_dns_addresses"]["type"], "gauge");
+    assert_eq!(
+        series("tracewire_endpoint_up", "endpoint"),
+        [
+            ("10.0.0.1:4317".to_owned(), 1.0),
+            ("10.0.0.2:4317".to_owned(), 0.0)
+        ]
+    );
+    assert_eq!(
+        series("tracewire_endpoint_spans_failed", "endpoint")[1],
+        ("10.0.0.2:4317".to_owned(), 3.0)
+    );
+}
+
 /// `tracewire load --metrics` prints the same figures as its JSON summary,
 /// in text prometheus_client parses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 pub fn run(file: Option<&Path>, flags: &[String]) -> i32 {
-    match tracewire::config::load(file, flags, |k| std::env::var(k).ok()) {
+    match tracewire::config::load_with_process_env(file, flags) {
         Ok(config) => {
             print!("{}", config.to_redacted_yaml());
             if !config.enabled {

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tracewire::export::EndpointStats;
+use tracewire::export::{DnsStats, EndpointStats};
 use tracewire::{Pipeline, ShutdownError, Stats};
 
 use std::path::PathBuf;
@@ -59,16 +59,15 @@ pub struct LoadArgs {
 const MAX_ATTRIBUTE_BYTES: usize = 64 << 20;
 
 pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
-    let mut config =
-        match tracewire::config::load(args.config.as_deref(), flags, |k| std::env::var(k).ok()) {
-            Ok(c) => c,
-            Err(errors) => {
-                for e in &errors.0 {
-                    eprintln!("error: {e}");
-                }
-                return 1;
+    let mut config = match tracewire::config::load_with_process_env(args.config.as_deref(), flags) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
             }
-        };
+            return 1;
+        }
+    };
     // `load` exists to send: a missing `tracing` section means defaults.
     config.enabled = true;
     if args.threads == 0 {
@@ -278,6 +277,7 @@ pub fn run(args: LoadArgs, flags: &[String]) -> i32 {
         &stats,
         &pipeline.export_latency(),
         &pipeline.endpoint_stats(),
+        &pipeline.dns_stats(),
         record_seconds,
         seconds,
     );
@@ -337,6 +337,7 @@ fn report(
     s: &Stats,
     latency: &tracewire::Histogram,
     endpoints: &[EndpointStats],
+    dns: &[DnsStats],
     record_seconds: f64,
     seconds: f64,
 ) {
@@ -372,10 +373,16 @@ fn report(
                 e.endpoint, e.state, e.exported, e.failed, e.retried, e.bytes_sent
             );
         }
+        for d in dns {
+            println!(
+                "  {:<40} {:>5} address(es)  re-resolved {:>6}  failed {:>6}",
+                d.name, d.addresses, d.resolutions, d.failures
+            );
+        }
     }
     if args.metrics {
         let mut text = String::new();
-        tracewire::metrics::write_prometheus(s, latency, endpoints, &mut text);
+        tracewire::metrics::write_prometheus(s, latency, endpoints, dns, &mut text);
         print!("{text}");
     }
     let mut summary = serde_json::json!({
@@ -406,6 +413,19 @@ fn report(
                     "rejected": e.rejected,
                     "retried": e.retried,
                     "bytes": e.bytes_sent,
+                })
+            })
+            .collect();
+    }
+    if !dns.is_empty() {
+        summary["dns"] = dns
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "name": d.name,
+                    "addresses": d.addresses,
+                    "resolutions": d.resolutions,
+                    "failures": d.failures,
                 })
             })
             .collect();

@@ -118,6 +118,16 @@ pub enum ConfigError {
     /// Options that contradict each other.
     #[error("{0}")]
     Conflict(String),
+    /// An environment variable tracewire reads holds bytes that are not
+    /// UTF-8 (its value is never shown: it may be a header or a token).
+    #[error(
+        "the environment variable {name} is not valid UTF-8; tracewire reads it as text: set it \
+         again as UTF-8, or unset it"
+    )]
+    EnvNotUtf8 {
+        /// The variable's name.
+        name: String,
+    },
     /// A TLS file problem, under the transport section it belongs to.
     #[error("{section}.{message}")]
     Tls {

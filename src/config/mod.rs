@@ -123,10 +123,57 @@ where
 
 /// Defaults plus this process's `OTEL_*` environment (for embedding without
 /// a file).
+///
+/// A variable tracewire reads whose value is not UTF-8 is an error
+/// ([`ConfigError::EnvNotUtf8`]), never silently ignored.
 pub fn load_from_env() -> Result<Config, ConfigErrors> {
-    let mut c = load(None, &[] as &[&str], |k| std::env::var(k).ok())?;
+    let mut c = load_with_process_env(None, &[] as &[&str])?;
     c.enabled = true;
     Ok(c)
+}
+
+/// [`load`] with this process's environment: what the `tracewire` command
+/// does. A variable tracewire reads whose value is not UTF-8 is reported
+/// as [`ConfigError::EnvNotUtf8`] beside any other problem (where
+/// `std::env::var(k).ok()` would treat it as unset).
+///
+/// ```
+/// let config = tracewire::config::load_with_process_env(
+///     None,
+///     &["--tracing.serviceName=edge-proxy"],
+/// )
+/// .unwrap();
+/// assert_eq!(config.service_name, "edge-proxy");
+/// ```
+pub fn load_with_process_env<S: AsRef<str>>(
+    file: Option<&Path>,
+    flags: &[S],
+) -> Result<Config, ConfigErrors> {
+    let not_utf8 = std::cell::RefCell::new(Vec::<String>::new());
+    let loaded = load(file, flags, |name| match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            let mut names = not_utf8.borrow_mut();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+            None
+        }
+    });
+    let mut not_utf8: Vec<ConfigError> = not_utf8
+        .into_inner()
+        .into_iter()
+        .map(|name| ConfigError::EnvNotUtf8 { name })
+        .collect();
+    match loaded {
+        Ok(config) if not_utf8.is_empty() => Ok(config),
+        Ok(_) => Err(ConfigErrors(not_utf8)),
+        Err(ConfigErrors(mut errors)) => {
+            errors.append(&mut not_utf8);
+            Err(ConfigErrors(errors))
+        }
+    }
 }
 
 fn parse(text: &str, format: Format) -> Result<Node, ConfigError> {

@@ -16,11 +16,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::semconv::{
-    host_and_port, is_error_status, parent_of, protocol_version, push_redacted_query,
-    record_headers, with_scratch, HttpOptions,
+    end_with, host_and_port, parent_of, protocol_version, push_redacted_query, record_headers,
+    with_scratch, HttpOptions,
 };
 use crate::config::Config;
-use crate::model::{SpanKind, Status};
+use crate::model::SpanKind;
 use crate::propagation::inject_into_headers;
 use crate::record::{Span, Tracer};
 
@@ -248,33 +248,8 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
         };
-        if let Some(mut span) = this.span.take() {
-            if span.is_recording() {
-                match &result {
-                    Ok(resp) => {
-                        span.set_i64(
-                            "http.response.status_code",
-                            i64::from(resp.status().as_u16()),
-                        );
-                        record_headers(
-                            &mut span,
-                            &this.shared.options.response_headers,
-                            resp.headers(),
-                        );
-                        // A client treats 4xx as failed too (semantic
-                        // conventions; a server leaves 4xx unset).
-                        if resp.status().is_client_error() || is_error_status(resp.status()) {
-                            span.set_str("error.type", resp.status().as_str());
-                            span.set_status(Status::error(""));
-                        }
-                    }
-                    Err(e) => {
-                        span.set_str("error.type", "transport_error");
-                        span.set_status(Status::error(e.to_string()));
-                    }
-                }
-            }
-            span.end();
+        if let Some(span) = this.span.take() {
+            end_with(span, &this.shared.options.response_headers, &result, true);
         }
         Poll::Ready(result)
     }

@@ -164,6 +164,42 @@ pub(super) fn is_error_status(status: http::StatusCode) -> bool {
     status.is_server_error()
 }
 
+/// Ends `span` with what became of its request: the response's status code
+/// and captured headers, or the error. A SERVER span (`client: false`)
+/// fails on 5xx and on the service's error; a CLIENT span also on 4xx (the
+/// HTTP semantic conventions leave a server's 4xx unset) and on the
+/// transport error.
+pub(super) fn end_with<ResB, E: std::fmt::Display>(
+    mut span: crate::record::Span,
+    response_headers: &[(HeaderName, String)],
+    result: &Result<http::Response<ResB>, E>,
+    client: bool,
+) {
+    if span.is_recording() {
+        match result {
+            Ok(resp) => {
+                let status = resp.status();
+                span.set_i64("http.response.status_code", i64::from(status.as_u16()));
+                record_headers(&mut span, response_headers, resp.headers());
+                if is_error_status(status) || (client && status.is_client_error()) {
+                    span.set_str("error.type", status.as_str());
+                    span.set_status(crate::model::Status::error(""));
+                }
+            }
+            Err(e) => {
+                let kind = if client {
+                    "transport_error"
+                } else {
+                    "service_error"
+                };
+                span.set_str("error.type", kind);
+                span.set_status(crate::model::Status::error(e.to_string()));
+            }
+        }
+    }
+    span.end();
+}
+
 /// The parent a CLIENT span takes: the context in the request's extensions
 /// (put there by [`TraceLayer`] or by the application).
 pub(super) fn parent_of(ext: &http::Extensions) -> Option<&SpanContext> {

@@ -18,11 +18,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::semconv::{
-    host_and_port, is_error_status, protocol_version, push_redacted_query, record_headers,
-    span_name, with_scratch, HttpOptions, Route,
+    end_with, host_and_port, protocol_version, push_redacted_query, record_headers, span_name,
+    with_scratch, HttpOptions, Route,
 };
 use crate::config::Config;
-use crate::model::{SpanKind, Status};
+use crate::model::SpanKind;
 use crate::propagation::extract_from_headers;
 use crate::record::{Span, Tracer};
 
@@ -327,31 +327,8 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
         };
-        if let Some(mut span) = this.span.take() {
-            if span.is_recording() {
-                match &result {
-                    Ok(resp) => {
-                        span.set_i64(
-                            "http.response.status_code",
-                            i64::from(resp.status().as_u16()),
-                        );
-                        record_headers(
-                            &mut span,
-                            &this.shared.options.response_headers,
-                            resp.headers(),
-                        );
-                        if is_error_status(resp.status()) {
-                            span.set_str("error.type", resp.status().as_str());
-                            span.set_status(Status::error(""));
-                        }
-                    }
-                    Err(e) => {
-                        span.set_str("error.type", "service_error");
-                        span.set_status(Status::error(e.to_string()));
-                    }
-                }
-            }
-            span.end();
+        if let Some(span) = this.span.take() {
+            end_with(span, &this.shared.options.response_headers, &result, false);
         }
         Poll::Ready(result)
     }

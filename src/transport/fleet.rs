@@ -15,7 +15,8 @@
 //! backoff and try again until the export deadline, as a single collector
 //! would. Names are re-resolved every `dns_refresh` and after a member
 //! fails; a member whose address disappears is `gone` (out of the route,
-//! its statistics kept).
+//! its statistics kept). A re-resolution that fails keeps the members as
+//! they were, is counted ([`DnsStats`]) and is tried again.
 //!
 //! This module must never hold a batch past its deadline, and never drop a
 //! span silently: each one is exported, failed or rejected in the report.
@@ -30,7 +31,9 @@ use super::otlp_grpc::GrpcExporter;
 use super::otlp_http::HttpExporter;
 use crate::codec::otlp::split_request;
 use crate::endpoint::{Endpoint, Via};
-use crate::export::{BoxFuture, EndpointStats, ExportError, ExportReport, ExportRequest, Exporter};
+use crate::export::{
+    BoxFuture, DnsStats, EndpointStats, ExportError, ExportReport, ExportRequest, Exporter,
+};
 use crate::retry::{Backoff, RetryConfig};
 use crate::route::Route;
 use crate::sync::lock;
@@ -84,6 +87,11 @@ impl Member {
 /// A `dns:///` name whose addresses are members.
 struct DnsName {
     endpoint: Endpoint,
+    /// Re-resolutions since start, and how many of them failed.
+    resolutions: AtomicU64,
+    failures: AtomicU64,
+    /// Addresses at the last successful resolution.
+    addresses: AtomicU64,
 }
 
 /// An exporter that routes each trace to one of several collectors.
@@ -160,12 +168,17 @@ impl FleetExporter {
         let all = std::iter::once(&config.endpoint).chain(&config.fleet);
         for endpoint in all {
             if *endpoint.via() == Via::Dns {
-                for addr in resolve_now(config, endpoint)? {
+                let addrs = resolve_now(config, endpoint)?;
+                let count = addrs.len() as u64;
+                for addr in addrs {
                     let name = Some(names.len());
                     members.push(Self::member(config, endpoint.at_address(addr), name)?);
                 }
                 names.push(DnsName {
                     endpoint: endpoint.clone(),
+                    resolutions: AtomicU64::new(0),
+                    failures: AtomicU64::new(0),
+                    addresses: AtomicU64::new(count),
                 });
             } else {
                 members.push(Self::member(config, endpoint.clone(), None)?);
@@ -280,6 +293,7 @@ impl FleetExporter {
     async fn resolve(&self) {
         for (index, name) in self.names.iter().enumerate() {
             let e = &name.endpoint;
+            name.resolutions.fetch_add(1, Ordering::Relaxed);
             let found: Vec<SocketAddr> = match self
                 .config
                 .resolver
@@ -288,14 +302,17 @@ impl FleetExporter {
             {
                 Ok(addrs) => addrs,
                 Err(err) => {
+                    name.failures.fetch_add(1, Ordering::Relaxed);
                     log::warn!("tracewire: resolving {e} failed ({err}); keeping its members as they were and retrying later");
                     continue;
                 }
             };
             if found.is_empty() {
+                name.failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!("tracewire: {e} resolved to no address; keeping its members as they were and retrying later");
                 continue;
             }
+            name.addresses.store(found.len() as u64, Ordering::Relaxed);
             let mut members = match self.members.write() {
                 Ok(m) => m,
                 Err(p) => p.into_inner(),
@@ -483,6 +500,19 @@ impl Exporter for Fleet {
                 } else {
                     "down"
                 },
+            })
+            .collect()
+    }
+
+    fn dns_stats(&self) -> Vec<DnsStats> {
+        self.0
+            .names
+            .iter()
+            .map(|n| DnsStats {
+                name: n.endpoint.to_string(),
+                resolutions: n.resolutions.load(Ordering::Relaxed),
+                failures: n.failures.load(Ordering::Relaxed),
+                addresses: n.addresses.load(Ordering::Relaxed),
             })
             .collect()
     }
