@@ -255,6 +255,36 @@ async fn collector_down_for_seconds_then_up() {
     let _ = p.shutdown_async(Duration::from_secs(5)).await;
 }
 
+/// A proxy's steady state: bursts of spans against a healthy collector
+/// that keeps up, the worker woken as batches fill. The recording thread
+/// gives up the CPU at most at its chunk hand-offs. Prints what it counted:
+/// `cargo test --release --test faults paced -- --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_recording_against_a_healthy_collector() {
+    let _serial = SERIAL.lock().await;
+    let collector = HttpCollector::start(vec![], None).await;
+    let p = http_pipeline(&collector.url(false), BatchConfig::default(), |_| {});
+    let tracer = p.tracer("paced");
+    let mut total = Recorded::default();
+    let mut waits = 0;
+    for _ in 0..200 {
+        let run = tokio::task::block_in_place(|| record(&tracer, 500));
+        assert_never_waited(run, "paced");
+        total.spans += run.spans;
+        total.worst = total.worst.max(run.worst);
+        waits += run.waits.unwrap_or(0);
+        // Not measured: the pause between bursts.
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    total.waits = Some(waits);
+    eprintln!("paced: {total:?}");
+    assert_never_waited(total, "paced, in all");
+    p.flush(Duration::from_secs(20)).await.unwrap();
+    let s = p.stats();
+    assert_eq!(s.queued, 0, "{s:?}");
+    assert_eq!(s.exported as usize, collector.state.accepted_spans());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_collector() {
     let _serial = SERIAL.lock().await;

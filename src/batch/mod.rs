@@ -583,6 +583,7 @@ impl Worker {
         // From here on, a span still in a log (one that raced the close)
         // counts as dropped.
         self.shared.finished.store(true, Ordering::Release);
+        self.shared.wake.close();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let _ = tokio::time::timeout(remaining, self.exporter.shutdown()).await;
         let stats = self.shared.stats();
