@@ -289,9 +289,10 @@ async fn when_every_member_is_down_the_usual_accounting_applies() {
     assert!(s.is_consistent());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dns_names_resolve_to_members_and_follow_changes() {
-    // The system resolver: every address of localhost, each a member.
+/// A tonic receiver on each address `localhost` resolves to (127.0.0.1,
+/// and ::1 where the system lists it), all on one port: what
+/// `dns:///localhost:PORT` names.
+async fn on_every_localhost_address() -> (u16, Vec<std::net::SocketAddr>, Vec<GrpcCollector>) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -308,6 +309,37 @@ async fn dns_names_resolve_to_members_and_follow_changes() {
         let l = tokio::net::TcpListener::bind(a).await.unwrap();
         rx.push(GrpcCollector::start_on(l, vec![], None));
     }
+    (port, addrs, rx)
+}
+
+/// Runs `tracewire load ARGS --json` (without the test environment's
+/// `OTEL_*`) on a blocking thread; checks that it succeeded and returns
+/// its JSON summary.
+async fn load_json(args: Vec<String>) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tracewire"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("load").args(args).arg("--json").output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "load failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_names_resolve_to_members_and_follow_changes() {
+    // The system resolver: every address of localhost, each a member.
+    let (port, addrs, rx) = on_every_localhost_address().await;
     let cfg = grpc_fleet(&[format!("dns:///localhost:{port}")]);
     let p = pipeline(&cfg);
     let traces = tokio::task::block_in_place(|| record_traces(&p, 500));
@@ -585,37 +617,17 @@ async fn load_against_three_receivers_one_dying_halfway_delivers_every_span() {
     let mut b = GrpcCollector::start(vec![], None).await;
     let c = GrpcCollector::start(vec![], None).await;
     let endpoints = format!("{},{},{}", a.endpoint(), b.endpoint(), c.endpoint());
-    let run = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tracewire"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args([
-            "load",
-            "--spans",
-            "40000",
-            "--rate",
-            "20000",
-            &format!("--tracing.otlp.grpc.endpoints={endpoints}"),
-            "--tracing.otlp.grpc.insecure=true",
-            "--json",
-        ])
-        .output()
-        .unwrap()
-    });
+    let run = tokio::spawn(load_json(vec![
+        "--spans".into(),
+        "40000".into(),
+        "--rate".into(),
+        "20000".into(),
+        format!("--tracing.otlp.grpc.endpoints={endpoints}"),
+        "--tracing.otlp.grpc.insecure=true".into(),
+    ]));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     b.stop();
-    let out = run.await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "load failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let json = run.await.unwrap();
     assert_eq!(json["exported"], 40000, "{json}");
     assert_eq!(json["failed"], 0, "{json}");
     let members = json["endpoints"].as_array().expect("endpoints in the JSON");
@@ -772,52 +784,15 @@ async fn a_goaway_from_a_member_costs_a_new_connection_not_a_failover() {
 /// re-resolutions and failures) beside its members.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_reports_its_dns_names() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let addrs: Vec<std::net::SocketAddr> = {
-        use std::net::ToSocketAddrs;
-        let mut v: Vec<_> = ("localhost", port).to_socket_addrs().unwrap().collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let mut rx = Vec::new();
-    for a in &addrs {
-        let l = tokio::net::TcpListener::bind(a).await.unwrap();
-        rx.push(GrpcCollector::start_on(l, vec![], None));
-    }
+    let (port, addrs, rx) = on_every_localhost_address().await;
     let name = format!("dns:///localhost:{port}");
-    let endpoint = name.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tracewire"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args([
-            "load",
-            "--spans",
-            "2000",
-            &format!("--tracing.otlp.grpc.endpoint={endpoint}"),
-            "--tracing.otlp.grpc.insecure=true",
-            "--json",
-        ])
-        .output()
-        .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "load failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let json = load_json(vec![
+        "--spans".into(),
+        "2000".into(),
+        format!("--tracing.otlp.grpc.endpoint={name}"),
+        "--tracing.otlp.grpc.insecure=true".into(),
+    ])
+    .await;
     assert_eq!(json["exported"], 2000, "{json}");
     let dns = json["dns"].as_array().expect("dns in the JSON");
     assert_eq!(dns.len(), 1, "{json}");
