@@ -10,8 +10,9 @@
 //! A recording thread never wakes the worker's task itself: waking a tokio
 //! task from outside the runtime takes the runtime's locks (its scheduler
 //! queue, its parker's mutex), which the worker's own thread holds while
-//! it parks, so a recording thread could wait there (measured: 1 to 2
-//! voluntary context switches per 500,000 paced spans). It rings a
+//! it parks, so a recording thread could wait there (counted: 4 voluntary
+//! context switches in 6 runs of 500,000 paced spans; BENCHMARKS.md).
+//! It rings a
 //! doorbell instead: `Thread::unpark` on a small thread of the pipeline's
 //! (an atomic swap, and a futex wake only when that thread sleeps, never a
 //! lock), and that thread wakes the task.
@@ -23,66 +24,41 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-/// The doorbell: the thread that wakes the worker's task for recording
-/// threads, and what it shares with them.
-struct Doorbell {
-    shared: Arc<Bell>,
-    thread: std::thread::Thread,
-}
-
+/// What the doorbell thread shares with the pipeline.
 struct Bell {
     notify: Notify,
     /// Rung since the doorbell thread last woke the task.
     rung: AtomicBool,
-    /// The pipeline is gone: the doorbell thread exits.
+    /// The pipeline has shut down: the doorbell thread exits.
     closed: AtomicBool,
 }
 
-impl Doorbell {
-    /// Starts the doorbell thread; `None` if no thread can be started (then
-    /// wake-ups notify the task directly).
-    fn start(shared: Arc<Bell>) -> Option<Doorbell> {
-        let bell = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("tracewire-wake".into())
-            .stack_size(64 * 1024)
-            .spawn(move || loop {
-                std::thread::park();
-                if bell.closed.load(Ordering::Acquire) {
-                    return;
-                }
-                if bell.rung.swap(false, Ordering::AcqRel) {
-                    bell.notify.notify_one();
-                }
-            })
-            .ok()?;
-        Some(Doorbell {
-            shared,
-            thread: handle.thread().clone(),
+/// Starts the doorbell thread, which wakes the worker's task each time it
+/// is unparked after a ring, until the bell is closed. `None` if no thread
+/// can be started (then wake-ups notify the task directly).
+fn start_doorbell(bell: Arc<Bell>) -> Option<std::thread::Thread> {
+    let handle = std::thread::Builder::new()
+        .name("tracewire-wake".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            std::thread::park();
+            if bell.closed.load(Ordering::Acquire) {
+                return;
+            }
+            if bell.rung.swap(false, Ordering::AcqRel) {
+                bell.notify.notify_one();
+            }
         })
-    }
-
-    /// Rings: never blocks, never takes a lock.
-    #[inline]
-    fn ring(&self) {
-        self.shared.rung.store(true, Ordering::Release);
-        self.thread.unpark();
-    }
-}
-
-impl Drop for Doorbell {
-    fn drop(&mut self) {
-        self.shared.closed.store(true, Ordering::Release);
-        self.thread.unpark();
-    }
+        .ok()?;
+    Some(handle.thread().clone())
 }
 
 /// The worker's wake-up signal, whether it is parked, and the count of
 /// spans in sealed chunks that decides when to wake it.
 pub(crate) struct Wake {
     bell: Arc<Bell>,
-    /// `None` when the doorbell thread could not start.
-    doorbell: Option<Doorbell>,
+    /// The doorbell thread; `None` when it could not start.
+    doorbell: Option<std::thread::Thread>,
     pending: AtomicBool,
     /// The worker is not polling: a full batch must wake it.
     parked: AtomicBool,
@@ -116,7 +92,7 @@ impl Wake {
             closed: AtomicBool::new(false),
         });
         Wake {
-            doorbell: Doorbell::start(bell.clone()),
+            doorbell: start_doorbell(bell.clone()),
             bell,
             pending: AtomicBool::new(false),
             parked: AtomicBool::new(true),
@@ -156,7 +132,11 @@ impl Wake {
     pub(crate) fn wake(&self) {
         if !self.pending.load(Ordering::Relaxed) && !self.pending.swap(true, Ordering::AcqRel) {
             match &self.doorbell {
-                Some(d) if !self.bell.closed.load(Ordering::Relaxed) => d.ring(),
+                // An atomic store and an unpark: never a lock.
+                Some(thread) if !self.bell.closed.load(Ordering::Relaxed) => {
+                    self.bell.rung.store(true, Ordering::Release);
+                    thread.unpark();
+                }
                 _ => self.bell.notify.notify_one(),
             }
         }
@@ -168,8 +148,8 @@ impl Wake {
     /// notify the task directly.
     pub(crate) fn close(&self) {
         self.bell.closed.store(true, Ordering::Release);
-        if let Some(d) = &self.doorbell {
-            d.thread.unpark();
+        if let Some(thread) = &self.doorbell {
+            thread.unpark();
         }
     }
 
@@ -200,6 +180,12 @@ impl Wake {
     pub(crate) fn drained(&self) {
         self.sealed_spans.store(0, Ordering::Relaxed);
         self.sealed_chunks.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -236,8 +222,8 @@ mod tests {
         assert!(w.doorbell.is_some(), "the doorbell thread started");
         assert_eq!(
             Arc::strong_count(&bell),
-            4,
-            "the test, the wake, its doorbell, the thread"
+            3,
+            "the test, the wake, the thread"
         );
         let exits = |want: usize| {
             let until = std::time::Instant::now() + Duration::from_secs(10);
@@ -251,7 +237,7 @@ mod tests {
         };
         // Closed at shutdown: the thread exits, the pipeline may live on.
         w.close();
-        exits(3);
+        exits(2);
         w.wake();
         drop(w);
         exits(1);
