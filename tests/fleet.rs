@@ -569,42 +569,39 @@ fn endpoints_are_configured_as_lists_in_yaml_toml_and_flags() {
     assert_eq!(d.exporter.max_connection_age, Duration::from_secs(300));
 }
 
+/// The configuration errors `yaml` gives, as the user reads them.
+fn config_error(yaml: &str) -> String {
+    load_str(yaml, Format::Yaml, &[] as &[&str], no_env)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn endpoint_and_endpoints_together_or_a_bad_member_are_clear_errors() {
     let both =
         "tracing:\n  otlp:\n    grpc:\n      endpoint: c0:4317\n      endpoints: [c1:4317]\n";
-    let err = load_str(both, Format::Yaml, &[] as &[&str], no_env)
-        .unwrap_err()
-        .to_string();
+    let err = config_error(both);
     assert!(
         err.contains("tracing.otlp.grpc.endpoint and tracing.otlp.grpc.endpoints are both given"),
         "{err}"
     );
     let empty = "tracing:\n  otlp:\n    grpc:\n      endpoints: []\n";
-    let err = load_str(empty, Format::Yaml, &[] as &[&str], no_env)
-        .unwrap_err()
-        .to_string();
+    let err = config_error(empty);
     assert!(
         err.contains("tracing.otlp.grpc.endpoints") && err.contains("empty"),
         "{err}"
     );
     let bad = "tracing:\n  otlp:\n    grpc:\n      endpoints: [c1:4317, 'c2']\n";
-    let err = load_str(bad, Format::Yaml, &[] as &[&str], no_env)
-        .unwrap_err()
-        .to_string();
+    let err = config_error(bad);
     assert!(
         err.contains("tracing.otlp.grpc.endpoints[1]") && err.contains("no port"),
         "{err}"
     );
     let dns = "tracing:\n  otlp:\n    grpc:\n      endpoint: dns://8.8.8.8/c.example:4317\n";
-    let err = load_str(dns, Format::Yaml, &[] as &[&str], no_env)
-        .unwrap_err()
-        .to_string();
+    let err = config_error(dns);
     assert!(err.contains("dns:///<host>:<port>"), "{err}");
     let rel = "tracing:\n  otlp:\n    grpc:\n      endpoint: unix:otlp.sock\n";
-    let err = load_str(rel, Format::Yaml, &[] as &[&str], no_env)
-        .unwrap_err()
-        .to_string();
+    let err = config_error(rel);
     assert!(err.contains("must be absolute"), "{err}");
     let twice = grpc_fleet(&["127.0.0.1:4317".into(), "127.0.0.1:4317".into()]);
     let err = build(&twice).err().expect("duplicate members").to_string();
