@@ -289,6 +289,27 @@ async fn when_every_member_is_down_the_usual_accounting_applies() {
     assert!(s.is_consistent());
 }
 
+/// Records a span at a time until `done` holds (a `dns:///` refresh runs
+/// when the worker builds a batch past the interval); fails after 10 s,
+/// naming `what`.
+async fn record_until(p: &Pipeline, what: &str, done: impl Fn(&Pipeline) -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done(p) {
+        assert!(Instant::now() < until, "{what}: {:?}", p.dns_stats());
+        tokio::task::block_in_place(|| record_traces(p, 1));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The members DNS no longer lists.
+fn gone_members(p: &Pipeline) -> Vec<String> {
+    p.endpoint_stats()
+        .into_iter()
+        .filter(|m| m.state == "gone")
+        .map(|m| m.endpoint)
+        .collect()
+}
+
 /// A tonic receiver on each address `localhost` resolves to (127.0.0.1,
 /// and ::1 where the system lists it), all on one port: what
 /// `dns:///localhost:PORT` names.
@@ -369,30 +390,15 @@ async fn dns_names_resolve_to_members_and_follow_changes() {
     let per = check_whole(&first, &grpc_delivered(&states), 3);
     assert!(per[0] > 0 && per[1] > 0 && per[2] == 0, "{per:?}");
     *answer.lock().unwrap() = vec![a.addr, c.addr];
-    // The refresh runs when the worker builds a batch past the interval.
-    let until = Instant::now() + Duration::from_secs(10);
-    while !p
-        .endpoint_stats()
-        .iter()
-        .any(|m| m.endpoint == c.addr.to_string())
-    {
-        assert!(
-            Instant::now() < until,
-            "the new address never became a member"
-        );
-        tokio::task::block_in_place(|| record_traces(&p, 1));
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    let new = c.addr.to_string();
+    record_until(&p, "the new address never became a member", |p| {
+        p.endpoint_stats().iter().any(|m| m.endpoint == new)
+    })
+    .await;
     let second = tokio::task::block_in_place(|| record_traces(&p, 1000));
     let per = check_whole(&second, &grpc_delivered(&states), 3);
     assert!(per[0] > 0 && per[1] == 0 && per[2] > 0, "{per:?}");
-    let gone: Vec<_> = p
-        .endpoint_stats()
-        .into_iter()
-        .filter(|m| m.state == "gone")
-        .map(|m| m.endpoint)
-        .collect();
-    assert_eq!(gone, [b.addr.to_string()]);
+    assert_eq!(gone_members(&p), [b.addr.to_string()]);
 }
 
 /// After start, a name that fails to resolve (an error, or no address) is
@@ -425,22 +431,12 @@ async fn a_dns_name_that_stops_resolving_keeps_its_members_and_is_counted() {
         }]
     );
 
-    // Records a span at a time until the name's failures reach `n` (the
-    // refresh runs when the worker builds a batch past the interval).
-    async fn until_failures(p: &Pipeline, n: u64) {
-        let until = Instant::now() + Duration::from_secs(10);
-        while p.dns_stats()[0].failures < n {
-            assert!(Instant::now() < until, "{:?}", p.dns_stats());
-            tokio::task::block_in_place(|| record_traces(p, 1));
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    }
-
+    let failures = |p: &Pipeline| p.dns_stats()[0].failures;
     *answer.lock().unwrap() = Err(());
-    until_failures(&p, 2).await;
+    record_until(&p, "SERVFAIL counted", |p| failures(p) >= 2).await;
     *answer.lock().unwrap() = Ok(vec![]);
-    let before = p.dns_stats()[0].failures;
-    until_failures(&p, before + 1).await;
+    let before = failures(&p);
+    record_until(&p, "no address counted", |p| failures(p) > before).await;
 
     // Both members kept, both up, both still getting whole traces.
     let states = [&*a.state, &*b.state];
@@ -456,8 +452,6 @@ async fn a_dns_name_that_stops_resolving_keeps_its_members_and_is_counted() {
     // The metrics show the failures by name.
     let mut text = String::new();
     p.render_metrics(&mut text);
-    let failures = p.dns_stats()[0].failures;
-    assert!(failures > before);
     let line = format!("tracewire_dns_resolution_failures_total{{name=\"{name}\"}} ");
     let shown: u64 = text
         .lines()
@@ -469,19 +463,8 @@ async fn a_dns_name_that_stops_resolving_keeps_its_members_and_is_counted() {
 
     // The name answers again, with one address: b is gone, a takes all.
     *answer.lock().unwrap() = Ok(vec![a.addr]);
-    let until = Instant::now() + Duration::from_secs(10);
-    while p.dns_stats()[0].addresses != 1 {
-        assert!(Instant::now() < until, "{:?}", p.dns_stats());
-        tokio::task::block_in_place(|| record_traces(&p, 1));
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    let gone: Vec<_> = p
-        .endpoint_stats()
-        .into_iter()
-        .filter(|m| m.state == "gone")
-        .map(|m| m.endpoint)
-        .collect();
-    assert_eq!(gone, [b.addr.to_string()]);
+    record_until(&p, "one address", |p| p.dns_stats()[0].addresses == 1).await;
+    assert_eq!(gone_members(&p), [b.addr.to_string()]);
 }
 
 #[test]
