@@ -22,7 +22,11 @@
 //! ```
 //!
 //! `--no-tracing` runs the same proxy without tracewire, to measure what
-//! tracing adds (see BENCHMARKS.md).
+//! tracing adds, and `--sdk` traces it with the OpenTelemetry Rust SDK and
+//! opentelemetry-otlp's gRPC exporter instead (same spans, same
+//! `--tracing.*` endpoint, `sampleRate`, captured headers and safe query
+//! parameters), to compare with what a user would pick instead
+//! (`benches/proxy_latency.sh`, BENCHMARKS.md).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,6 +45,10 @@ use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
 use tracewire::tower::{ClientAddr, ClientTraceLayer, TraceLayer};
 use tracewire::Pipeline;
+
+#[path = "support/sdk_proxy.rs"]
+mod sdk_proxy;
+use sdk_proxy::SdkTracing;
 
 type Body = Full<Bytes>;
 /// The upstream client: a request in, the upstream's response or why not.
@@ -99,11 +107,17 @@ impl Upstream {
 async fn handle(
     client: Client,
     host: HeaderValue,
+    sdk: Option<Arc<SdkTracing>>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     if req.uri().path() == "/ping" {
         return Ok(Response::new(Full::new(Bytes::from_static(b"OK"))));
     }
+    // `--sdk`: the SERVER span, recorded by the OpenTelemetry SDK.
+    let server = sdk.as_ref().map(|t| {
+        let peer = req.extensions().get::<ClientAddr>().map(|a| a.0);
+        t.server(&req, peer)
+    });
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -122,7 +136,25 @@ async fn handle(
     up.headers_mut().insert(http::header::HOST, host);
     // The SERVER span's context, the CLIENT span's parent.
     *up.extensions_mut() = parts.extensions;
-    Ok(client.oneshot(up).await.unwrap_or_else(bad_gateway))
+    let (Some(sdk), Some(server)) = (sdk, server) else {
+        return Ok(client.oneshot(up).await.unwrap_or_else(bad_gateway));
+    };
+    let upstream = up
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let call = sdk.client(&server, &mut up, &upstream);
+    let result = client.oneshot(up).await;
+    SdkTracing::end(
+        &call,
+        result.as_ref().ok().map(|r| r.status().as_u16()),
+        400,
+    );
+    let response = result.unwrap_or_else(bad_gateway);
+    SdkTracing::end(&server, Some(response.status().as_u16()), 500);
+    Ok(response)
 }
 
 fn bad_gateway(e: String) -> Response<Body> {
@@ -131,10 +163,12 @@ fn bad_gateway(e: String) -> Response<Body> {
     r
 }
 
-/// The proxy: the client and the app, traced when `pipeline` is given.
+/// The proxy: the client and the app, traced by tracewire when `pipeline`
+/// is given, by the OpenTelemetry SDK when `sdk` is.
 fn build(
     upstream: Arc<Upstream>,
     pipeline: Option<(&Pipeline, &tracewire::config::Config)>,
+    sdk: Option<Arc<SdkTracing>>,
 ) -> (App, App) {
     let host = HeaderValue::from_str(&format!("{}:{}", upstream.host, upstream.port))
         .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
@@ -147,7 +181,7 @@ fn build(
         ),
         None => Client::new(send),
     };
-    let app = service_fn(move |req| handle(client.clone(), host.clone(), req));
+    let app = service_fn(move |req| handle(client.clone(), host.clone(), sdk.clone(), req));
     match pipeline {
         Some((p, config)) => (
             App::new(
@@ -166,6 +200,7 @@ struct Args {
     upstream: Uri,
     config: Option<PathBuf>,
     no_tracing: bool,
+    sdk: bool,
     tracing_flags: Vec<String>,
 }
 
@@ -174,6 +209,7 @@ fn parse_args() -> Result<Args, String> {
     let mut upstream = None;
     let mut config = None;
     let mut no_tracing = false;
+    let mut sdk = false;
     let mut tracing_flags = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -183,9 +219,10 @@ fn parse_args() -> Result<Args, String> {
             "--upstream" => upstream = Some(value("--upstream")?.parse::<Uri>().map_err(|e| format!("--upstream: {e}"))?),
             "--config" => config = Some(PathBuf::from(value("--config")?)),
             "--no-tracing" => no_tracing = true,
+            "--sdk" => sdk = true,
             t if t.starts_with("--tracing") => tracing_flags.push(t.to_owned()),
             "--help" | "-h" => {
-                return Err("usage: proxy --upstream http://HOST:PORT [--listen ADDR] [--config FILE] [--no-tracing] [--tracing...]".into())
+                return Err("usage: proxy --upstream http://HOST:PORT [--listen ADDR] [--config FILE] [--no-tracing | --sdk] [--tracing...]".into())
             }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
@@ -195,6 +232,7 @@ fn parse_args() -> Result<Args, String> {
         upstream: upstream.ok_or("--upstream http://HOST:PORT is required")?,
         config,
         no_tracing,
+        sdk,
         tracing_flags,
     })
 }
@@ -222,7 +260,12 @@ fn main() {
             }
         }
     }
-    let pipeline = match config.as_ref().map(Pipeline::from_config).transpose() {
+    let pipeline = match config
+        .as_ref()
+        .filter(|_| !args.sdk)
+        .map(Pipeline::from_config)
+        .transpose()
+    {
         Ok(p) => p.map(Arc::new),
         Err(e) => {
             eprintln!("{e}");
@@ -245,7 +288,24 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let (traced, untraced) = build(upstream, pipeline.as_deref().zip(config.as_ref()));
+    let sdk = match (args.sdk, config.as_ref()) {
+        (true, Some(c)) => {
+            let _runtime = rt.enter();
+            match SdkTracing::new(c, sample_rate(&args.tracing_flags)) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => None,
+    };
+    let (traced, untraced) = build(
+        upstream,
+        pipeline.as_deref().zip(config.as_ref()),
+        sdk.clone(),
+    );
     let metrics = pipeline.clone();
     rt.block_on(async move {
         let listener = match TcpListener::bind(args.listen).await {
@@ -291,4 +351,18 @@ fn main() {
     if let Some(p) = pipeline {
         let _ = p.shutdown(Duration::from_secs(5));
     }
+    if let Some(t) = sdk {
+        let _ = t.provider.shutdown();
+    }
+}
+
+/// `--tracing.sampleRate` for the SDK (tracewire reads it from the
+/// configuration); 1 when not given.
+fn sample_rate(flags: &[String]) -> f64 {
+    flags
+        .iter()
+        .rev()
+        .find_map(|f| f.strip_prefix("--tracing.sampleRate="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0)
 }

@@ -40,8 +40,9 @@
 //!
 //! ```text
 //! model        ids, SpanContext, kinds, status, values, SpanData     (plain data)
-//! sync, clock, endpoint
-//!              the lock helper; span timestamps; collector addresses
+//! sync, clock, endpoint, priority
+//!              the lock helper; span timestamps; collector addresses;
+//!              the scheduling priority of tracewire's own threads
 //! rand         the per-thread id generator
 //! propagation, sampling, proto, route
 //!              W3C traceparent / tracestate; head samplers; prost types
@@ -94,6 +95,7 @@ pub mod model;
 #[cfg(feature = "opentelemetry")]
 pub mod opentelemetry;
 mod pipeline;
+mod priority;
 pub mod propagation;
 pub mod proto;
 mod rand;
@@ -115,6 +117,7 @@ pub mod transport;
 pub use batch::{BatchConfig, FlushError, ShutdownError};
 pub use model::{SpanContext, SpanKind, Status, StatusCode};
 pub use pipeline::{service_resource, BuildError, Pipeline, PipelineBuilder};
+pub use priority::{UnknownPriority, WorkerPriority};
 pub use rand::{random_span_id, random_trace_id};
 pub use record::{Span, SpanBuilder, Tracer};
 pub use shared::shed::ShedState;

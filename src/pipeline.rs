@@ -39,6 +39,7 @@ use crate::codec::otlp::EncodedResource;
 use crate::config::Config;
 use crate::export::Exporter;
 use crate::model::{InstrumentationScope, KeyValue, Resource, SpanLimits};
+use crate::priority;
 use crate::record::Tracer;
 use crate::sampling::Sampler;
 use crate::shared::stats::{Histogram, Stats};
@@ -152,8 +153,11 @@ impl PipelineBuilder {
     }
 
     /// Allocates every chunk of the span logs' budget (`max_queue_size`
-    /// spans, about 512 bytes each) and a few bundles of scratch buffers up
-    /// front, so even the first spans allocate nothing. Off by default.
+    /// spans, about 512 bytes each: 1 MiB by default) and a few bundles of
+    /// scratch buffers up front, so even the first spans allocate nothing
+    /// and no recording thread ever takes a page fault on new chunk memory.
+    /// On by default; off, chunks are allocated as the logs first need
+    /// them (and kept, up to the budget).
     pub fn preallocate(mut self, yes: bool) -> Self {
         self.preallocate = yes;
         self
@@ -187,6 +191,7 @@ impl PipelineBuilder {
             self.sampler,
             self.limits,
             self.batch.shedding,
+            self.batch.worker_priority,
         ));
         shared.register();
         if self.preallocate {
@@ -206,13 +211,19 @@ impl PipelineBuilder {
                 None
             }
             None => {
+                // The runtime's blocking threads (DNS lookups) start from
+                // the worker's thread and inherit its priority.
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .map_err(BuildError::Worker)?;
+                let priority = self.batch.worker_priority;
                 let t = std::thread::Builder::new()
                     .name("tracewire-export".into())
-                    .spawn(move || rt.block_on(worker.run()))
+                    .spawn(move || {
+                        priority::apply_to_current_thread(priority);
+                        rt.block_on(worker.run())
+                    })
                     .map_err(BuildError::Worker)?;
                 Some(t)
             }
@@ -269,7 +280,7 @@ impl Pipeline {
             batch: BatchConfig::default(),
             exporter: None,
             runtime: None,
-            preallocate: false,
+            preallocate: true,
         }
     }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// modules in layers below its own.
 const LAYERS: &[&[&str]] = &[
     &["model"],
-    &["sync", "clock", "endpoint"],
+    &["sync", "clock", "endpoint", "priority"],
     &["rand"],
     &["propagation", "sampling", "proto", "route"],
     &["codec"],

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use crate::clock;
 use crate::codec::otlp::{EncodedResource, EncodedScope};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
+use crate::priority::WorkerPriority;
 use crate::route::Route;
 use crate::shared::lane::LargeSpan;
 use crate::shared::log::{LogReader, Mark, RecordRef};
@@ -30,7 +31,10 @@ use crate::shared::pool::Pool;
 use crate::shared::stats::Stats;
 use crate::shared::{BufReturner, Shared};
 
+mod pace;
 mod take;
+
+use pace::{Next, Pacer, MIN_LOOK};
 
 /// The batch span processor's knobs, with OpenTelemetry's defaults.
 ///
@@ -75,6 +79,11 @@ pub struct BatchConfig {
     /// stay complete; off, spans that find the queue full are dropped one
     /// by one.
     pub shedding: bool,
+    /// How the export worker's own thread is scheduled against the
+    /// application's (`tracing.batch.workerPriority`, default
+    /// [`WorkerPriority::Idle`]: it runs only when the CPU has nothing
+    /// else to do).
+    pub worker_priority: WorkerPriority,
 }
 
 impl Default for BatchConfig {
@@ -87,6 +96,7 @@ impl Default for BatchConfig {
             max_concurrent_exports: 4,
             max_export_bytes: None,
             shedding: true,
+            worker_priority: WorkerPriority::Idle,
         }
     }
 }
@@ -273,17 +283,15 @@ pub(crate) struct Worker {
     returner: BufReturner,
     scopes: Vec<Arc<EncodedScope>>,
     scope_version: u64,
+    /// Spans taken out of the logs and the lane so far (exported,
+    /// rejected or discarded): with what waits, what has arrived.
+    taken_total: u64,
+    /// The bytes of the spans taken from the logs so far.
+    taken_bytes_total: u64,
 }
 
 /// How often the worker re-anchors the span clock to the system clock.
 const RECALIBRATE_EVERY: Duration = Duration::from_secs(5);
-
-/// How often a polling worker checks the logs for full batches.
-const POLL_EVERY: Duration = Duration::from_millis(1);
-
-/// Polls in a row without a full batch after which the worker parks (and
-/// a recording thread wakes it when the next batch is sealed).
-const QUIET_POLLS_BEFORE_PARKING: u32 = 50;
 
 impl Worker {
     pub(crate) fn new(
@@ -319,6 +327,8 @@ impl Worker {
             returner: BufReturner::default(),
             scopes: Vec::new(),
             scope_version: u64::MAX,
+            taken_total: 0,
+            taken_bytes_total: 0,
             shared,
             exporter,
             config,
@@ -329,16 +339,21 @@ impl Worker {
 
     pub(crate) async fn run(mut self) {
         let delay = self.config.scheduled_delay.max(Duration::from_millis(1));
-        let mut next_export = tokio::time::Instant::now() + delay;
-        let mut next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
+        let now = tokio::time::Instant::now();
+        let mut next_export = now + delay;
+        let mut next_recalibration = now + RECALIBRATE_EVERY;
         // The timer fired while every export slot was busy.
         let mut overdue = false;
-        // Polling (the logs are checked every POLL_EVERY) or parked (a
-        // recording thread wakes the worker when a batch waits); polls in a
-        // row that found no full batch.
-        let mut next_poll = tokio::time::Instant::now() + POLL_EVERY;
-        let mut quiet_polls = 0u32;
+        // While spans keep coming the worker looks at the logs when the
+        // pacer expects a batch to be full (about once per batch); parked,
+        // a recording thread wakes it when a batch waits (see `pace` and
+        // `shared::wake`).
+        let mut pacer = Pacer::new(self.look_target(), Instant::now());
+        let mut next_look = now + MIN_LOOK;
         loop {
+            // One timer for the scheduled export and the clock's
+            // re-anchoring, so a quiet worker wakes once per delay.
+            let housekeeping = next_export.min(next_recalibration);
             tokio::select! {
                 biased;
                 msg = self.control.recv() => match msg {
@@ -361,37 +376,32 @@ impl Worker {
                     }
                 },
                 () = self.shared.wake.woken() => {
-                    // Spans are coming: poll while they do.
+                    // A batch waits (or the logs fill faster than the
+                    // worker looks): export, and look again when the next
+                    // batch should be full.
                     self.shared.wake.unpark();
-                    quiet_polls = 0;
-                    next_poll = tokio::time::Instant::now() + POLL_EVERY;
                     self.drain_full_batches().await;
                     if self.readers.iter().any(LogReader::is_gone) {
                         // A thread exited: export what its log holds, so
                         // its chunks go back to the threads still recording.
                         overdue = !self.drain_all().await;
                     }
+                    next_look = self.schedule(&mut pacer);
                 }
-                () = tokio::time::sleep_until(next_export) => {
-                    overdue = !self.drain_all().await;
-                    next_export = tokio::time::Instant::now() + delay;
-                }
-                () = tokio::time::sleep_until(next_poll), if !self.shared.wake.is_parked() => {
-                    if self.drain_full_batches().await {
-                        quiet_polls = 0;
-                    } else {
-                        quiet_polls += 1;
+                () = tokio::time::sleep_until(housekeeping) => {
+                    let now = tokio::time::Instant::now();
+                    if now >= next_export {
+                        overdue = !self.drain_all().await;
+                        next_export = now + delay;
                     }
-                    if quiet_polls >= QUIET_POLLS_BEFORE_PARKING && self.shared.wake.park() {
-                        // A batch was sealed as the worker parked: go on.
-                        self.shared.wake.unpark();
-                        quiet_polls = 0;
+                    if now >= next_recalibration {
+                        clock::recalibrate();
+                        next_recalibration = now + RECALIBRATE_EVERY;
                     }
-                    next_poll = tokio::time::Instant::now() + POLL_EVERY;
                 }
-                () = tokio::time::sleep_until(next_recalibration) => {
-                    clock::recalibrate();
-                    next_recalibration = tokio::time::Instant::now() + RECALIBRATE_EVERY;
+                () = tokio::time::sleep_until(next_look), if !self.shared.wake.is_parked() => {
+                    self.drain_full_batches().await;
+                    next_look = self.schedule(&mut pacer);
                 }
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     // A slot is free again: export what waited for one.
@@ -404,16 +414,54 @@ impl Worker {
         }
     }
 
+    /// Spans that make a full batch: one per fleet member that is up.
+    fn batch_target(&self) -> u64 {
+        self.config.effective_batch_size() as u64 * self.route.len().max(1) as u64
+    }
+
+    /// The spans the next look should find: a full batch, or fewer when
+    /// spans are large enough to fill a batch's worth of chunk memory
+    /// first (the worker exports then too), from the average size of the
+    /// spans taken so far.
+    fn look_target(&self) -> u64 {
+        let by_count = self.batch_target();
+        if self.taken_total == 0 {
+            return by_count;
+        }
+        let pool = &self.shared.pool;
+        let record = (self.taken_bytes_total / self.taken_total).max(1);
+        let per_chunk =
+            (pool.chunk_bytes() as u64 / record).clamp(1, u64::from(pool.spans_per_chunk()));
+        by_count.min(per_chunk * pool.batch_chunks() as u64)
+    }
+
+    /// After a look at the logs: when to look next; or parks the worker
+    /// (a recording thread wakes it when a batch waits).
+    fn schedule(&mut self, pacer: &mut Pacer) -> tokio::time::Instant {
+        pacer.set_batch(self.look_target());
+        let waiting = self.waiting();
+        let now = Instant::now();
+        match pacer.next(now, self.taken_total + waiting, waiting) {
+            Next::At(at) => at.into(),
+            Next::Park => {
+                if self.shared.wake.park() {
+                    // A batch was sealed as the worker parked: go on.
+                    self.shared.wake.unpark();
+                }
+                (now + MIN_LOOK).into()
+            }
+        }
+    }
+
     /// Exports full batches while export slots are free; whether it
     /// exported any.
     async fn drain_full_batches(&mut self) -> bool {
-        let batch = self.config.effective_batch_size() as u64;
         let mut any = false;
         // A batch is full by count, or by memory: big spans fill half the
         // queue's memory before they make a batch's count.
         while match self.waiting() {
             0 => false,
-            n => n >= batch * self.route.len().max(1) as u64 || self.shared.memory_pressed(),
+            n => n >= self.batch_target() || self.shared.memory_pressed(),
         } {
             if self.export_batch(None).await == 0 {
                 break;

@@ -166,6 +166,8 @@ impl Worker {
         }
         // Out of the logs: no longer shedding pressure.
         self.shared.shed.taken(taken as u64 + rejected);
+        self.taken_total += taken as u64 + rejected;
+        self.taken_bytes_total += per.iter().map(|&(_, bytes)| bytes as u64).sum::<u64>();
         self.next_reader = if n == 0 {
             0
         } else {
@@ -299,6 +301,7 @@ impl Worker {
         }
         self.records.clear();
         self.shared.shed.taken(n);
+        self.taken_total += n;
         n
     }
 }

@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue};
 use super::error::ConfigError;
 use super::shown;
 use super::tree::Node;
+use crate::priority::WorkerPriority;
 use crate::transport::Compression;
 
 /// The closest known key, if close enough to be a typo.
@@ -319,6 +320,27 @@ pub(super) fn compression(
                 value: format!("{s:?}"),
                 reason: "is not a supported compression".into(),
                 fix: "use gzip or none".into(),
+            });
+            None
+        }
+    }
+}
+
+/// `tracing.batch.workerPriority`: `idle`, `low` or `normal`.
+pub(super) fn want_priority(
+    node: &Node,
+    option: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Option<WorkerPriority> {
+    let s = want_string(node, option, errs)?;
+    match s.trim().parse() {
+        Ok(p) => Some(p),
+        Err(_) => {
+            errs.push(ConfigError::Invalid {
+                option: option.to_owned(),
+                value: format!("{s:?}"),
+                reason: "is not a worker priority".into(),
+                fix: "use idle (the default: the worker runs only when the CPU is otherwise idle), low (nice 19) or normal".into(),
             });
             None
         }

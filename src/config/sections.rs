@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::read::{
     compression, join, section, section_enabled, want_bool, want_duration, want_f64, want_headers,
-    want_list, want_map, want_string, want_u32,
+    want_list, want_map, want_priority, want_string, want_u32,
 };
 use super::tree::Node;
 use crate::batch::BatchConfig;
@@ -78,6 +78,7 @@ pub(super) const BATCH_KEYS: &[&str] = &[
     "maxConcurrentExports",
     "maxExportBytes",
     "shedding",
+    "workerPriority",
 ];
 pub(super) const LIMIT_KEYS: &[&str] = &[
     "attributeCountLimit",
@@ -313,6 +314,11 @@ pub(super) fn apply_batch(node: Option<&Node>, b: &mut BatchConfig, errs: &mut V
                 "shedding" => {
                     if let Some(on) = want_bool(v, &option, errs) {
                         b.shedding = on;
+                    }
+                }
+                "workerPriority" => {
+                    if let Some(p) = want_priority(v, &option, errs) {
+                        b.worker_priority = p;
                     }
                 }
                 _ => {

@@ -128,6 +128,7 @@ impl Config {
         let _ = writeln!(s, "    exportTimeout: {:?}", b.export_timeout);
         let _ = writeln!(s, "    maxConcurrentExports: {}", b.max_concurrent_exports);
         let _ = writeln!(s, "    shedding: {}", b.shedding);
+        let _ = writeln!(s, "    workerPriority: {}", b.worker_priority);
         match b.max_export_bytes {
             Some(n) => {
                 let _ = writeln!(s, "    maxExportBytes: {n}");

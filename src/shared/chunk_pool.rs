@@ -1,24 +1,33 @@
 //! The bounded pool of chunks every span log of a pipeline draws from:
-//! how big a chunk is, how many may exist, and which free chunk is reused
-//! next (the one freed last, most likely still in cache).
+//! how big a chunk is, how many may exist, and the free ones.
 //!
 //! Runs once per chunk on a recording thread (tens of spans), never per
-//! span: its lock is never on the per-span path.
+//! span. It takes no lock: the worker, which gives chunks back, may run at
+//! a lower priority than the recording threads (crate::priority), and a
+//! recording thread waiting on a lock the worker holds would wait until
+//! the worker's CPU has nothing better to do.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
 
 use super::chunk::Chunk;
-use crate::sync::lock;
+
+/// Room for free chunks beyond the budget: one per recording thread's own
+/// chunk, for this many threads; a chunk that finds the free list full is
+/// freed.
+const SPARE_SLOTS: usize = 256;
 
 /// The chunks every log of a pipeline draws from.
 ///
-/// Free chunks are a stack: the chunk freed last (the one most likely still
-/// in cache) is reused first, so while the worker keeps up the logs cycle
-/// through a few hot chunks rather than the whole budget. Its lock is taken
-/// once per chunk (tens of spans), never per span.
+/// Free chunks wait in a lock-free queue. Every chunk of the budget stays
+/// allocated once made (by default all are made at start,
+/// [`ChunkPool::preallocate`]): the budget is 1 MiB by default, within
+/// this machine's L2 cache, so reusing the chunk freed first rather than
+/// last costs no miss.
 pub(crate) struct ChunkPool {
-    free: Mutex<Vec<Arc<Chunk>>>,
+    free: ArrayQueue<Arc<Chunk>>,
     chunk_bytes: usize,
     spans_per_chunk: u32,
     budget: usize,
@@ -45,7 +54,7 @@ impl ChunkPool {
             .div_ceil(chunk_bytes)
             .clamp(1, budget / 2);
         ChunkPool {
-            free: Mutex::new(Vec::with_capacity(budget + 64)),
+            free: ArrayQueue::new(budget + SPARE_SLOTS),
             chunk_bytes,
             spans_per_chunk: spans_per_chunk as u32,
             budget,
@@ -107,7 +116,7 @@ impl ChunkPool {
     ///
     /// Runs once per chunk on a recording thread.
     pub(crate) fn take(&self, force: bool) -> Option<Arc<Chunk>> {
-        if let Some(c) = lock(&self.free).pop() {
+        if let Some(c) = self.free.pop() {
             return Some(c);
         }
         let n = self.allocated.load(Ordering::Relaxed);
@@ -118,13 +127,12 @@ impl ChunkPool {
         None
     }
 
-    /// Takes back a chunk nobody uses; frees it when over the limit.
+    /// Takes back a chunk nobody uses; frees it when over the limit (or
+    /// the free list is full).
     pub(crate) fn give(&self, chunk: Arc<Chunk>) {
-        if self.allocated.load(Ordering::Relaxed) > self.limit() {
+        if self.allocated.load(Ordering::Relaxed) > self.limit() || self.free.push(chunk).is_err() {
             self.allocated.fetch_sub(1, Ordering::Relaxed);
-            return;
         }
-        lock(&self.free).push(chunk);
     }
 
     /// Allocates every chunk of the budget now, and from now on a chunk
@@ -141,10 +149,12 @@ impl ChunkPool {
         if !self.eager.load(Ordering::Relaxed) {
             return;
         }
-        let mut free = lock(&self.free);
         while self.allocated.load(Ordering::Relaxed) < self.limit() {
             self.allocated.fetch_add(1, Ordering::Relaxed);
-            free.push(Chunk::new(self.chunk_bytes));
+            if self.free.push(Chunk::new(self.chunk_bytes)).is_err() {
+                self.allocated.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
         }
     }
 
@@ -152,9 +162,9 @@ impl ChunkPool {
     /// holding spans the worker has not taken yet (approximate: it only
     /// decides when to export).
     ///
-    /// Worker side: takes the lock.
+    /// Worker side.
     pub(crate) fn sealed(&self) -> usize {
-        let free = lock(&self.free).len();
+        let free = self.free.len();
         self.allocated()
             .saturating_sub(free)
             .saturating_sub(self.producers.load(Ordering::Relaxed))

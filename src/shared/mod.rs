@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, Weak};
 use crate::codec::buf::SpanBuf;
 use crate::codec::otlp::EncodedScope;
 use crate::model::{InstrumentationScope, SpanLimits};
+use crate::priority::WorkerPriority;
 use crate::sampling::Sampler;
 use crate::sync::lock;
 use chunk_pool::ChunkPool;
@@ -107,6 +108,7 @@ impl Shared {
         sampler: Sampler,
         limits: SpanLimits,
         shedding: bool,
+        priority: WorkerPriority,
     ) -> Self {
         let pool = ChunkPool::for_queue(capacity, batch);
         let chunks = pool.batch_chunks();
@@ -118,7 +120,7 @@ impl Shared {
                 capacity.saturating_mul(512),
                 batch.saturating_mul(512),
             ),
-            wake: Wake::new(batch, capacity, chunks),
+            wake: Wake::new(batch, capacity, chunks, priority),
             bufs: Bundles::new(64),
             side_pool: Pool::new(256, SPAN_BUFFER_RETAIN, Vec::new),
             counters: Counters::new(),

@@ -1,6 +1,8 @@
 //! Waking the export worker, rarely: while spans keep coming the worker
-//! polls the logs on a short timer of its own, and recording threads never
-//! wake it; only when it has parked (no full batch for a while) does the
+//! looks at the logs on a timer of its own, paced to about once per batch
+//! (`batch::pace`), and recording threads never wake it unless the logs
+//! fill faster than it looks (half the queue, or a batch's worth of
+//! memory); only when it has parked (less than a batch a second) does the
 //! thread that seals the chunk completing a batch wake it, once.
 //!
 //! A wake-up is a syscall that costs the thread making it several
@@ -24,6 +26,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::priority::{self, WorkerPriority};
+
 /// What the doorbell thread shares with the pipeline.
 struct Bell {
     notify: Notify,
@@ -36,17 +40,20 @@ struct Bell {
 /// Starts the doorbell thread, which wakes the worker's task each time it
 /// is unparked after a ring, until the bell is closed. `None` if no thread
 /// can be started (then wake-ups notify the task directly).
-fn start_doorbell(bell: Arc<Bell>) -> Option<std::thread::Thread> {
+fn start_doorbell(bell: Arc<Bell>, priority: WorkerPriority) -> Option<std::thread::Thread> {
     let handle = std::thread::Builder::new()
         .name("tracewire-wake".into())
         .stack_size(64 * 1024)
-        .spawn(move || loop {
-            std::thread::park();
-            if bell.closed.load(Ordering::Acquire) {
-                return;
-            }
-            if bell.rung.swap(false, Ordering::AcqRel) {
-                bell.notify.notify_one();
+        .spawn(move || {
+            priority::apply_to_current_thread(priority);
+            loop {
+                std::thread::park();
+                if bell.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                if bell.rung.swap(false, Ordering::AcqRel) {
+                    bell.notify.notify_one();
+                }
             }
         })
         .ok()?;
@@ -67,14 +74,15 @@ pub(crate) struct Wake {
     sealed_spans: AtomicUsize,
     /// Wake a parked worker when this many spans wait in sealed chunks.
     batch: usize,
-    /// Wake the worker even while it polls when this many wait: the logs
-    /// are filling faster than it polls.
+    /// Wake the worker even while it polls when this many wait (half the
+    /// logs' capacity, at least a batch): the logs are filling faster than
+    /// it looks.
     pressure: usize,
     /// Chunks sealed since the worker last took spans: big spans fill the
     /// logs' memory long before they make a batch's count.
     sealed_chunks: AtomicUsize,
-    /// Wake the worker when this many chunks (a batch's worth of memory)
-    /// are sealed.
+    /// Wake a parked worker when this many chunks (a batch's worth of
+    /// memory) are sealed; a polling one at twice as many.
     chunk_pressure: usize,
 }
 
@@ -83,8 +91,14 @@ impl Wake {
     /// the worker is parked (a chunk never holds more than a batch, so a
     /// full batch is never held back by a chunk still filling), or when
     /// half the logs' `capacity` does, or `chunks` sealed chunks (a
-    /// batch's worth of memory), while it polls.
-    pub(crate) fn new(batch: usize, capacity: usize, chunks: usize) -> Self {
+    /// batch's worth of memory), while it polls. The doorbell thread runs
+    /// at `priority`.
+    pub(crate) fn new(
+        batch: usize,
+        capacity: usize,
+        chunks: usize,
+        priority: WorkerPriority,
+    ) -> Self {
         let batch = batch.max(1);
         let bell = Arc::new(Bell {
             notify: Notify::new(),
@@ -92,7 +106,7 @@ impl Wake {
             closed: AtomicBool::new(false),
         });
         Wake {
-            doorbell: start_doorbell(bell.clone()),
+            doorbell: start_doorbell(bell.clone(), priority),
             bell,
             pending: AtomicBool::new(false),
             parked: AtomicBool::new(true),
@@ -117,11 +131,15 @@ impl Wake {
         let waiting = before + spans as usize;
         let chunks = self.sealed_chunks.fetch_add(1, Ordering::Relaxed) + 1;
         // SeqCst pairs with `park`: either this sees the worker parked, or
-        // the worker, parking, sees these spans.
-        if waiting >= self.pressure
-            || chunks == self.chunk_pressure
-            || (waiting >= self.batch && self.parked.load(Ordering::SeqCst))
-        {
+        // the worker, parking, sees these spans. A polling worker looks
+        // when it expects a batch (by count or by memory), so it is woken
+        // only at twice that: the logs fill faster than it looks.
+        let wake = if self.parked.load(Ordering::SeqCst) {
+            waiting >= self.batch || chunks >= self.chunk_pressure
+        } else {
+            waiting >= self.pressure || chunks == 2 * self.chunk_pressure
+        };
+        if wake {
             self.wake();
         }
     }
@@ -169,6 +187,7 @@ impl Wake {
     pub(crate) fn park(&self) -> bool {
         self.parked.store(true, Ordering::SeqCst);
         self.sealed_spans.load(Ordering::SeqCst) >= self.batch
+            || self.sealed_chunks.load(Ordering::SeqCst) >= self.chunk_pressure
     }
 
     /// Whether the worker is parked.
@@ -200,7 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_parked_worker_is_woken_once_per_batch() {
-        let w = Wake::new(100, 10_000, 100);
+        let w = Wake::new(100, 10_000, 100, WorkerPriority::Normal);
         w.sealed(64);
         assert!(
             !woken_within(&w, Duration::from_millis(20)).await,
@@ -217,7 +236,7 @@ mod tests {
 
     #[test]
     fn the_doorbell_thread_exits_with_its_pipeline() {
-        let w = Wake::new(100, 10_000, 100);
+        let w = Wake::new(100, 10_000, 100, WorkerPriority::Normal);
         let bell = w.bell.clone();
         assert!(w.doorbell.is_some(), "the doorbell thread started");
         assert_eq!(
@@ -245,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_dropped_wake_stops_its_doorbell_thread() {
-        let w = Wake::new(100, 10_000, 100);
+        let w = Wake::new(100, 10_000, 100, WorkerPriority::Normal);
         let bell = w.bell.clone();
         drop(w);
         let until = std::time::Instant::now() + Duration::from_secs(10);
@@ -260,7 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_polling_worker_is_not_woken() {
-        let w = Wake::new(100, 10_000, 100);
+        let w = Wake::new(100, 10_000, 100, WorkerPriority::Normal);
         w.unpark();
         for _ in 0..10 {
             w.sealed(64);
