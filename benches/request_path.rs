@@ -54,11 +54,81 @@ fn quantile(sorted: &[u64], q: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Runs the calling thread under SCHED_IDLE (Linux; elsewhere nothing).
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler reads `param`, a valid struct on our
+        // stack, and changes only the calling thread's policy (pid 0).
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
+}
+
+/// This thread's minor page faults so far (Linux).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    // Fields after the command name start at 3 (state); minflt is 10.
+    stat[close + 2..]
+        .split(' ')
+        .nth(10 - 3)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// This thread's (voluntary, involuntary) context switches so far (Linux).
+fn switches() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
+}
+
+/// With `SLOW_NS=N`: where the calls slower than N ns fall in the
+/// sequence, by position in a chunk's worth of requests (32: 64 spans)
+/// and in a batch's (256: 512 spans), to tell a per-chunk or per-batch
+/// cost from scattered interruptions.
+fn slow_positions(times: &[u64]) {
+    let Some(limit) = std::env::var("SLOW_NS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let slow: Vec<usize> = (0..times.len()).filter(|&i| times[i] > limit).collect();
+    let mut by32 = [0u32; 32];
+    let mut by256 = std::collections::BTreeMap::new();
+    for &i in &slow {
+        by32[i % 32] += 1;
+        *by256.entry(i % 256).or_insert(0u32) += 1;
+    }
+    let mut top: Vec<(usize, u32)> = by256.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.truncate(8);
+    eprintln!(
+        "  {} calls over {limit} ns; by position mod 32: {by32:?}; most common mod 256: {top:?}",
+        slow.len()
+    );
+}
+
 /// Runs `work` at `rate` per second for `seconds`, timing each call.
 fn paced(rate: u64, seconds: u64, mut work: impl FnMut()) -> Vec<u64> {
     let n = (rate * seconds) as usize;
     let period = Duration::from_nanos(1_000_000_000 / rate.max(1));
-    let mut times = Vec::with_capacity(n);
+    // Written through once now, so its pages are not first touched (a page
+    // fault each) between the timed calls.
+    let mut times: Vec<u64> = (0..n as u64).collect();
     let start = Instant::now();
     for i in 0..n {
         let due = start + period * i as u32;
@@ -67,8 +137,9 @@ fn paced(rate: u64, seconds: u64, mut work: impl FnMut()) -> Vec<u64> {
         }
         let t0 = Instant::now();
         work();
-        times.push(t0.elapsed().as_nanos() as u64);
+        times[i] = t0.elapsed().as_nanos() as u64;
     }
+    slow_positions(&times);
     times.sort_unstable();
     times
 }
@@ -93,6 +164,14 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("bench-receiver")
+        // The receiver stands for a Collector on another machine: its
+        // decoding must not preempt the request thread it is measured
+        // beside (RECEIVER_PRIORITY=normal to see what it does).
+        .on_thread_start(|| {
+            if std::env::var("RECEIVER_PRIORITY").as_deref() != Ok("normal") {
+                idle_priority();
+            }
+        })
         .enable_all()
         .build()
         .expect("receiver runtime");
@@ -148,10 +227,17 @@ fn main() {
             all[0].extend(off);
         }
         if runs("tracewire") {
+            let (before, faults) = (switches(), minor_faults());
             let tw = paced(rate, seconds, || {
                 tracewire_proxy_request(&tracer, &incoming, &mut upstream)
             });
+            let (after, faults) = (switches(), minor_faults() - faults);
             report(&format!("round {round} tracewire"), &tw);
+            eprintln!(
+                "  the request thread meanwhile: {} voluntary and {} involuntary context switches, {faults} page faults",
+                after.0 - before.0,
+                after.1 - before.1
+            );
             all[1].extend(tw);
         }
         if runs("opentelemetry_sdk") {
