@@ -4,10 +4,14 @@
 //!
 //! The generated types are for DECODING only: tests, the embedded receiver
 //! and fuzz oracles. tracewire's export path never builds them; it writes the
-//! wire format itself (see `src/encode`).
+//! wire format itself (see `src/codec`). They are generated only with the
+//! `proto` feature (which `receiver` turns on); without it this script does
+//! nothing and its build dependencies are not compiled.
 
+#[cfg(feature = "proto")]
 use std::path::PathBuf;
 
+#[cfg(feature = "proto")]
 const PROTOS: &[&str] = &[
     "opentelemetry/proto/common/v1/common.proto",
     "opentelemetry/proto/resource/v1/resource.proto",
@@ -16,6 +20,12 @@ const PROTOS: &[&str] = &[
 ];
 
 fn main() {
+    #[cfg(feature = "proto")]
+    generate();
+}
+
+#[cfg(feature = "proto")]
+fn generate() {
     let root = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     )

@@ -97,6 +97,7 @@ pub mod opentelemetry;
 mod pipeline;
 mod priority;
 pub mod propagation;
+#[cfg(feature = "proto")]
 pub mod proto;
 mod rand;
 #[cfg(feature = "receiver")]

@@ -6,11 +6,10 @@
 
 mod common;
 
+use common::collectors::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use common::collectors::*;
 use tracewire::config::{load_str, Format};
 use tracewire::model::SpanKind;
 use tracewire::transport::{build, Endpoint, ExporterConfig, Protocol, Resolver, RetryConfig};
@@ -333,30 +332,6 @@ async fn on_every_localhost_address() -> (u16, Vec<std::net::SocketAddr>, Vec<Gr
     (port, addrs, rx)
 }
 
-/// Runs `tracewire load ARGS --json` (without the test environment's
-/// `OTEL_*`) on a blocking thread; checks that it succeeded and returns
-/// its JSON summary.
-async fn load_json(args: Vec<String>) -> serde_json::Value {
-    let out = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tracewire"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.arg("load").args(args).arg("--json").output().unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "load failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_names_resolve_to_members_and_follow_changes() {
     // The system resolver: every address of localhost, each a member.
@@ -591,45 +566,6 @@ fn endpoint_and_endpoints_together_or_a_bad_member_are_clear_errors() {
     assert!(err.contains("listed twice"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_against_three_receivers_one_dying_halfway_delivers_every_span() {
-    let a = GrpcCollector::start(vec![], None).await;
-    let mut b = GrpcCollector::start(vec![], None).await;
-    let c = GrpcCollector::start(vec![], None).await;
-    let endpoints = format!("{},{},{}", a.endpoint(), b.endpoint(), c.endpoint());
-    let run = tokio::spawn(load_json(vec![
-        "--spans".into(),
-        "40000".into(),
-        "--rate".into(),
-        "20000".into(),
-        format!("--tracing.otlp.grpc.endpoints={endpoints}"),
-        "--tracing.otlp.grpc.insecure=true".into(),
-    ]));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    b.stop();
-    let json = run.await.unwrap();
-    assert_eq!(json["exported"], 40000, "{json}");
-    assert_eq!(json["failed"], 0, "{json}");
-    let members = json["endpoints"].as_array().expect("endpoints in the JSON");
-    assert_eq!(members.len(), 3);
-    let exported: u64 = members
-        .iter()
-        .map(|m| m["exported"].as_u64().unwrap())
-        .sum();
-    assert_eq!(exported, 40000, "{json}");
-    assert_eq!(members[1]["endpoint"], b.endpoint());
-    let received = a.state.accepted_spans() + b.state.accepted_spans() + c.state.accepted_spans();
-    assert_eq!(received, 40000, "every span exactly once");
-    assert!(
-        b.state.accepted_spans() > 0,
-        "b took traffic before it died"
-    );
-    assert!(
-        b.state.accepted_spans() < 40000 / 3,
-        "b took traffic after it died?"
-    );
-}
-
 /// Copies `r` to `w`, holding everything while `frozen`.
 async fn pump(
     mut r: impl tokio::io::AsyncRead + Unpin,
@@ -758,29 +694,4 @@ async fn a_goaway_from_a_member_costs_a_new_connection_not_a_failover() {
         h2.state.accepted_spans() + other.state.accepted_spans(),
         first + second
     );
-}
-
-/// `load --json` with a `dns:///` endpoint reports the name (its addresses,
-/// re-resolutions and failures) beside its members.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_reports_its_dns_names() {
-    let (port, addrs, rx) = on_every_localhost_address().await;
-    let name = format!("dns:///localhost:{port}");
-    let json = load_json(vec![
-        "--spans".into(),
-        "2000".into(),
-        format!("--tracing.otlp.grpc.endpoint={name}"),
-        "--tracing.otlp.grpc.insecure=true".into(),
-    ])
-    .await;
-    assert_eq!(json["exported"], 2000, "{json}");
-    let dns = json["dns"].as_array().expect("dns in the JSON");
-    assert_eq!(dns.len(), 1, "{json}");
-    assert_eq!(dns[0]["name"], name.as_str(), "{json}");
-    assert_eq!(dns[0]["addresses"], addrs.len() as u64, "{json}");
-    assert_eq!(dns[0]["failures"], 0, "{json}");
-    let members = json["endpoints"].as_array().expect("endpoints in the JSON");
-    assert_eq!(members.len(), addrs.len(), "{json}");
-    let received: usize = rx.iter().map(|r| r.state.accepted_spans()).sum();
-    assert_eq!(received, 2000);
 }

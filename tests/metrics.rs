@@ -2,64 +2,17 @@
 //! answers 503 once, so there is a retry) renders its statistics, and the
 //! text is parsed by the Prometheus project's own Python client parser
 //! (`prometheus_client.parser`); the parsed values must be the pipeline's
-//! counts. Python and `prometheus_client` are required: without them this
-//! test fails and says how to install them (`.ci/run` does).
+//! counts. Python 3 is required; `prometheus_client` is provisioned under
+//! target/ on first use (tests/common/python.rs).
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::collectors::*;
-use serde_json::Value;
+use common::python::{parse_with_prometheus_client, value};
 use tracewire::model::SpanKind;
 use tracewire::{Pipeline, Stats};
-
-/// Parses Prometheus text with tests/peers/prometheus_parse.py.
-fn parse_with_prometheus_client(text: &str) -> HashMap<String, Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/peers/prometheus_parse.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("python3 is required to parse the metrics with prometheus_client ({e}); install Python 3 and `python3 -m pip install prometheus_client==0.26.0`")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "prometheus_client could not parse (or is not installed):\n{}\n--- text ---\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn value(families: &HashMap<String, Value>, family: &str, sample: &str) -> f64 {
-    let f = families
-        .get(family)
-        .unwrap_or_else(|| panic!("no family {family} in {families:?}"));
-    f["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s[0] == sample && s[1].as_object().unwrap().get("le").is_none())
-        .unwrap_or_else(|| panic!("no sample {sample} in {f}"))[2]
-        .as_f64()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_parse_with_prometheus_client_and_match_the_stats() {
@@ -308,69 +261,6 @@ fn member_and_dns_name_series_parse() {
         series("tracewire_endpoint_spans_failed", "endpoint")[1],
         ("10.0.0.2:4317".to_owned(), 3.0)
     );
-}
-
-/// `tracewire load --metrics` prints the same figures as its JSON summary,
-/// in text prometheus_client parses.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_prints_the_metrics() {
-    let collector = HttpCollector::start(vec![], None).await;
-    let url = collector.url(false);
-    let out = tokio::task::spawn_blocking(move || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tracewire"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OTEL_") {
-                c.env_remove(k);
-            }
-        }
-        c.args(["load", "--spans", "2000", "--metrics", "--json"])
-            .arg(format!("--tracing.otlp.http.endpoint={url}"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The JSON summary is the last line; the metrics come before it.
-    let (text, summary) = stdout.trim_end().rsplit_once('\n').unwrap();
-    let summary: Value = serde_json::from_str(summary).unwrap();
-    let start = text.find("# HELP").expect("metrics in the output");
-    let families = parse_with_prometheus_client(&text[start..]);
-    assert_eq!(summary["exported"], 2000);
-    for (family, sample, key) in [
-        (
-            "tracewire_spans_exported",
-            "tracewire_spans_exported_total",
-            "exported",
-        ),
-        (
-            "tracewire_spans_recorded",
-            "tracewire_spans_recorded_total",
-            "recorded",
-        ),
-        (
-            "tracewire_export_requests",
-            "tracewire_export_requests_total",
-            "requests",
-        ),
-        (
-            "tracewire_export_sent_bytes",
-            "tracewire_export_sent_bytes_total",
-            "bytes",
-        ),
-    ] {
-        assert_eq!(
-            value(&families, family, sample),
-            summary[key].as_u64().unwrap() as f64,
-            "{family}"
-        );
-    }
-    assert_eq!(collector.state.accepted_spans(), 2000);
 }
 
 /// With a fleet, each member gets its own labelled series, which

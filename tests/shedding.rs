@@ -8,12 +8,11 @@
 
 mod common;
 
+use common::collectors::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use common::collectors::*;
 use tracewire::model::{SpanKind, TraceState};
 use tracewire::sampling::{randomness, threshold_of, Sampler, Threshold};
 use tracewire::transport::{build, Endpoint, ExporterConfig, Protocol};
@@ -340,80 +339,6 @@ async fn kept_spans_carry_the_raised_threshold() {
     let st = p.stats();
     check(&st);
     assert!(st.shed > 0 && st.sampled_out > 0, "{st:?}");
-}
-
-/// Runs `tracewire load` (the real command) against `url` with `args`;
-/// returns its `--json` summary.
-fn load(url: &str, args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracewire"))
-        .arg("load")
-        .args(args)
-        .arg("--json")
-        .arg(format!("--tracing.otlp.http.endpoint={url}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().unwrap_or("");
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_with_thousands_of_requests_in_flight_delivers_whole_pairs() {
-    let _serial = SERIAL.lock().await;
-    // A collector that answers each request after 50 ms: with four exports
-    // of 512 spans in flight, about 40,000 spans/s, far less than `load`
-    // records without backpressure.
-    let slow = vec![HttpReply::Slow(Duration::from_millis(50)); 100_000];
-    let args = [
-        "--spans",
-        "200000",
-        "--concurrency",
-        "5000",
-        "--no-backpressure",
-    ];
-    for shedding in [true, false] {
-        let collector = HttpCollector::start(slow.clone(), None).await;
-        let url = collector.url(false);
-        let flag = format!("--tracing.batch.shedding={shedding}");
-        let summary = tokio::task::spawn_blocking(move || {
-            let mut a = args.to_vec();
-            a.push(&flag);
-            load(&url, &a)
-        })
-        .await
-        .unwrap();
-        let (complete, traces) = completeness(&collector.state);
-        let n = |k: &str| {
-            summary[k]
-                .as_u64()
-                .unwrap_or_else(|| panic!("{k}: {summary}"))
-        };
-        eprintln!("shedding {shedding}: {complete} of {traces} complete; {summary}");
-        assert_eq!(n("recorded"), 200_000, "{summary}");
-        assert_eq!(
-            n("recorded"),
-            n("exported") + n("dropped") + n("shed") + n("failed") + n("rejected") + n("queued"),
-            "{summary}"
-        );
-        assert_eq!(n("exported") as usize, collector.state.accepted_spans());
-        assert!(traces > 500, "{summary}");
-        if shedding {
-            assert!(n("shed") > 0, "the collector could not keep up: {summary}");
-            assert!(
-                complete * 100 >= traces * 99,
-                "{complete} of {traces} delivered traces complete: {summary}"
-            );
-        } else {
-            assert_eq!(n("shed"), 0, "{summary}");
-            assert!(n("dropped") > 0, "{summary}");
-            // Random drops leave most delivered pairs broken.
-            assert!(
-                complete * 2 < traces,
-                "{complete} of {traces} delivered traces complete: {summary}"
-            );
-        }
-    }
 }
 
 #[test]

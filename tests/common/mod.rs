@@ -381,6 +381,7 @@ pub mod strategy {
 }
 
 pub mod collectors;
+pub mod python;
 
 /// In-process exporters for tests of the recording side (the transports
 /// have their own tests against real collectors).

@@ -12,7 +12,7 @@ try:
 except ImportError as e:
     sys.stderr.write(
         f"prometheus_client is not importable ({e}); install it with "
-        "`python3 -m pip install prometheus_client==0.26.0` (.ci/run does)\n"
+        "`python3 -m pip install prometheus_client==0.26.0` (the tests provision it under target/ themselves)\n"
     )
     sys.exit(3)
 

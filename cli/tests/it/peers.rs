@@ -6,28 +6,16 @@
 //! protocol or never answer. Each test asserts what arrived (every span,
 //! once), what `load` reported, and what it said.
 
-mod common;
-
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::collectors::*;
+use crate::common::collectors::*;
+use crate::tracewire;
 use serde_json::Value;
 use tokio::net::TcpListener;
-
-fn tracewire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracewire"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 /// Runs `tracewire load ARGS --json` off the runtime (the collectors run
 /// on it) and returns its output and its summary line.
@@ -99,8 +87,7 @@ struct PythonPeer {
 
 impl PythonPeer {
     fn start(args: &[String]) -> Self {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/otlp_http_receiver.py");
+        let script = crate::repo("tests/peers/otlp_http_receiver.py");
         let mut child = Command::new("python3")
             .arg(script)
             .args(args)

@@ -1,8 +1,13 @@
-//! Command-line parsing and dispatch.
+//! The `tracewire` command: `demo`, `load`, `receive` and `config check`.
+//!
+//! Everything here is presentation and wiring: each subcommand uses the
+//! library exactly as an embedding proxy would.
 //!
 //! Traefik-style `--tracing...` flags cannot be declared one by one (map
 //! options take any key), so they are split off before clap sees the rest
 //! and handed to the configuration loader as they are.
+
+#![forbid(unsafe_code)]
 
 mod check;
 mod demo;
@@ -153,7 +158,11 @@ fn utf8_args(args: Vec<std::ffi::OsString>) -> Result<Vec<String>, String> {
 }
 
 /// Runs the command; returns the exit status.
-pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
+fn main() {
+    std::process::exit(run(std::env::args_os().collect()));
+}
+
+fn run(args: Vec<std::ffi::OsString>) -> i32 {
     logger::init();
     let args = match utf8_args(args) {
         Ok(a) => a,

@@ -5,8 +5,9 @@
 //! messages are `config_secrets.rs`'s.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::tracewire;
 use tracewire::config::{load, load_str, ConfigError, Format};
 
 fn no_env(_: &str) -> Option<String> {
@@ -14,15 +15,6 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 /// `tracewire ...` without the test environment's `OTEL_*`.
-fn tracewire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracewire"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 /// stdout and stderr of a run, as one text.
 fn all_output(out: &Output) -> String {
@@ -278,7 +270,7 @@ fn exit_after_takes_a_finite_number_of_seconds() {
 /// them) goes through the target's own dispatch without a panic.
 #[test]
 fn the_config_fuzz_seeds_replay_without_a_panic() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
+    let dir = crate::repo("fuzz/corpus/config");
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();

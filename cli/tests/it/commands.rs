@@ -6,21 +6,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::tracewire;
 use serde_json::Value;
-
-fn tracewire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracewire"));
-    // The test environment's OTEL_* must not leak into the runs.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 struct Receive {
     child: Child,
@@ -611,7 +601,7 @@ mod proxy_example {
     }
 
     fn proxy(upstream: SocketAddr, flags: &[String]) -> Proxy {
-        let mut child = Command::new(example("proxy"))
+        let mut child = std::process::Command::new(example("proxy"))
             .args(["--listen", "127.0.0.1:0", "--upstream"])
             .arg(format!("http://{upstream}"))
             .args(flags)

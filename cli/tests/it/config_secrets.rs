@@ -4,20 +4,12 @@
 //! errors' Display and Debug, its log) and through `tracewire config
 //! check` (stdout and stderr).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::tracewire;
 use tracewire::config::{load, load_str, Format};
 
 /// `tracewire ...` without the test environment's `OTEL_*`.
-fn tracewire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracewire"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 /// stdout and stderr of a run, as one text.
 fn all_output(out: &Output) -> String {

@@ -12,23 +12,14 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::tracewire;
 use bytes::Bytes;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
-fn tracewire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tracewire"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTEL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 /// A running `tracewire receive`, its stdout and stderr collected.
 struct Receive {
@@ -169,9 +160,7 @@ fn empty_spans(n: usize) -> Vec<u8> {
 
 /// A request body from the fuzz seed corpus (the selector byte dropped).
 fn seed(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus/receive")
-        .join(name);
+    let path = crate::repo("fuzz/corpus/receive").join(name);
     std::fs::read(path).unwrap()[1..].to_vec()
 }
 

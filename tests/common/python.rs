@@ -1,0 +1,100 @@
+//! Python peers the tests run: `python3` with packages provisioned under
+//! cargo's target directory on first use (tests/peers/provision.py), so a
+//! fresh machine with only Python 3 passes `cargo test`, and the machine's
+//! own Python is never changed.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// A file of the repository's tests/ directory.
+fn tests_file(name: &str) -> PathBuf {
+    // The library's package holds tests/; the command's crate is one below.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let here = root.join("tests").join(name);
+    if here.exists() {
+        here
+    } else {
+        root.join("..").join("tests").join(name)
+    }
+}
+
+/// The Prometheus project's Python client, the version the tests pin, and
+/// its wheel's published sha256.
+const PROMETHEUS_CLIENT: (&str, &str, &str) = (
+    "prometheus_client",
+    "0.26.0",
+    "fa93d06737aa02bacd05794768508bb97d2fbee28cb3bca04eaae92f0ca953d6",
+);
+
+/// The directory that holds `prometheus_client`, provisioned once per test
+/// binary (and kept under target/ for later runs).
+fn prometheus_client_path() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let (name, version, sha256) = PROMETHEUS_CLIENT;
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("python")
+            .join(format!("{name}-{version}"));
+        let out = Command::new("python3")
+            .arg(tests_file("peers/provision.py"))
+            .arg(&dir)
+            .args([name, version, sha256])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("python3 is needed to parse the metrics with prometheus_client ({e}): install Python 3")
+            });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// Parses Prometheus text with the Prometheus project's own Python client
+/// parser (`prometheus_client.parser`, tests/peers/prometheus_parse.py):
+/// family name to `{"type", "help", "samples": [[name, labels, value]]}`.
+pub fn parse_with_prometheus_client(text: &str) -> HashMap<String, Value> {
+    let mut child = Command::new("python3")
+        .arg(tests_file("peers/prometheus_parse.py"))
+        .env("PYTHONPATH", prometheus_client_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 could not start: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client could not parse the text:\n{}\n--- text ---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The value of `sample` (without an `le` label) in `family`.
+pub fn value(families: &HashMap<String, Value>, family: &str, sample: &str) -> f64 {
+    let f = families
+        .get(family)
+        .unwrap_or_else(|| panic!("no family {family} in {families:?}"));
+    f["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s[0] == sample && s[1].as_object().unwrap().get("le").is_none())
+        .unwrap_or_else(|| panic!("no sample {sample} in {f}"))[2]
+        .as_f64()
+        .unwrap()
+}
