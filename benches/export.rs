@@ -239,6 +239,7 @@ fn tracewire_exporter(protocol: Protocol, c: &Collector, batch: BatchConfig) -> 
     let endpoint = match protocol {
         Protocol::Http => Endpoint::parse_http(&format!("http://{}/v1/traces", c.http)).unwrap(),
         Protocol::Grpc => Endpoint::parse_grpc(&c.grpc.to_string(), true).unwrap(),
+        other => panic!("{other:?} is not benchmarked"),
     };
     let p = Pipeline::builder()
         .exporter_arc(build(&ExporterConfig::new(protocol, endpoint)).unwrap())
@@ -270,6 +271,7 @@ fn otel_exporter(
             .with_endpoint(format!("http://{}", c.grpc))
             .build()
             .unwrap(),
+        other => panic!("{other:?} is not benchmarked"),
     };
     let processor = BatchSpanProcessor::builder(exporter)
         .with_batch_config(
@@ -326,11 +328,12 @@ fn deliver_windowed(e: &Exporter, c: &Collector, n: u64, window: u64) -> Duratio
 }
 
 fn throughput_batch() -> BatchConfig {
-    BatchConfig {
-        max_queue_size: QUEUE,
-        max_export_batch_size: 512,
-        scheduled_delay: Duration::from_millis(5),
-        ..BatchConfig::default()
+    {
+        let mut c = BatchConfig::default();
+        c.max_queue_size = QUEUE;
+        c.max_export_batch_size = 512;
+        c.scheduled_delay = Duration::from_millis(5);
+        c
     }
 }
 

@@ -125,9 +125,10 @@ fn bench_record(c: &mut Criterion) {
     let saturated = Pipeline::builder()
         .exporter(Discard)
         .preallocate(true)
-        .batch(tracewire::BatchConfig {
-            shedding: false,
-            ..tracewire::BatchConfig::default()
+        .batch({
+            let mut c = tracewire::BatchConfig::default();
+            c.shedding = false;
+            c
         })
         .start()
         .unwrap();
@@ -137,9 +138,10 @@ fn bench_record(c: &mut Criterion) {
     let unshed = Pipeline::builder()
         .exporter(Discard)
         .preallocate(true)
-        .batch(tracewire::BatchConfig {
-            shedding: false,
-            ..tracewire::BatchConfig::default()
+        .batch({
+            let mut c = tracewire::BatchConfig::default();
+            c.shedding = false;
+            c
         })
         .start()
         .unwrap();

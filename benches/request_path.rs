@@ -114,7 +114,7 @@ fn slow_positions(times: &[u64]) {
         *by256.entry(i % 256).or_insert(0u32) += 1;
     }
     let mut top: Vec<(usize, u32)> = by256.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     top.truncate(8);
     eprintln!(
         "  {} calls over {limit} ns; by position mod 32: {by32:?}; most common mod 256: {top:?}",
@@ -130,14 +130,14 @@ fn paced(rate: u64, seconds: u64, mut work: impl FnMut()) -> Vec<u64> {
     // fault each) between the timed calls.
     let mut times: Vec<u64> = (0..n as u64).collect();
     let start = Instant::now();
-    for i in 0..n {
+    for (i, time) in times.iter_mut().enumerate() {
         let due = start + period * i as u32;
         while Instant::now() < due {
             std::hint::spin_loop();
         }
         let t0 = Instant::now();
         work();
-        times[i] = t0.elapsed().as_nanos() as u64;
+        *time = t0.elapsed().as_nanos() as u64;
     }
     slow_positions(&times);
     times.sort_unstable();
@@ -177,9 +177,10 @@ fn main() {
         .expect("receiver runtime");
     let receiver = rt
         .block_on(Receiver::start(
-            ReceiverConfig {
-                grpc: Some("127.0.0.1:0".parse().expect("address")),
-                ..ReceiverConfig::default()
+            {
+                let mut c = ReceiverConfig::default();
+                c.grpc = Some("127.0.0.1:0".parse().expect("address"));
+                c
             },
             |_| {},
         ))

@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tracewire::internal::codec::otlp::framed_span_trace_id;
-use tracewire::route::Route;
+use tracewire::internal::route::Route;
 
 /// What routing adds per span on the export worker: reading the trace id
 /// from the framed span and picking a member among three, against the

@@ -173,9 +173,10 @@ fn run(rt: &tokio::runtime::Runtime, shedding: bool) {
     let cfg = ExporterConfig::new(Protocol::Http, Endpoint::parse_http(&url).unwrap());
     let p = Pipeline::builder()
         .exporter_arc(build(&cfg).unwrap())
-        .batch(BatchConfig {
-            shedding,
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.shedding = shedding;
+            c
         })
         .start()
         .unwrap();

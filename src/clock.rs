@@ -62,7 +62,7 @@ pub fn now_unix_nanos() -> u64 {
 /// Re-anchors the counter to the system clock, so timestamps follow it
 /// (NTP slews and steps). Called by the export worker every few seconds;
 /// harmless to call from anywhere.
-pub fn recalibrate() {
+pub(crate) fn recalibrate() {
     let c = &*CLOCK;
     let elapsed = c.clock.delta_as_nanos(c.anchor_raw, c.clock.raw());
     let anchor = system_unix_nanos().wrapping_sub(elapsed);
@@ -70,7 +70,7 @@ pub fn recalibrate() {
 }
 
 /// Converts a `SystemTime` to Unix nanoseconds (0 before the epoch).
-pub fn to_unix_nanos(t: SystemTime) -> u64 {
+pub(crate) fn to_unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

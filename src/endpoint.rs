@@ -7,6 +7,7 @@
 
 /// Why an endpoint string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// Not a URL / `host:port`.
     #[error("endpoint {value:?} is not valid: {reason}; expected {expected}")]
@@ -44,6 +45,7 @@ pub struct Endpoint {
 
 /// How an [`Endpoint`]'s connections are made.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Via {
     /// TCP to the host name's first reachable address (or the IP address).
     #[default]

@@ -15,13 +15,39 @@ use bytes::BytesMut;
 
 use crate::route::Route;
 
-/// What one collector of a fleet did (see [`Exporter::endpoint_stats`]).
+/// The crate-private seam of fleet routing (sealed: the trait is public
+/// inside a private module, so only tracewire can name and implement it).
+mod sealed {
+    use super::{DnsStats, EndpointStats, Route};
+
+    /// An exporter that sends to several collectors and routes spans by
+    /// trace id (`transport::fleet`).
+    #[allow(unreachable_pub)] // Sealed: reachable by no path outside the crate.
+    pub trait Members: Send + Sync {
+        /// The members able to take requests now: fills `route`; the
+        /// worker then splits each batch per member and gives each request
+        /// its [`ExportRequest::member`](super::ExportRequest::member).
+        /// Called once per batch.
+        fn route(&self, route: &mut Route);
+
+        /// Per-collector statistics.
+        fn endpoint_stats(&self) -> Vec<EndpointStats>;
+
+        /// Per-name statistics of the `dns:///` names it resolves.
+        fn dns_stats(&self) -> Vec<DnsStats>;
+    }
+}
+pub(crate) use sealed::Members;
+
+/// What one collector of a fleet did (see
+/// [`Pipeline::endpoint_stats`](crate::Pipeline::endpoint_stats)).
 ///
 /// ```
 /// let e = tracewire::export::EndpointStats::default();
 /// assert_eq!(e.exported, 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointStats {
     /// The member's address (`host:port`, `unix:PATH`, or the URL).
     pub endpoint: String,
@@ -42,7 +68,7 @@ pub struct EndpointStats {
 }
 
 /// What became of one `dns:///` name of a fleet (see
-/// [`Exporter::dns_stats`]): how often it was resolved again after start,
+/// [`Pipeline::dns_stats`](crate::Pipeline::dns_stats)): how often it was resolved again after start,
 /// how often that failed, and how many addresses it names now.
 ///
 /// A failed re-resolution (an error, or no address) keeps the name's
@@ -54,6 +80,7 @@ pub struct EndpointStats {
 /// assert_eq!(d.failures, 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DnsStats {
     /// The name as configured (`dns:///host:port`).
     pub name: String,
@@ -71,6 +98,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One encoded `ExportTraceServiceRequest`, ready to send.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ExportRequest {
     /// `prefix` bytes reserved for the exporter's framing (zeroed), then the
     /// protobuf message.
@@ -81,8 +109,9 @@ pub struct ExportRequest {
     pub spans: usize,
     /// When the export must be resolved, retries included.
     pub deadline: Instant,
-    /// The fleet member the request's traces were routed to (the id the
-    /// exporter gave in [`Exporter::route`]); 0 with one collector.
+    /// The fleet member the request's traces were routed to, when
+    /// tracewire's own transport sends to several collectors; 0 with one
+    /// collector and for any other exporter.
     pub member: usize,
 }
 
@@ -95,6 +124,7 @@ impl ExportRequest {
 
 /// Why an export failed for good.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// The collector refused the request and retrying would not help.
     #[error("collector refused the export: {0}")]
@@ -123,6 +153,7 @@ pub enum ExportError {
 
 /// What became of one [`ExportRequest`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ExportReport {
     /// `Ok` when the collector accepted the request (possibly rejecting some
     /// spans: see `rejected`).
@@ -210,25 +241,14 @@ pub trait Exporter: Send + Sync + 'static {
     /// `request.deadline`, and reports the outcome.
     fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport>;
 
-    /// The fleet members able to take requests now, for an exporter that
-    /// sends to several collectors and routes spans by trace id: it fills
-    /// `route` (see [`Route`]); the worker then splits each batch per
-    /// member and gives each request its [`ExportRequest::member`]. Called
-    /// once per batch. The default (one collector) leaves `route` empty.
-    fn route(&self, route: &mut Route) {
-        route.clear();
-    }
-
-    /// Per-collector statistics, for an exporter that sends to several
-    /// (empty by default).
-    fn endpoint_stats(&self) -> Vec<EndpointStats> {
-        Vec::new()
-    }
-
-    /// Per-name statistics of the `dns:///` names an exporter resolves
-    /// (empty by default).
-    fn dns_stats(&self) -> Vec<DnsStats> {
-        Vec::new()
+    /// tracewire's own fleet transport (several collectors, each trace
+    /// routed whole to one): how the worker learns the members. Its type
+    /// is private, so no exporter outside tracewire can implement it; a
+    /// custom exporter gets every request with
+    /// [`member`](ExportRequest::member) 0.
+    #[doc(hidden)]
+    fn members(&self) -> Option<&dyn Members> {
+        None
     }
 
     /// Called once when the pipeline shuts down, after the last export.

@@ -72,14 +72,36 @@
 //!              OpenTelemetry SDK SpanExporter (`opentelemetry`)
 //! ```
 //!
-//! The public API is what a proxy ([`Pipeline`], [`Tracer`], [`Span`],
-//! [`propagation`], [`model`]), an operator ([`config`], [`transport`],
-//! [`route`]),
-//! a custom exporter ([`export`]) or a debugging receiver ([`receive`],
-//! [`proto`]) needs. What benchmarks, fuzz targets and tests reach beyond
-//! that is under [`internal`], which is not part of the stable API.
+//! # API
+//!
+//! The public surface, kept small; everything else is private.
+//!
+//! | path | for | what |
+//! |---|---|---|
+//! | crate root | a proxy | [`Pipeline`], [`PipelineBuilder`], [`Tracer`], [`SpanBuilder`], [`Span`], [`SpanContext`], [`SpanKind`], [`Status`], [`StatusCode`]; [`BatchConfig`], [`WorkerPriority`]; [`Stats`], [`Histogram`], [`ShedState`]; [`BuildError`], [`FlushError`], [`ShutdownError`] |
+//! | [`propagation`] | a proxy | W3C `traceparent` / `tracestate` in and out of headers |
+//! | [`model`] | a proxy, a custom exporter | ids, contexts, values, span limits, the span data model |
+//! | [`sampling`] | an operator | head samplers and consistent-probability thresholds |
+//! | [`config`] | an operator | Traefik's `tracing` section and `OTEL_*` to a [`config::Config`] |
+//! | [`transport`] | an operator | the OTLP/HTTP and OTLP/gRPC exporters' options and [`transport::build`] |
+//! | [`export`] | a custom exporter | the [`export::Exporter`] trait, its request and report |
+//! | [`metrics`] | an operator | the pipeline's statistics as Prometheus text |
+//! | [`proto`] (feature `proto`) | tests, debugging | prost types of the OTLP messages, for decoding |
+//! | [`receive`] (feature `receiver`) | tests, debugging | an embedded OTLP receiver |
+//! | `tower`, `tracing`, `opentelemetry` (features of those names) | integrations | tower middleware, a `tracing` layer, an OpenTelemetry SDK `SpanExporter` |
+//!
+//! Evolving it: the configuration, statistics, report and error types are
+//! `#[non_exhaustive]` (build them from `Default` and set fields; match
+//! errors with a wildcard arm), so a new option, counter or error is not a
+//! breaking change. The default features are none: a proxy that depends on
+//! tracewire compiles no receiver, no prost types and no command-line code
+//! (the `tracewire` command is the `tracewire-cli` crate). What benchmarks,
+//! fuzz targets and tests reach beyond this is named one by one under
+//! `tracewire::internal`, hidden from the docs and not part of the stable
+//! API.
 
-// `unsafe` is allowed in one module only: `shared::chunk` (see its docs).
+// `unsafe` is allowed in two modules only: `shared::chunk` (see its docs)
+// and `priority` (two calls into the C library).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
@@ -104,7 +126,7 @@ mod rand;
 pub mod receive;
 mod record;
 mod retry;
-pub mod route;
+mod route;
 pub mod sampling;
 mod shared;
 mod sync;
@@ -135,51 +157,70 @@ pub use shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// Internals for tracewire's own benchmarks, fuzz targets and tests: the
-/// codec, the pools, the clock, the retry policy and the transports'
-/// sans-IO classifiers. Not part of the stable API; anything here may
-/// change in any release.
+/// Internals for tracewire's own benchmarks, fuzz targets and tests, each
+/// named here (no glob): the codec's writers and decoders, the pools, the
+/// clock, routing, and the transports' sans-IO classifiers. Not part of the
+/// stable API; anything here may change in any release.
 #[doc(hidden)]
 pub mod internal {
     /// Span timestamps.
     pub mod clock {
-        pub use crate::clock::*;
+        pub use crate::clock::now_unix_nanos;
     }
     /// The codec: wire primitives, span buffers, OTLP writers, gRPC
-    /// framing, response decoders, gzip.
+    /// framing, response decoders.
     pub mod codec {
         /// Span buffers.
         pub mod buf {
-            pub use crate::codec::buf::*;
+            pub use crate::codec::buf::SpanBuf;
         }
         /// gRPC framing and status.
         pub mod grpc {
-            pub use crate::codec::grpc::*;
+            pub use crate::codec::grpc::{
+                code, decode_grpc_message, encode_grpc_message, finish_frame, grpc_timeout,
+                read_message, status_from_headers, FrameError,
+            };
         }
-        /// gzip both ways.
-        pub mod gzip {
-            pub use crate::codec::gzip::*;
-        }
-        /// OTLP message writers.
+        /// OTLP message writers and the trace-id split.
         pub mod otlp {
-            pub use crate::codec::otlp::*;
+            pub use crate::codec::otlp::{
+                encode_span, framed_span_trace_id, patch_end_time, put_i64_kv, put_kv, put_kv_span,
+                put_request, put_request_framed, put_span_end, put_span_start, put_str_kv,
+                request_len, request_len_framed, request_overhead, span_trace_id, split_request,
+                EncodeValue, EncodedResource, EncodedScope, FramedGroup, ScopeGroup, SpanEnd,
+                SpanStart, FRAMED_HEAD, MAX_VALUE_DEPTH,
+            };
         }
         /// Response decoders.
         pub mod response {
-            pub use crate::codec::response::*;
+            pub use crate::codec::response::{
+                decode_export_response, decode_retry_info, decode_rpc_status,
+                decode_status_details_bin, parse_retry_after, DecodeError, PartialSuccess,
+                RpcStatus, RETRY_INFO_TYPE,
+            };
+        }
+        /// gzip both ways.
+        pub mod gzip {
+            pub use crate::codec::gzip::{compress_into, decompress, InflateError};
         }
         /// Protobuf wire primitives.
         pub mod wire {
-            pub use crate::codec::wire::*;
+            pub use crate::codec::wire::{
+                copy_short, get_varint, key, put_varint, varint_len, Cursor, WireType,
+            };
         }
     }
     /// The retry policy and the attempt outcome.
     pub mod retry {
-        pub use crate::retry::*;
+        pub use crate::retry::{Accepted, Attempt, Backoff};
     }
     /// Buffer pools.
     pub mod pool {
-        pub use crate::shared::pool::*;
+        pub use crate::shared::pool::{Bundles, Pool, Returner, BUNDLE};
+    }
+    /// Rendezvous hashing of trace ids over a fleet's members.
+    pub mod route {
+        pub use crate::route::Route;
     }
     /// OTLP/HTTP's sans-IO response classifier.
     pub mod otlp_http {
@@ -191,10 +232,10 @@ pub mod internal {
     }
     pub use crate::sync::lock;
 
-    /// TLS configuration builders, as the transports and the receiver use
-    /// them.
+    /// TLS configuration builders and checks, as the transports and the
+    /// receiver use them.
     pub mod tls {
-        pub use crate::tls::{client_config, validate, Alpn, Connector};
+        pub use crate::tls::{client_config, validate, Alpn};
     }
 
     /// Spans waiting in the logs and spans in exports in flight, for tests

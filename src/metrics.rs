@@ -29,6 +29,7 @@ use crate::shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
 
 /// A Prometheus metric type, as written on its `# TYPE` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetricType {
     /// Only grows (its name ends in `_total`).
     Counter,

@@ -45,6 +45,7 @@ use crate::transport::{self, ExporterConfig, TransportError};
 
 /// Why a [`SpanExporter`] could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The transport could not be set up (TLS files, endpoint).
     #[error("tracewire exporter: {0}")]
@@ -226,7 +227,9 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
         // With a fleet, each trace goes to its member (as the pipeline's
         // worker routes them): one request per member.
         let mut route = Route::default();
-        self.transport.route(&mut route);
+        if let Some(m) = self.transport.members() {
+            m.route(&mut route);
+        }
         let parts: Vec<(usize, Vec<SdkSpan>)> = if route.len() <= 1 {
             let member = if route.is_empty() {
                 0

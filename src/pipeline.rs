@@ -48,6 +48,7 @@ use crate::transport::TransportError;
 
 /// Why a pipeline could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// No exporter was given.
     #[error("no exporter configured: call PipelineBuilder::exporter, or build the pipeline from a Config")]
@@ -361,7 +362,9 @@ impl Pipeline {
     /// assert!(p.endpoint_stats().is_empty());
     /// ```
     pub fn endpoint_stats(&self) -> Vec<crate::export::EndpointStats> {
-        self.exporter.endpoint_stats()
+        self.exporter
+            .members()
+            .map_or_else(Vec::new, |m| m.endpoint_stats())
     }
 
     /// Per-name statistics of the fleet's `dns:///` names (empty without
@@ -381,7 +384,9 @@ impl Pipeline {
     /// assert!(p.dns_stats().is_empty());
     /// ```
     pub fn dns_stats(&self) -> Vec<crate::export::DnsStats> {
-        self.exporter.dns_stats()
+        self.exporter
+            .members()
+            .map_or_else(Vec::new, |m| m.dns_stats())
     }
 
     /// Spans waiting in the logs and spans in exports in flight (for tests

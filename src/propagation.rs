@@ -53,6 +53,7 @@ const KNOWN_FLAGS: u8 = 0x03;
 
 /// Why a `traceparent` was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceParentError {
     /// Too short, or too long for version 00.
     #[error("traceparent has {0} characters; version 00 needs exactly 55")]
@@ -82,6 +83,7 @@ pub enum TraceParentError {
 
 /// Why a `tracestate` was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceStateError {
     /// More than 32 list members.
     #[error("tracestate has more than {MAX_TRACESTATE_MEMBERS} list members")]

@@ -11,7 +11,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tracewire::internal::retry::{Backoff, RetryConfig};
+//! use tracewire::internal::retry::Backoff;
+//! use tracewire::transport::RetryConfig;
 //!
 //! let mut b = Backoff::new(RetryConfig::default());
 //! let first = b.next_delay(None);
@@ -27,6 +28,7 @@ use crate::export::ExportError;
 
 /// Retry knobs.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Retry at all (default on).
     pub enabled: bool,
@@ -132,10 +134,12 @@ pub enum Attempt {
 
 /// The outcome of [`run`].
 #[derive(Debug)]
-pub struct Retried {
+pub(crate) struct Retried {
     /// The final result.
     pub result: Result<Accepted, ExportError>,
-    /// Attempts made (at least 1).
+    /// Attempts made (at least 1). Read by this loop's tests; the
+    /// transports count the requests they sent themselves.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub attempts: u32,
 }
 
@@ -143,7 +147,7 @@ pub struct Retried {
 /// not start before `deadline` (or [`RetryConfig::max_elapsed`] after the
 /// first, if sooner). `attempt` receives the attempt number (from 1) and
 /// the time left.
-pub async fn run<F, Fut>(config: &RetryConfig, deadline: Instant, mut attempt: F) -> Retried
+pub(crate) async fn run<F, Fut>(config: &RetryConfig, deadline: Instant, mut attempt: F) -> Retried
 where
     F: FnMut(u32, Duration) -> Fut,
     Fut: Future<Output = Attempt>,

@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 
 /// Client TLS options (Traefik's `tls` block).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// CA certificates (PEM) to verify the collector with, instead of the
     /// bundled Mozilla roots (webpki-roots).
@@ -51,6 +52,7 @@ const MAX_PEM_FILE: u64 = 4 * 1024 * 1024;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
     #[error("{option}: cannot read {path:?}: {source}; check the path and its permissions")]
@@ -125,7 +127,7 @@ pub enum Alpn {
 
 impl Alpn {
     /// The protocol id sent in ALPN.
-    pub fn protocol_id(self) -> &'static [u8] {
+    pub(crate) fn protocol_id(self) -> &'static [u8] {
         match self {
             Alpn::H2 => b"h2",
             Alpn::Http11 => b"http/1.1",
@@ -376,13 +378,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
 
 /// A TLS connector for one exporter.
 #[derive(Clone)]
-pub struct Connector {
+pub(crate) struct Connector {
     inner: tokio_rustls::TlsConnector,
 }
 
 impl Connector {
     /// A connector for `options`.
-    pub fn new(options: &TlsOptions, alpn: Alpn) -> Result<Self, TlsError> {
+    pub(crate) fn new(options: &TlsOptions, alpn: Alpn) -> Result<Self, TlsError> {
         Ok(Connector {
             inner: tokio_rustls::TlsConnector::from(Arc::new(client_config(options, alpn)?)),
         })
@@ -390,7 +392,7 @@ impl Connector {
 
     /// Runs the handshake over `tcp`, checking the certificate against `host`
     /// (a DNS name or an IP address).
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         host: &str,
         tcp: TcpStream,

@@ -67,9 +67,10 @@ fn discarding_pipeline() -> Pipeline {
         // Kept spans only: a thread whose warm-up spans were all shed (the
         // worker starved on a busy machine) would take its first buffer
         // while counted. The shed path has its test below.
-        .batch(BatchConfig {
-            shedding: false,
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.shedding = false;
+            c
         })
         .preallocate(true)
         .start()
@@ -290,9 +291,10 @@ fn shedding_allocates_nothing_per_span() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = Pipeline::builder()
         .exporter(Discard)
-        .batch(BatchConfig {
-            max_queue_size: 1024,
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.max_queue_size = 1024;
+            c
         })
         .preallocate(true)
         .start()
@@ -350,10 +352,11 @@ fn the_tower_layers_allocate_only_the_context_per_request() {
 
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = discarding_pipeline();
-    let config = tracewire::config::Config {
-        captured_request_headers: vec!["X-Request-Id".into()],
-        safe_query_params: vec!["page".into()],
-        ..Default::default()
+    let config = {
+        let mut c = tracewire::config::Config::default();
+        c.captured_request_headers = vec!["X-Request-Id".into()];
+        c.safe_query_params = vec!["page".into()];
+        c
     };
     let inner = tower::service_fn(|_req: http::Request<()>| {
         std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(())))

@@ -874,13 +874,14 @@ fn config_check_output_redacts_header_values() {
 
 #[test]
 fn the_library_takes_the_same_config_built_in_code() {
-    let c = Config {
-        service_name: "built-in-code".into(),
-        exporter: tracewire::transport::ExporterConfig::new(
+    let c = {
+        let mut c = Config::default();
+        c.service_name = "built-in-code".into();
+        c.exporter = tracewire::transport::ExporterConfig::new(
             Protocol::Grpc,
             tracewire::transport::Endpoint::parse_grpc("127.0.0.1:1", true).unwrap(),
-        ),
-        ..Config::default()
+        );
+        c
     };
     let p = tracewire::Pipeline::from_config(&c).unwrap();
     assert_eq!(p.batch_config(), &c.batch);

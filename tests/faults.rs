@@ -27,10 +27,11 @@ fn http_pipeline(
     tweak: impl FnOnce(&mut ExporterConfig),
 ) -> Pipeline {
     let mut cfg = ExporterConfig::new(Protocol::Http, Endpoint::parse_http(url).unwrap());
-    cfg.retry = RetryConfig {
-        initial_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(200),
-        ..RetryConfig::default()
+    cfg.retry = {
+        let mut c = RetryConfig::default();
+        c.initial_backoff = Duration::from_millis(50);
+        c.max_backoff = Duration::from_millis(200);
+        c
     };
     cfg.connect_timeout = Duration::from_millis(500);
     tweak(&mut cfg);
@@ -196,10 +197,11 @@ async fn collector_down_for_seconds_then_up() {
         .local_addr()
         .unwrap()
         .port();
-    let batch = BatchConfig {
-        scheduled_delay: Duration::from_millis(100),
-        export_timeout: Duration::from_secs(20),
-        ..BatchConfig::default()
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.scheduled_delay = Duration::from_millis(100);
+        c.export_timeout = Duration::from_secs(20);
+        c
     };
     let p = Arc::new(http_pipeline(
         &format!("http://127.0.0.1:{port}/v1/traces"),
@@ -295,10 +297,11 @@ async fn slow_collector() {
         HttpCollector::start(vec![HttpReply::Slow(Duration::from_secs(2)); 3], None).await;
     let p = Arc::new(http_pipeline(
         &collector.url(false),
-        BatchConfig {
-            max_export_batch_size: 100,
-            max_concurrent_exports: 2,
-            ..BatchConfig::default()
+        {
+            let mut c = BatchConfig::default();
+            c.max_export_batch_size = 100;
+            c.max_concurrent_exports = 2;
+            c
         },
         |c| c.timeout = Duration::from_secs(5),
     ));
@@ -328,10 +331,11 @@ async fn flapping_collector_delivers_everything_once() {
     let collector = HttpCollector::start(script, None).await;
     let p = Arc::new(http_pipeline(
         &collector.url(false),
-        BatchConfig {
-            max_export_batch_size: 50,
-            scheduled_delay: Duration::from_millis(20),
-            ..BatchConfig::default()
+        {
+            let mut c = BatchConfig::default();
+            c.max_export_batch_size = 50;
+            c.scheduled_delay = Duration::from_millis(20);
+            c
         },
         |_| {},
     ));
@@ -398,9 +402,10 @@ async fn hostile_collectors_cannot_stall_shutdown_or_grow_memory() {
         let p = Arc::new(http_pipeline(&url, BatchConfig::default(), |c| {
             c.timeout = Duration::from_millis(400);
             if tls {
-                c.tls = TlsOptions {
-                    insecure_skip_verify: true,
-                    ..TlsOptions::default()
+                c.tls = {
+                    let mut c = TlsOptions::default();
+                    c.insecure_skip_verify = true;
+                    c
                 };
             }
         }));
@@ -532,9 +537,10 @@ async fn the_exporter_threads_run_below_the_application() {
         ),
         (tracewire::WorkerPriority::Normal, Some(mine)),
     ] {
-        let batch = BatchConfig {
-            worker_priority: priority,
-            ..BatchConfig::default()
+        let batch = {
+            let mut c = BatchConfig::default();
+            c.worker_priority = priority;
+            c
         };
         let (p, worker, doorbell) =
             pipeline_threads(|| http_pipeline(&collector.url(false), batch, |_| {}));

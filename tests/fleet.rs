@@ -16,10 +16,11 @@ use tracewire::transport::{build, Endpoint, ExporterConfig, Protocol, Resolver, 
 use tracewire::{BatchConfig, Pipeline};
 
 fn fast_retry() -> RetryConfig {
-    RetryConfig {
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(300),
-        ..RetryConfig::default()
+    {
+        let mut c = RetryConfig::default();
+        c.initial_backoff = Duration::from_millis(20);
+        c.max_backoff = Duration::from_millis(300);
+        c
     }
 }
 
@@ -49,11 +50,12 @@ fn http_fleet(urls: &[String]) -> ExporterConfig {
 fn pipeline(cfg: &ExporterConfig) -> Pipeline {
     Pipeline::builder()
         .exporter_arc(build(cfg).expect("exporter builds"))
-        .batch(BatchConfig {
-            scheduled_delay: Duration::from_secs(3600),
-            export_timeout: Duration::from_secs(20),
-            max_queue_size: 1 << 16,
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.scheduled_delay = Duration::from_secs(3600);
+            c.export_timeout = Duration::from_secs(20);
+            c.max_queue_size = 1 << 16;
+            c
         })
         .start()
         .expect("pipeline starts")
@@ -205,12 +207,13 @@ async fn http_fleet_routes_whole_traces_and_fails_over() {
     // Byte caps and batch sizes hold per member's request.
     let p = Pipeline::builder()
         .exporter_arc(build(&http_fleet(&urls)).unwrap())
-        .batch(BatchConfig {
-            scheduled_delay: Duration::from_secs(3600),
-            max_queue_size: 1 << 16,
-            max_export_batch_size: 300,
-            max_export_bytes: Some(32 * 1024),
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.scheduled_delay = Duration::from_secs(3600);
+            c.max_queue_size = 1 << 16;
+            c.max_export_batch_size = 300;
+            c.max_export_bytes = Some(32 * 1024);
+            c
         })
         .start()
         .unwrap();
@@ -398,11 +401,13 @@ async fn a_dns_name_that_stops_resolving_keeps_its_members_and_is_counted() {
     let name = "dns:///collectors.test:4317".to_string();
     assert_eq!(
         p.dns_stats(),
-        [DnsStats {
-            name: name.clone(),
-            resolutions: 0,
-            failures: 0,
-            addresses: 2,
+        [{
+            let mut c = DnsStats::default();
+            c.name = name.clone();
+            c.resolutions = 0;
+            c.failures = 0;
+            c.addresses = 2;
+            c
         }]
     );
 
@@ -628,10 +633,11 @@ async fn a_member_that_hangs_is_found_by_keep_alive_pings_not_the_request_timeou
     // (60 s): only the pings can find the hung member in time to fail over.
     let p = Pipeline::builder()
         .exporter_arc(build(&cfg).unwrap())
-        .batch(BatchConfig {
-            scheduled_delay: Duration::from_secs(3600),
-            export_timeout: Duration::from_secs(8),
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.scheduled_delay = Duration::from_secs(3600);
+            c.export_timeout = Duration::from_secs(8);
+            c
         })
         .start()
         .unwrap();

@@ -198,24 +198,28 @@ fn label_values_and_help_are_escaped_so_the_parser_reads_them_back() {
 fn member_and_dns_name_series_parse() {
     use tracewire::export::{DnsStats, EndpointStats};
     let members = [
-        EndpointStats {
-            endpoint: "10.0.0.1:4317".into(),
-            exported: 10,
-            state: "up",
-            ..EndpointStats::default()
+        {
+            let mut c = EndpointStats::default();
+            c.endpoint = "10.0.0.1:4317".into();
+            c.exported = 10;
+            c.state = "up";
+            c
         },
-        EndpointStats {
-            endpoint: "10.0.0.2:4317".into(),
-            failed: 3,
-            state: "gone",
-            ..EndpointStats::default()
+        {
+            let mut c = EndpointStats::default();
+            c.endpoint = "10.0.0.2:4317".into();
+            c.failed = 3;
+            c.state = "gone";
+            c
         },
     ];
-    let names = [DnsStats {
-        name: "dns:///collectors.internal:4317".into(),
-        resolutions: 9,
-        failures: 4,
-        addresses: 1,
+    let names = [{
+        let mut c = DnsStats::default();
+        c.name = "dns:///collectors.internal:4317".into();
+        c.resolutions = 9;
+        c.failures = 4;
+        c.addresses = 1;
+        c
     }];
     let mut text = String::new();
     tracewire::metrics::write_prometheus(

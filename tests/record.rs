@@ -188,13 +188,15 @@ fn unsampled_spans_cost_nothing_but_propagate() {
 #[test]
 fn limits_cut_and_count() {
     let capture = Capture::new(Behaviour::Accept);
-    let limits = SpanLimits {
-        max_attributes_per_span: 2,
-        max_events_per_span: 1,
-        max_links_per_span: 1,
-        max_attributes_per_event: 1,
-        max_attributes_per_link: 0,
-        max_attribute_value_length: Some(4),
+    let limits = {
+        let mut c = SpanLimits::default();
+        c.max_attributes_per_span = 2;
+        c.max_events_per_span = 1;
+        c.max_links_per_span = 1;
+        c.max_attributes_per_event = 1;
+        c.max_attributes_per_link = 0;
+        c.max_attribute_value_length = Some(4);
+        c
     };
     let p = pipeline(&capture, BatchConfig::default(), Sampler::default(), limits);
     let tracer = p.tracer("t");
@@ -243,10 +245,11 @@ fn limits_cut_and_count() {
 #[test]
 fn a_full_batch_is_exported_without_waiting_for_the_timer() {
     let capture = Capture::new(Behaviour::Accept);
-    let batch = BatchConfig {
-        max_export_batch_size: 64,
-        scheduled_delay: Duration::from_secs(3600),
-        ..BatchConfig::default()
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.max_export_batch_size = 64;
+        c.scheduled_delay = Duration::from_secs(3600);
+        c
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
     let tracer = p.tracer("t");
@@ -270,9 +273,10 @@ fn a_full_batch_is_exported_without_waiting_for_the_timer() {
 #[test]
 fn the_schedule_delay_exports_a_partial_batch() {
     let capture = Capture::new(Behaviour::Accept);
-    let batch = BatchConfig {
-        scheduled_delay: Duration::from_millis(50),
-        ..BatchConfig::default()
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.scheduled_delay = Duration::from_millis(50);
+        c
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
     p.tracer("t").start("lonely", SpanKind::Internal).end();
@@ -286,14 +290,15 @@ fn the_schedule_delay_exports_a_partial_batch() {
 #[test]
 fn a_full_queue_drops_and_counts_without_blocking() {
     let capture = Capture::new(Behaviour::Hang);
-    let batch = BatchConfig {
-        max_queue_size: 16,
-        max_export_batch_size: 8,
-        max_concurrent_exports: 1,
-        export_timeout: Duration::from_millis(300),
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.max_queue_size = 16;
+        c.max_export_batch_size = 8;
+        c.max_concurrent_exports = 1;
+        c.export_timeout = Duration::from_millis(300);
         // The drop path itself (tests/shedding.rs covers shedding).
-        shedding: false,
-        ..BatchConfig::default()
+        c.shedding = false;
+        c
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
     let tracer = p.tracer("t");
@@ -398,11 +403,12 @@ fn accounting_invariant_under_concurrency_and_failures() {
         Behaviour::Reject(5),
     ] {
         let capture = Capture::new(behaviour);
-        let batch = BatchConfig {
-            max_queue_size: 512,
-            max_export_batch_size: 64,
-            scheduled_delay: Duration::from_millis(10),
-            ..BatchConfig::default()
+        let batch = {
+            let mut c = BatchConfig::default();
+            c.max_queue_size = 512;
+            c.max_export_batch_size = 64;
+            c.scheduled_delay = Duration::from_millis(10);
+            c
         };
         let p = pipeline(&capture, batch, Sampler::ratio(0.5), SpanLimits::default());
         let tracer = p.tracer("t");
@@ -544,9 +550,10 @@ fn a_thread_that_records_and_exits_loses_nothing() {
 #[test]
 fn a_thread_that_records_once_and_idles_is_still_exported() {
     let capture = Capture::new(Behaviour::Accept);
-    let batch = BatchConfig {
-        scheduled_delay: Duration::from_millis(50),
-        ..BatchConfig::default()
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.scheduled_delay = Duration::from_millis(50);
+        c
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
     let tracer = p.tracer("t");
@@ -628,16 +635,17 @@ fn shutdown_while_a_thread_is_mid_span() {
 #[test]
 fn logs_that_fill_drop_and_count_within_the_budget() {
     let capture = Capture::new(Behaviour::Hang);
-    let batch = BatchConfig {
-        max_queue_size: 256,
-        max_export_batch_size: 64,
-        max_concurrent_exports: 1,
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.max_queue_size = 256;
+        c.max_export_batch_size = 64;
+        c.max_concurrent_exports = 1;
         // Longer than the burst takes even on a loaded machine: no export
         // resolves (frees room) while the threads record.
-        export_timeout: Duration::from_secs(10),
+        c.export_timeout = Duration::from_secs(10);
         // The drop path itself (tests/shedding.rs covers shedding).
-        shedding: false,
-        ..BatchConfig::default()
+        c.shedding = false;
+        c
     };
     let p = pipeline(&capture, batch, Sampler::default(), SpanLimits::default());
     let tracer = p.tracer("t");

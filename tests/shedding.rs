@@ -34,13 +34,14 @@ fn pipeline(url: &str, batch: BatchConfig, sampler: Sampler) -> Pipeline {
 /// A small queue, one export at a time: a collector answering each request
 /// after a few milliseconds cannot keep up with a recording loop.
 fn small_queue(shedding: bool) -> BatchConfig {
-    BatchConfig {
-        max_queue_size: 512,
-        max_export_batch_size: 128,
-        scheduled_delay: Duration::from_millis(20),
-        max_concurrent_exports: 1,
-        shedding,
-        ..BatchConfig::default()
+    {
+        let mut c = BatchConfig::default();
+        c.max_queue_size = 512;
+        c.max_export_batch_size = 128;
+        c.scheduled_delay = Duration::from_millis(20);
+        c.max_concurrent_exports = 1;
+        c.shedding = shedding;
+        c
     }
 }
 
@@ -217,11 +218,12 @@ async fn shedding_off_drops_spans_one_by_one_as_before() {
 /// Pipelines whose collector is fast: pressure comes only from open spans.
 async fn fast(capacity: usize, sampler: Sampler) -> (HttpCollector, Pipeline) {
     let collector = HttpCollector::start(vec![], None).await;
-    let batch = BatchConfig {
-        max_queue_size: capacity,
-        max_export_batch_size: capacity.min(512),
-        scheduled_delay: Duration::from_millis(20),
-        ..BatchConfig::default()
+    let batch = {
+        let mut c = BatchConfig::default();
+        c.max_queue_size = capacity;
+        c.max_export_batch_size = capacity.min(512);
+        c.scheduled_delay = Duration::from_millis(20);
+        c
     };
     let p = pipeline(&collector.url(false), batch, sampler);
     (collector, p)

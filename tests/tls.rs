@@ -65,9 +65,10 @@ impl Collector {
             ),
         };
         cfg.tls = tls;
-        cfg.retry = RetryConfig {
-            initial_backoff: Duration::from_millis(20),
-            ..RetryConfig::default()
+        cfg.retry = {
+            let mut c = RetryConfig::default();
+            c.initial_backoff = Duration::from_millis(20);
+            c
         };
         cfg
     }
@@ -76,9 +77,10 @@ impl Collector {
 async fn export(cfg: &ExporterConfig, n: usize) -> (Result<(), FlushError>, tracewire::Stats) {
     let p = Pipeline::builder()
         .exporter_arc(build(cfg).expect("exporter builds"))
-        .batch(BatchConfig {
-            export_timeout: Duration::from_secs(3),
-            ..BatchConfig::default()
+        .batch({
+            let mut c = BatchConfig::default();
+            c.export_timeout = Duration::from_secs(3);
+            c
         })
         .start()
         .unwrap();
@@ -97,9 +99,10 @@ async fn good_ca_delivers() {
         let pki = Pki::new();
         let c = Collector::start(proto, &pki, false).await;
         for host in ["localhost", "127.0.0.1"] {
-            let tls = TlsOptions {
-                ca: Some(pki.ca_file()),
-                ..TlsOptions::default()
+            let tls = {
+                let mut c = TlsOptions::default();
+                c.ca = Some(pki.ca_file());
+                c
             };
             let (r, s) = export(&c.config(tls, host), 10).await;
             assert_eq!(r, Ok(()), "{proto:?} via {host}");
@@ -115,9 +118,10 @@ async fn wrong_ca_fails_and_is_counted() {
         let pki = Pki::new();
         let other = Pki::new();
         let c = Collector::start(proto, &pki, false).await;
-        let tls = TlsOptions {
-            ca: Some(other.ca_file()),
-            ..TlsOptions::default()
+        let tls = {
+            let mut c = TlsOptions::default();
+            c.ca = Some(other.ca_file());
+            c
         };
         let (r, s) = export(&c.config(tls, "localhost"), 10).await;
         assert_eq!(
@@ -156,9 +160,10 @@ async fn host_names_are_checked() {
     let pki = Pki::new();
     let c = Collector::start(Proto::Http, &pki, false).await;
     // The certificate names localhost and 127.0.0.1, not 127.0.0.2.
-    let tls = TlsOptions {
-        ca: Some(pki.ca_file()),
-        ..TlsOptions::default()
+    let tls = {
+        let mut c = TlsOptions::default();
+        c.ca = Some(pki.ca_file());
+        c
     };
     let (r, _) = export(&c.config(tls, "127.0.0.2"), 2).await;
     assert_eq!(
@@ -176,10 +181,11 @@ async fn insecure_skip_verify_delivers() {
         let pki = Pki::new();
         let other = Pki::new();
         let c = Collector::start(proto, &pki, false).await;
-        let tls = TlsOptions {
-            ca: Some(other.ca_file()),
-            insecure_skip_verify: true,
-            ..TlsOptions::default()
+        let tls = {
+            let mut c = TlsOptions::default();
+            c.ca = Some(other.ca_file());
+            c.insecure_skip_verify = true;
+            c
         };
         let (r, s) = export(&c.config(tls, "localhost"), 5).await;
         assert_eq!(r, Ok(()), "{proto:?}");
@@ -211,11 +217,13 @@ async fn mutual_tls_with_every_key_format() {
         let c = Collector::start(proto, &pki, true).await;
         for (pkcs8, as_loaded) in cases {
             let cert = pki.client_cert(&key(pkcs8));
-            let tls = TlsOptions {
-                ca: Some(pki.ca_file()),
-                cert: Some(pki.file(&format!("{as_loaded}.crt"), &cert)),
-                key: Some(pki.file(as_loaded, &key(as_loaded))),
-                insecure_skip_verify: false,
+            let tls = {
+                let mut c = TlsOptions::default();
+                c.ca = Some(pki.ca_file());
+                c.cert = Some(pki.file(&format!("{as_loaded}.crt"), &cert));
+                c.key = Some(pki.file(as_loaded, &key(as_loaded)));
+                c.insecure_skip_verify = false;
+                c
             };
             let (r, s) = export(&c.config(tls, "localhost"), 4).await;
             assert_eq!(r, Ok(()), "{proto:?} with {as_loaded}");
@@ -230,9 +238,10 @@ async fn missing_client_certificate_fails_when_required() {
     for proto in [Proto::Http, Proto::Grpc] {
         let pki = Pki::new();
         let c = Collector::start(proto, &pki, true).await;
-        let tls = TlsOptions {
-            ca: Some(pki.ca_file()),
-            ..TlsOptions::default()
+        let tls = {
+            let mut c = TlsOptions::default();
+            c.ca = Some(pki.ca_file());
+            c
         };
         let (r, s) = export(&c.config(tls, "localhost"), 6).await;
         assert_eq!(
@@ -252,10 +261,11 @@ async fn missing_client_certificate_fails_when_required() {
 fn a_key_that_does_not_match_the_certificate_is_a_setup_error() {
     let pki = Pki::new();
     let cert = pki.client_cert(&key("ec.pkcs8.pem"));
-    let tls = TlsOptions {
-        cert: Some(pki.file("c.crt", &cert)),
-        key: Some(pki.file("k.pem", &key("rsa.pkcs8.pem"))),
-        ..TlsOptions::default()
+    let tls = {
+        let mut cfg = TlsOptions::default();
+        cfg.cert = Some(pki.file("c.crt", &cert));
+        cfg.key = Some(pki.file("k.pem", &key("rsa.pkcs8.pem")));
+        cfg
     };
     let err = tracewire::internal::tls::validate(&tls)
         .unwrap_err()

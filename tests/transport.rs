@@ -14,10 +14,11 @@ use tracewire::transport::{Compression, ExporterConfig, Protocol, RetryConfig};
 use tracewire::{BatchConfig, FlushError, Pipeline, ShutdownError, Stats};
 
 fn fast_retry() -> RetryConfig {
-    RetryConfig {
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        ..RetryConfig::default()
+    {
+        let mut c = RetryConfig::default();
+        c.initial_backoff = Duration::from_millis(20);
+        c.max_backoff = Duration::from_millis(200);
+        c
     }
 }
 
@@ -37,10 +38,11 @@ fn grpc_config(endpoint: &str) -> ExporterConfig {
 }
 
 fn batch(export_timeout: Duration) -> BatchConfig {
-    BatchConfig {
-        export_timeout,
-        scheduled_delay: Duration::from_secs(3600),
-        ..BatchConfig::default()
+    {
+        let mut c = BatchConfig::default();
+        c.export_timeout = export_timeout;
+        c.scheduled_delay = Duration::from_secs(3600);
+        c
     }
 }
 
@@ -502,14 +504,12 @@ async fn grpc_partial_success_counts_rejected() {
 async fn grpc_concurrent_exports_share_one_connection() {
     let collector = GrpcCollector::start(vec![], None).await;
     let cfg = grpc_config(&collector.endpoint());
-    let p = pipeline(
-        &cfg,
-        BatchConfig {
-            max_export_batch_size: 16,
-            max_concurrent_exports: 4,
-            ..batch(Duration::from_secs(10))
-        },
-    );
+    let p = pipeline(&cfg, {
+        let mut c = batch(Duration::from_secs(10));
+        c.max_export_batch_size = 16;
+        c.max_concurrent_exports = 4;
+        c
+    });
     let names = record(&p, "mux", 400);
     flush(&p).await.unwrap();
     assert_eq!(sorted(collector.state.accepted_names()), sorted(names));

@@ -51,10 +51,11 @@ pub fn run(args: DemoArgs) -> i32 {
     let showcase: Arc<Mutex<Vec<waterfall::Bar>>> = Arc::default();
     let keep = showcase.clone();
     let receiver = rt.block_on(Receiver::start(
-        ReceiverConfig {
-            http: "127.0.0.1:0".parse().ok(),
-            grpc: "127.0.0.1:0".parse().ok(),
-            ..ReceiverConfig::default()
+        {
+            let mut c = ReceiverConfig::default();
+            c.http = "127.0.0.1:0".parse().ok();
+            c.grpc = "127.0.0.1:0".parse().ok();
+            c
         },
         move |received| {
             for rs in &received.request.resource_spans {
@@ -112,14 +113,16 @@ pub fn run(args: DemoArgs) -> i32 {
                 return 1;
             }
         };
-        let config = Config {
-            service_name: "tracewire-demo".into(),
-            exporter: ExporterConfig::new(protocol, endpoint),
-            batch: BatchConfig {
-                max_queue_size: 16_384,
-                ..BatchConfig::default()
-            },
-            ..Config::default()
+        let config = {
+            let mut cfg = Config::default();
+            cfg.service_name = "tracewire-demo".into();
+            cfg.exporter = ExporterConfig::new(protocol, endpoint);
+            cfg.batch = {
+                let mut c = BatchConfig::default();
+                c.max_queue_size = 16_384;
+                c
+            };
+            cfg
         };
         let before = receiver.stats().spans.load(Ordering::Relaxed);
         match drive(name, &config, args.spans, protocol == Protocol::Http) {

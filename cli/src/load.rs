@@ -440,10 +440,11 @@ mod tests {
     use super::*;
 
     fn stats(exported: u64, failed: u64) -> Stats {
-        Stats {
-            exported,
-            failed,
-            ..Stats::default()
+        {
+            let mut c = Stats::default();
+            c.exported = exported;
+            c.failed = failed;
+            c
         }
     }
 

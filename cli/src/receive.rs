@@ -141,6 +141,7 @@ fn start_error(e: &StartError, args: &ReceiveArgs) -> String {
             )
         }
         StartError::Tls(e) => e.to_string(),
+        e => e.to_string(),
     }
 }
 
@@ -172,25 +173,31 @@ pub fn run(args: ReceiveArgs) -> i32 {
             }
         },
     };
-    let limits = Limits {
-        max_request_bytes: args.max_request_bytes,
-        max_decompressed_bytes: args.max_decompressed_bytes,
-        max_spans: args.max_spans_per_request,
-        max_decoded_bytes: args.max_decoded_bytes,
+    let limits = {
+        let mut c = Limits::default();
+        c.max_request_bytes = args.max_request_bytes;
+        c.max_decompressed_bytes = args.max_decompressed_bytes;
+        c.max_spans = args.max_spans_per_request;
+        c.max_decoded_bytes = args.max_decoded_bytes;
+        c
     };
-    let config = ReceiverConfig {
-        http: Some(args.http),
-        grpc: Some(args.grpc),
-        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
-        limits,
-        connections: ConnectionLimits {
-            header_timeout: args.header_timeout,
-            body_timeout: args.body_timeout,
-            idle_timeout: args.idle_timeout,
-            max_connections: args.max_connections as usize,
-            max_streams_per_connection: args.max_streams_per_connection,
-            max_inflight_bytes: args.max_inflight_bytes,
-        },
+    let config = {
+        let mut c = ReceiverConfig::default();
+        c.http = Some(args.http);
+        c.grpc = Some(args.grpc);
+        c.tls = args.tls_cert.clone().zip(args.tls_key.clone());
+        c.limits = limits;
+        c.connections = {
+            let mut c = ConnectionLimits::default();
+            c.header_timeout = args.header_timeout;
+            c.body_timeout = args.body_timeout;
+            c.idle_timeout = args.idle_timeout;
+            c.max_connections = args.max_connections as usize;
+            c.max_streams_per_connection = args.max_streams_per_connection;
+            c.max_inflight_bytes = args.max_inflight_bytes;
+            c
+        };
+        c
     };
     let quiet = args.quiet;
     rt.block_on(async move {

@@ -8,12 +8,16 @@ use prost::Message;
 use tracewire::receive::{decode_grpc_body, decode_http_body, Limits};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, body)) = data.split_first() else { return };
-    let limits = Limits {
-        max_request_bytes: 1 << 20,
-        max_decompressed_bytes: 1 << 20,
-        max_spans: 10_000,
-        max_decoded_bytes: 16 << 20,
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let limits = {
+        let mut c = Limits::default();
+        c.max_request_bytes = 1 << 20;
+        c.max_decompressed_bytes = 1 << 20;
+        c.max_spans = 10_000;
+        c.max_decoded_bytes = 16 << 20;
+        c
     };
     let encoding: Option<&[u8]> = match selector % 3 {
         0 => None,
@@ -30,11 +34,13 @@ fuzz_target!(|data: &[u8]| {
         // Re-encoding merges repeated occurrences of a field, which can
         // change the decoded-size estimate a little: the oracle checks the
         // round trip, not the limits.
-        let unlimited = Limits {
-            max_request_bytes: usize::MAX,
-            max_decompressed_bytes: usize::MAX,
-            max_spans: usize::MAX,
-            max_decoded_bytes: usize::MAX,
+        let unlimited = {
+            let mut c = Limits::default();
+            c.max_request_bytes = usize::MAX;
+            c.max_decompressed_bytes = usize::MAX;
+            c.max_spans = usize::MAX;
+            c.max_decoded_bytes = usize::MAX;
+            c
         };
         let back = decode_http_body(&again, None, &unlimited).expect("re-encoded request decodes");
         assert_eq!(back.encode_to_vec(), again);

@@ -64,10 +64,11 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             // gzip bodies, with a small decompression bound.
-            let limits = tracewire::receive::Limits {
-                max_request_bytes: 1 << 16,
-                max_decompressed_bytes: 1 << 16,
-                ..tracewire::receive::Limits::default()
+            let limits = {
+                let mut c = tracewire::receive::Limits::default();
+                c.max_request_bytes = 1 << 16;
+                c.max_decompressed_bytes = 1 << 16;
+                c
             };
             if let Err(tracewire::receive::ReceiveError::DecompressedTooLarge(n)) =
                 tracewire::receive::decode_http_body(rest, Some(b"gzip"), &limits)

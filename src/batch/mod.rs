@@ -45,6 +45,7 @@ use pace::{Next, Pacer, MIN_LOOK};
 /// assert_eq!(c.export_timeout.as_millis(), 30000);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Spans the recording threads' logs hold, in all, before new ones are
     /// dropped (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048): a budget of
@@ -111,6 +112,7 @@ impl BatchConfig {
 
 /// Why a flush did not deliver everything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FlushError {
     /// The timeout passed with spans still queued or in flight.
     #[error("flush timed out with {queued} span(s) still queued or in flight; raise the timeout or check the collector")]
@@ -133,6 +135,7 @@ pub enum FlushError {
 
 /// What shutdown could not do by its deadline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ShutdownError {
     /// Spans were still queued or in flight at the deadline; they are
     /// counted as failed.

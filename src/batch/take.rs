@@ -81,7 +81,10 @@ impl Worker {
     pub(super) fn take_batch(&mut self) -> usize {
         self.refresh_scopes();
         self.refresh_logs();
-        self.exporter.route(&mut self.route);
+        match self.exporter.members() {
+            Some(m) => m.route(&mut self.route),
+            None => self.route.clear(),
+        }
         let routing = self.route.len() > 1;
         let batch = self.config.effective_batch_size();
         let (cap, overhead) = (self.max_request_bytes, self.overhead);

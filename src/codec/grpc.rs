@@ -22,7 +22,7 @@ use http::HeaderMap;
 use super::response::{decode_status_details_bin, DecodeError, RpcStatus};
 
 /// The method path of the OTLP trace export call.
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+pub(crate) const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// gRPC status codes tracewire distinguishes.
 #[allow(missing_docs)]
@@ -45,7 +45,7 @@ pub mod code {
 }
 
 /// The name of a gRPC status code.
-pub fn code_name(c: u32) -> &'static str {
+pub(crate) fn code_name(c: u32) -> &'static str {
     const NAMES: [&str; 17] = [
         "OK",
         "CANCELLED",
@@ -69,7 +69,7 @@ pub fn code_name(c: u32) -> &'static str {
 }
 
 /// The gRPC code for a non-200 HTTP status, as gRPC's HTTP mapping says.
-pub fn code_for_http_status(status: u16) -> u32 {
+pub(crate) fn code_for_http_status(status: u16) -> u32 {
     match status {
         400 => code::INTERNAL,
         401 => code::UNAUTHENTICATED,
@@ -101,10 +101,7 @@ pub fn decode_grpc_message(value: &[u8]) -> String {
 
 /// The largest gRPC response message tracewire reads (responses to exports
 /// are a few bytes; anything near this is hostile).
-pub const MAX_GRPC_RESPONSE: usize = 4 * 1024 * 1024;
-
-/// The largest message gRPC's 4-byte length prefix can announce.
-pub const MAX_MESSAGE: usize = u32::MAX as usize;
+pub(crate) const MAX_GRPC_RESPONSE: usize = 4 * 1024 * 1024;
 
 /// Why a gRPC message could not be framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -64,60 +64,60 @@ pub const fn key(field: u32, wire_type: WireType) -> u64 {
 
 /// Appends the key of field `field` with wire type `wire_type`.
 #[inline]
-pub fn put_key<B: BufMut + ?Sized>(buf: &mut B, field: u32, wire_type: WireType) {
+pub(crate) fn put_key<B: BufMut + ?Sized>(buf: &mut B, field: u32, wire_type: WireType) {
     put_varint(buf, key(field, wire_type));
 }
 
 /// The number of bytes a key for `field` takes.
 #[inline]
-pub const fn key_len(field: u32) -> usize {
+pub(crate) const fn key_len(field: u32) -> usize {
     varint_len((field as u64) << 3)
 }
 
 /// Appends a length-delimited field header: key, then the length varint.
 /// The caller writes exactly `len` bytes of body next.
 #[inline]
-pub fn put_len_header<B: BufMut + ?Sized>(buf: &mut B, field: u32, len: usize) {
+pub(crate) fn put_len_header<B: BufMut + ?Sized>(buf: &mut B, field: u32, len: usize) {
     put_key(buf, field, WireType::LengthDelimited);
     put_varint(buf, len as u64);
 }
 
 /// The size of a whole length-delimited field whose body is `len` bytes.
 #[inline]
-pub const fn len_field_len(field: u32, len: usize) -> usize {
+pub(crate) const fn len_field_len(field: u32, len: usize) -> usize {
     key_len(field) + varint_len(len as u64) + len
 }
 
 /// Appends a length-delimited field holding `bytes` (a `string` or `bytes`).
 #[inline]
-pub fn put_bytes_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, bytes: &[u8]) {
+pub(crate) fn put_bytes_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, bytes: &[u8]) {
     put_len_header(buf, field, bytes.len());
     buf.put_slice(bytes);
 }
 
 /// Appends a `fixed64` (or `double`, by its bits) field.
 #[inline]
-pub fn put_fixed64_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u64) {
+pub(crate) fn put_fixed64_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u64) {
     put_key(buf, field, WireType::Fixed64);
     buf.put_u64_le(value);
 }
 
 /// The size of a `fixed64` field.
 #[inline]
-pub const fn fixed64_field_len(field: u32) -> usize {
+pub(crate) const fn fixed64_field_len(field: u32) -> usize {
     key_len(field) + 8
 }
 
 /// Appends a `fixed32` field.
 #[inline]
-pub fn put_fixed32_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u32) {
+pub(crate) fn put_fixed32_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u32) {
     put_key(buf, field, WireType::Fixed32);
     buf.put_u32_le(value);
 }
 
 /// The size of a `fixed32` field.
 #[inline]
-pub const fn fixed32_field_len(field: u32) -> usize {
+pub(crate) const fn fixed32_field_len(field: u32) -> usize {
     key_len(field) + 4
 }
 
@@ -126,14 +126,14 @@ pub const fn fixed32_field_len(field: u32) -> usize {
 /// Negative `int32`/`int64` values are passed as their two's-complement
 /// `u64` (`v as u64`), which is how protobuf encodes them: ten bytes.
 #[inline]
-pub fn put_varint_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u64) {
+pub(crate) fn put_varint_field<B: BufMut + ?Sized>(buf: &mut B, field: u32, value: u64) {
     put_key(buf, field, WireType::Varint);
     put_varint(buf, value);
 }
 
 /// The size of a varint field holding `value`.
 #[inline]
-pub const fn varint_field_len(field: u32, value: u64) -> usize {
+pub(crate) const fn varint_field_len(field: u32, value: u64) -> usize {
     key_len(field) + varint_len(value)
 }
 

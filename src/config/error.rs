@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// One configuration problem, naming the option, the value and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error(

@@ -21,6 +21,7 @@ pub const DEFAULT_SERVICE_NAME: &str = "tracewire";
 /// A complete, validated tracewire configuration. Build it in code
 /// ([`Config::default`], then set fields) or load it with [`load`](crate::config::load).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Whether the configuration enables tracing (a `tracing` section or
     /// `--tracing` was present). [`Config::default`] is enabled.
@@ -69,6 +70,7 @@ impl Default for Config {
 
 /// A configuration file's syntax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// YAML (`.yml`, `.yaml`).
     Yaml,

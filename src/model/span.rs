@@ -110,6 +110,7 @@ impl Status {
 /// assert_eq!(l.max_attribute_value_length, None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpanLimits {
     /// Attributes per span (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, default 128).
     pub max_attributes_per_span: u32,

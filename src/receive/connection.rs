@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// Time and concurrency limits on connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionLimits {
     /// How long a client may take to send a request's headers (the TLS
     /// handshake and the HTTP/2 preface included); an HTTP/1.1 keep-alive

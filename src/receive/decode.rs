@@ -17,6 +17,7 @@ use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 /// of the same name (`max_spans`: `--max-spans-per-request`), which the
 /// refusal names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest request body on the wire (default 16 MiB).
     pub max_request_bytes: usize,
@@ -44,6 +45,7 @@ impl Default for Limits {
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReceiveError {
     /// The body is larger than the limit.
     #[error(

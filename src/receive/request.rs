@@ -35,6 +35,7 @@ pub enum Via {
 
 /// One accepted export request.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Received {
     /// The protocol.
     pub via: Via,
@@ -46,6 +47,7 @@ pub struct Received {
 
 /// What the receiver has seen.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ReceiverStats {
     /// Requests accepted.
     pub requests: AtomicU64,
@@ -61,6 +63,7 @@ pub struct ReceiverStats {
 /// Why a sink did not take a request. The client is told, with the
 /// message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// The sink cannot store requests now (a full disk, say); the client
     /// should retry later. HTTP 503, gRPC `UNAVAILABLE`.

@@ -24,6 +24,7 @@ use crate::tls::{server_config, Alpn, MaybeTls, TlsError};
 
 /// Where to listen and with what.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct ReceiverConfig {
     /// OTLP/HTTP address (`None`: no HTTP listener).
     pub http: Option<SocketAddr>,
@@ -39,6 +40,7 @@ pub struct ReceiverConfig {
 
 /// Why the receiver could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]

@@ -3,7 +3,7 @@
 //! `ParentBased(TraceIdRatio(sampleRate))`).
 //!
 //! The consistent probability sampler ([`ProbabilitySampler`], OTEP 235;
-//! see [`threshold`]) keeps a span when the trace's 56-bit randomness is at
+//! see [`Threshold`]) keeps a span when the trace's 56-bit randomness is at
 //! least its rejection threshold, and the kept span carries the threshold
 //! as `th` in the `ot` member of its trace state, so that every service and
 //! every later sampling stage can tell what the span stands for.
@@ -29,12 +29,13 @@
 
 use crate::model::{SpanContext, TraceId};
 
-pub mod threshold;
+mod threshold;
 
-pub use threshold::{randomness, threshold_of, with_threshold, ThValue, Threshold};
+pub use threshold::{randomness, threshold_of, with_threshold, ThValue, Threshold, MAX_THRESHOLD};
 
 /// The decision for one root sampler inside [`Sampler::ParentBased`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum RootSampler {
     /// Sample every root span.
     AlwaysOn,
@@ -174,6 +175,7 @@ pub(crate) enum Th {
 
 /// A head sampler.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Sampler {
     /// Sample everything (`always_on`).
     AlwaysOn,

@@ -21,7 +21,7 @@ use crate::model::{TraceId, TraceState};
 /// 2^56: one past the largest randomness value.
 ///
 /// ```
-/// use tracewire::sampling::{threshold::MAX_THRESHOLD, Threshold};
+/// use tracewire::sampling::{MAX_THRESHOLD, Threshold};
 /// assert_eq!(Threshold::NEVER.value(), MAX_THRESHOLD);
 /// ```
 pub const MAX_THRESHOLD: u64 = 1 << 56;

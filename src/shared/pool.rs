@@ -211,11 +211,13 @@ impl<T> Bundles<T> {
     }
 
     /// Full bundles waiting.
+    #[cfg(test)]
     pub fn full_len(&self) -> usize {
         self.full.len()
     }
 
     /// The most full bundles kept.
+    #[cfg(test)]
     pub fn slots(&self) -> usize {
         self.full.capacity()
     }

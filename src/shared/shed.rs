@@ -30,7 +30,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use crate::model::TraceState;
-use crate::sampling::threshold::MAX_THRESHOLD;
+use crate::sampling::MAX_THRESHOLD;
 use crate::sampling::{with_threshold, Th, Threshold};
 
 /// Spans a recording thread counts before it adds them to the pressure.
@@ -197,6 +197,7 @@ impl Shed {
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShedState {
     /// New traces shed now, in 16ths (16: all).
     pub level: u32,

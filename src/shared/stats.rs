@@ -241,6 +241,7 @@ impl Counters {
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Sampled spans that ended, and spans shed under overload (counted
     /// when they started).

@@ -32,7 +32,7 @@ use super::otlp_http::HttpExporter;
 use crate::codec::otlp::split_request;
 use crate::endpoint::{Endpoint, Via};
 use crate::export::{
-    BoxFuture, DnsStats, EndpointStats, ExportError, ExportReport, ExportRequest, Exporter,
+    BoxFuture, DnsStats, EndpointStats, ExportError, ExportReport, ExportRequest, Exporter, Members,
 };
 use crate::retry::{Backoff, RetryConfig};
 use crate::route::Route;
@@ -476,6 +476,24 @@ impl Exporter for Fleet {
         self.0.max_request
     }
 
+    fn members(&self) -> Option<&dyn Members> {
+        Some(self)
+    }
+
+    fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport> {
+        Box::pin(self.0.clone().export_inner(request))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for m in self.0.snapshot() {
+                m.exporter.shutdown().await;
+            }
+        })
+    }
+}
+
+impl Members for Fleet {
     fn route(&self, route: &mut Route) {
         self.0.maybe_resolve(false);
         self.0.fill_route(route);
@@ -515,17 +533,5 @@ impl Exporter for Fleet {
                 addresses: n.addresses.load(Ordering::Relaxed),
             })
             .collect()
-    }
-
-    fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport> {
-        Box::pin(self.0.clone().export_inner(request))
-    }
-
-    fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            for m in self.0.snapshot() {
-                m.exporter.shutdown().await;
-            }
-        })
     }
 }

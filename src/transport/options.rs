@@ -14,6 +14,7 @@ use crate::tls::{TlsError, TlsOptions};
 
 /// Why a transport could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The endpoint is not usable.
     #[error(transparent)]
@@ -39,6 +40,7 @@ pub enum TransportError {
 
 /// Which OTLP transport to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// OTLP/HTTP with binary protobuf bodies, over HTTP/1.1.
     Http,
@@ -48,6 +50,7 @@ pub enum Protocol {
 
 /// Request compression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compression {
     /// None (OpenTelemetry's default).
     #[default]
@@ -58,6 +61,7 @@ pub enum Compression {
 
 /// Where and how spans are sent.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ExporterConfig {
     /// HTTP or gRPC.
     pub protocol: Protocol,

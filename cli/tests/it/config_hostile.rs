@@ -14,8 +14,6 @@ fn no_env(_: &str) -> Option<String> {
     None
 }
 
-/// `tracewire ...` without the test environment's `OTEL_*`.
-
 /// stdout and stderr of a run, as one text.
 fn all_output(out: &Output) -> String {
     format!(

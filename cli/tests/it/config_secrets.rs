@@ -9,8 +9,6 @@ use std::process::Output;
 use crate::tracewire;
 use tracewire::config::{load, load_str, Format};
 
-/// `tracewire ...` without the test environment's `OTEL_*`.
-
 /// stdout and stderr of a run, as one text.
 fn all_output(out: &Output) -> String {
     format!(

@@ -38,7 +38,7 @@
 //! - `split`: trace ids read from encoded spans, and a request split by
 //!   trace id (a fleet of collectors).
 
-pub mod field;
+pub(crate) mod field;
 mod request;
 mod span;
 mod split;
@@ -48,15 +48,8 @@ pub use request::{
     put_request, put_request_framed, request_len, request_len_framed, request_overhead,
     EncodedResource, EncodedScope, FramedGroup, ScopeGroup,
 };
-pub use span::{
-    encode_span, encode_span_into, event_field_len, patch_end_time, put_event, put_link,
-    put_span_end, put_span_start, replace_span_name, span_end_len, LinkTarget, SpanEnd, SpanStart,
-    SpanStartLayout,
-};
-pub use split::{
-    framed_span_trace_id, span_trace_id, split_request, SplitError, SplitPart, FRAMED_HEAD,
-};
-pub use value::{
-    kv_field_len, kv_len, put_i64_kv, put_kv, put_kv_span, put_str_kv, truncate_str, AttributeList,
-    EncodeValue, MAX_VALUE_DEPTH,
-};
+pub use span::{encode_span, patch_end_time, put_span_end, put_span_start, SpanEnd, SpanStart};
+pub use split::{framed_span_trace_id, span_trace_id, split_request, FRAMED_HEAD};
+pub use value::{put_i64_kv, put_kv, put_kv_span, put_str_kv, EncodeValue, MAX_VALUE_DEPTH};
+
+pub(crate) use span::{put_event, put_link, replace_span_name, LinkTarget, SpanStartLayout};

@@ -13,8 +13,8 @@ use super::value::{
 };
 use crate::codec::buf::SpanBuf;
 use crate::codec::wire::{
-    fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
-    put_fixed64_field, put_len_header, Cursor, WireType,
+    fixed32_field_len, fixed64_field_len, key, len_field_len, put_bytes_field, put_fixed32_field,
+    put_fixed64_field, put_len_header, varint_field_len, Cursor, WireType,
 };
 use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, TraceId};
 
@@ -48,6 +48,19 @@ pub struct SpanStartLayout {
     pub end_time_at: u32,
 }
 
+/// One-byte keys of the span's fixed-size leading fields (field numbers
+/// below 16 have one-byte keys).
+const TRACE_ID_KEY: u8 = key(span::TRACE_ID, WireType::LengthDelimited) as u8;
+const SPAN_ID_KEY: u8 = key(span::SPAN_ID, WireType::LengthDelimited) as u8;
+const PARENT_SPAN_ID_KEY: u8 = key(span::PARENT_SPAN_ID, WireType::LengthDelimited) as u8;
+const KIND_KEY: u8 = key(span::KIND, WireType::Varint) as u8;
+/// `trace_id` (16 bytes) and `span_id` (8 bytes), each with key and length.
+const IDS_LEN: usize = len_field_len(span::TRACE_ID, 16) + len_field_len(span::SPAN_ID, 8);
+/// `parent_span_id` (8 bytes) with key and length.
+const PARENT_LEN: usize = len_field_len(span::PARENT_SPAN_ID, 8);
+/// `kind` with its key (every kind's value is one byte).
+const KIND_LEN: usize = varint_field_len(span::KIND, SpanKind::Consumer as u64);
+
 /// Writes a span's fields 1-7 and a zero `end_time_unix_nano` (field 8),
 /// appending to `buf` (an empty per-span buffer).
 ///
@@ -59,23 +72,30 @@ pub struct SpanStartLayout {
 #[inline]
 pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
     let name_len = opt_str_len(span::NAME, s.name);
-    let head = 28
+    let head = IDS_LEN
         + opt_str_len(span::TRACE_STATE, s.trace_state)
-        + if s.parent_span_id.is_some() { 10 } else { 0 };
+        + if s.parent_span_id.is_some() {
+            PARENT_LEN
+        } else {
+            0
+        };
     let tail = if s.kind != SpanKind::Unspecified {
-        2
+        KIND_LEN
     } else {
         0
-    } + if s.start_time_unix_nano != 0 { 9 } else { 0 }
-        + 9;
+    } + if s.start_time_unix_nano != 0 {
+        fixed64_field_len(span::START_TIME)
+    } else {
+        0
+    } + fixed64_field_len(span::END_TIME);
     let base = buf.len();
     let mut w = Cursor::new(buf.claim(head + name_len + tail));
     // trace_id and span_id: fixed sizes.
-    let mut ids = [0u8; 28];
-    ids[0] = 0x0a; // field 1, length-delimited
+    let mut ids = [0u8; IDS_LEN];
+    ids[0] = TRACE_ID_KEY;
     ids[1] = 16;
     ids[2..18].copy_from_slice(&s.trace_id.to_bytes());
-    ids[18] = 0x12; // field 2, length-delimited
+    ids[18] = SPAN_ID_KEY;
     ids[19] = 8;
     ids[20..28].copy_from_slice(&s.span_id.to_bytes());
     w.bytes(&ids);
@@ -83,7 +103,7 @@ pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
         w.bytes_field(span::TRACE_STATE, s.trace_state.as_bytes());
     }
     if let Some(parent) = s.parent_span_id {
-        w.byte(0x22); // field 4, length-delimited
+        w.byte(PARENT_SPAN_ID_KEY);
         w.byte(8);
         w.bytes(&parent.to_bytes());
     }
@@ -91,7 +111,7 @@ pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
         w.bytes_field(span::NAME, s.name.as_bytes());
     }
     if s.kind != SpanKind::Unspecified {
-        w.byte(0x30); // field 6, varint
+        w.byte(KIND_KEY);
         w.byte(s.kind as i32 as u8);
     }
     if s.start_time_unix_nano != 0 {
@@ -116,7 +136,7 @@ pub fn patch_end_time(buf: &mut SpanBuf, layout: &SpanStartLayout, end_time_unix
 
 /// Replaces the `name` field of a started span in place, moving what
 /// follows; returns the updated layout.
-pub fn replace_span_name(
+pub(crate) fn replace_span_name(
     buf: &mut SpanBuf,
     layout: &SpanStartLayout,
     name: &str,
@@ -135,22 +155,6 @@ pub fn replace_span_name(
         name: (start as u32, (start + field.len()) as u32),
         end_time_at: end_time_at as u32,
     }
-}
-
-/// The exact length of an event field (11) with the first `kept` of
-/// `attributes`.
-pub fn event_field_len<A: AttributeList + ?Sized>(
-    time_unix_nano: u64,
-    name: &str,
-    attributes: &A,
-    kept: usize,
-    dropped: u32,
-    limit: usize,
-) -> usize {
-    len_field_len(
-        span::EVENTS,
-        event_body_len(time_unix_nano, name, attributes, kept, dropped, limit),
-    )
 }
 
 fn event_body_len<A: AttributeList + ?Sized>(
@@ -172,7 +176,7 @@ fn event_body_len<A: AttributeList + ?Sized>(
 
 /// Writes one event as a span's field 11, keeping the first `kept` attributes
 /// and recording `dropped` as its dropped-attributes count.
-pub fn put_event<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
+pub(crate) fn put_event<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
     buf: &mut B,
     time_unix_nano: u64,
     name: &str,
@@ -195,7 +199,7 @@ pub fn put_event<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
 }
 
 /// What a link points at.
-pub struct LinkTarget<'a> {
+pub(crate) struct LinkTarget<'a> {
     /// Linked trace.
     pub trace_id: &'a TraceId,
     /// Linked span.
@@ -226,7 +230,7 @@ fn link_body_len<A: AttributeList + ?Sized>(
 }
 
 /// Writes one link as a span's field 13.
-pub fn put_link<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
+pub(crate) fn put_link<B: BufMut + ?Sized, A: AttributeList + ?Sized>(
     buf: &mut B,
     target: &LinkTarget<'_>,
     attributes: &A,
@@ -274,7 +278,7 @@ fn status_body_len(status: &Status) -> usize {
 
 /// The exact length of a span's fields 10-16.
 #[inline]
-pub fn span_end_len(e: &SpanEnd<'_>) -> usize {
+pub(crate) fn span_end_len(e: &SpanEnd<'_>) -> usize {
     opt_u32_len(span::DROPPED_ATTRIBUTES_COUNT, e.dropped_attributes_count)
         + e.events.len()
         + opt_u32_len(span::DROPPED_EVENTS_COUNT, e.dropped_events_count)
@@ -365,7 +369,7 @@ pub fn encode_span(buf: &mut Vec<u8>, span: &SpanData) {
 
 /// [`encode_span`] into a [`SpanBuf`], with the writers the recording path
 /// uses.
-pub fn encode_span_into(buf: &mut SpanBuf, span: &SpanData) {
+pub(crate) fn encode_span_into(buf: &mut SpanBuf, span: &SpanData) {
     let limit = usize::MAX;
     let layout = put_span_start(
         buf,

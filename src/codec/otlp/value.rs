@@ -56,7 +56,7 @@ pub(super) fn put_opt_u32<B: BufMut + ?Sized>(buf: &mut B, field: u32, v: u32) {
 
 /// `s` cut to at most `limit` bytes on a UTF-8 character boundary.
 #[inline]
-pub fn truncate_str(s: &str, limit: usize) -> &str {
+pub(crate) fn truncate_str(s: &str, limit: usize) -> &str {
     if s.len() <= limit {
         return s;
     }
@@ -286,7 +286,7 @@ impl EncodeValue for AnyValue {
 ///
 /// Hot path (runs per attribute): must not allocate.
 #[inline]
-pub fn kv_len<V: EncodeValue + ?Sized>(key: &str, value: &V, limit: usize) -> usize {
+pub(crate) fn kv_len<V: EncodeValue + ?Sized>(key: &str, value: &V, limit: usize) -> usize {
     opt_str_len(key_value::KEY, key) + len_field_len(key_value::VALUE, value.value_len(limit))
 }
 
@@ -403,7 +403,7 @@ pub fn put_i64_kv(buf: &mut SpanBuf, field: u32, key: &str, value: i64) {
 
 /// The length of a whole `KeyValue` field numbered `field`.
 #[inline]
-pub fn kv_field_len<V: EncodeValue + ?Sized>(
+pub(crate) fn kv_field_len<V: EncodeValue + ?Sized>(
     field: u32,
     key: &str,
     value: &V,
@@ -431,9 +431,7 @@ pub(super) fn put_key_values<B: BufMut + ?Sized>(
 
 /// A list of attributes an event or link carries: either borrowed pairs
 /// (recording API) or owned [`KeyValue`]s.
-pub trait AttributeList {
-    /// How many pairs.
-    fn count(&self) -> usize;
+pub(crate) trait AttributeList {
     /// The length of the first `n` pairs written as fields numbered `field`.
     fn fields_len(&self, field: u32, n: usize, limit: usize) -> usize;
     /// Writes the first `n` pairs as fields numbered `field`.
@@ -441,9 +439,6 @@ pub trait AttributeList {
 }
 
 impl AttributeList for [(&str, ValueRef<'_>)] {
-    fn count(&self) -> usize {
-        self.len()
-    }
     fn fields_len(&self, field: u32, n: usize, limit: usize) -> usize {
         self.iter()
             .take(n)
@@ -458,9 +453,6 @@ impl AttributeList for [(&str, ValueRef<'_>)] {
 }
 
 impl AttributeList for [KeyValue] {
-    fn count(&self) -> usize {
-        self.len()
-    }
     fn fields_len(&self, field: u32, n: usize, limit: usize) -> usize {
         key_values_len(field, &self[..n.min(self.len())], limit)
     }
