@@ -607,7 +607,7 @@ mod proxy_example {
             .args(flags)
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the proxy example is built by cargo test");
+            .expect("the proxy example is built by `cargo test --all-features` (without a target filter such as --tests)");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let addr = loop {
             let line = lines.next().expect("the proxy prints its address").unwrap();
