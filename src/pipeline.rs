@@ -208,7 +208,7 @@ impl PipelineBuilder {
         );
         let worker_thread = match self.runtime {
             Some(handle) => {
-                handle.spawn(worker.run());
+                handle.spawn(priority::Bounded::new(worker.run()));
                 None
             }
             None => {
@@ -223,7 +223,7 @@ impl PipelineBuilder {
                     .name("tracewire-export".into())
                     .spawn(move || {
                         priority::apply_to_current_thread(priority);
-                        rt.block_on(worker.run())
+                        rt.block_on(priority::Bounded::new(worker.run()))
                     })
                     .map_err(BuildError::Worker)?;
                 Some(t)

@@ -13,6 +13,10 @@
 //! thread. Must never be called on a recording thread (it is a syscall).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// How tracewire's own threads (the export worker and its doorbell) are
 /// scheduled against the application's (`tracing.batch.workerPriority`).
@@ -84,6 +88,52 @@ impl std::str::FromStr for WorkerPriority {
             "normal" => Ok(WorkerPriority::Normal),
             _ => Err(UnknownPriority),
         }
+    }
+}
+
+/// The longest a poll of one of tracewire's own tasks may run before its
+/// thread offers the CPU to the application (see [`Bounded`]).
+const SLICE: Duration = Duration::from_micros(50);
+
+pin_project_lite::pin_project! {
+    /// A future whose polls are bounded slices of work: after a poll that
+    /// ran longer than 50 us, the thread yields the CPU (`sched_yield`),
+    /// so an application thread that is runnable on this CPU runs next
+    /// instead of waiting for the rest of tracewire's work.
+    ///
+    /// Why: Linux (EEVDF) grants even a `SCHED_IDLE` thread a whole time
+    /// slice, about a millisecond, when the application's thread on that
+    /// CPU has run long enough to become ineligible; measured through
+    /// `examples/proxy.rs` at saturation, the export worker then held the
+    /// proxy's thread for 0.3-1.8 ms, 37 times in 3 s (BENCHMARKS.md).
+    /// Yielding ends such a slice as soon as the current poll ends. With
+    /// nothing else runnable, the yield returns at once.
+    ///
+    /// Runs per poll of the worker's tasks (never on a recording thread):
+    /// two clock reads, and a syscall only after a long poll.
+    pub(crate) struct Bounded<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> Bounded<F> {
+    /// `inner`, polled in bounded slices.
+    pub(crate) fn new(inner: F) -> Self {
+        Bounded { inner }
+    }
+}
+
+impl<F: Future> Future for Bounded<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let started = Instant::now();
+        let out = self.project().inner.poll(cx);
+        if started.elapsed() > SLICE {
+            std::thread::yield_now();
+        }
+        out
     }
 }
 

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use crate::clock;
 use crate::codec::otlp::{EncodedResource, EncodedScope};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
-use crate::priority::WorkerPriority;
+use crate::priority::{Bounded, WorkerPriority};
 use crate::route::Route;
 use crate::shared::lane::LargeSpan;
 use crate::shared::log::{LogReader, Mark, RecordRef};
@@ -470,6 +470,10 @@ impl Worker {
                 break;
             }
             any = true;
+            // A batch is a slice of work: let the runtime (and, through
+            // `priority::Bounded`, the application's threads) run between
+            // batches.
+            tokio::task::yield_now().await;
         }
         any
     }
@@ -481,6 +485,7 @@ impl Worker {
             if self.export_batch(None).await == 0 {
                 return false;
             }
+            tokio::task::yield_now().await;
         }
         self.retire_finished_logs();
         true
@@ -541,7 +546,7 @@ impl Worker {
         let guard = InFlight::new(self.shared.clone(), taken as u64);
         let exporter = self.exporter.clone();
         let pool = self.request_pool.clone();
-        self.tasks.spawn(async move {
+        self.tasks.spawn(Bounded::new(async move {
             let _permit = permit;
             // The exporter should honour the deadline itself; this is the
             // safety net that makes a silent collector unable to hold a
@@ -565,7 +570,7 @@ impl Worker {
             if let Some(buf) = report.buffer {
                 pool.give(buf);
             }
-        });
+        }));
     }
 
     /// Waits for every export in flight, until `deadline`. Returns `false`

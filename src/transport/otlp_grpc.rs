@@ -37,6 +37,7 @@ use crate::codec::gzip;
 use crate::codec::response::{decode_export_response, RpcStatus};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
+use crate::priority::Bounded;
 use crate::retry::{self, Accepted, Attempt, RetryConfig};
 use crate::shared::pool::Pool;
 use crate::tls::{Alpn, Connector};
@@ -212,11 +213,11 @@ impl GrpcExporter {
                 permanent: false,
             })?;
         let ping_pong = conn.ping_pong();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(Bounded::new(async move {
             if let Err(e) = conn.await {
                 log::debug!("tracewire: gRPC connection ended: {e}");
             }
-        });
+        }));
         let in_flight = Arc::new(AtomicUsize::new(0));
         if let (false, Some(pp)) = (self.keep_alive.is_zero(), ping_pong) {
             tokio::spawn(keep_alive(

@@ -29,6 +29,7 @@ use crate::codec::response::{
 };
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
+use crate::priority::Bounded;
 use crate::retry::{self, Accepted, Attempt, RetryConfig};
 use crate::shared::pool::Pool;
 use crate::sync::lock;
@@ -230,9 +231,9 @@ impl HttpExporter {
                 message: format!("HTTP handshake with {}: {e}", self.endpoint.authority()),
                 permanent: false,
             })?;
-        tokio::spawn(async move {
+        tokio::spawn(Bounded::new(async move {
             let _ = conn.await;
-        });
+        }));
         Ok((sender, Instant::now()))
     }
 
