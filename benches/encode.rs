@@ -14,6 +14,11 @@
 //! Both produce the same bytes (asserted before measuring). Throughput is in
 //! request bytes.
 //!
+//! The `compress` group then measures what compressing that request costs
+//! per span, as the exporter does it (into a pooled buffer): `none` (a
+//! copy, the floor), `gzip` (flate2 at its fastest level) and `zstd` (level
+//! 1); the bytes each puts on the wire go to stderr.
+//!
 //! Run: `cargo bench --bench encode`
 
 use bytes::BytesMut;
@@ -250,6 +255,7 @@ fn bench_encode(c: &mut Criterion) {
         "tracewire and prost must produce identical requests"
     );
     let request_bytes = ours.len() as u64;
+    let request = ours.clone().freeze();
     request_pool.give(ours);
 
     let mut group = c.benchmark_group("encode");
@@ -292,6 +298,41 @@ fn bench_encode(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    group.finish();
+
+    // Compression, per span of the same 512-span request.
+    let mut group = c.benchmark_group("compress");
+    group.throughput(Throughput::Elements(SPANS as u64));
+    type Compress = fn(&mut BytesMut, &[u8]);
+    let codecs: [(&str, Compress); 3] = [
+        ("none", |out, input| out.extend_from_slice(input)),
+        ("gzip", |out, input| {
+            tracewire::internal::codec::gzip::compress_into(out, input)
+        }),
+        ("zstd", |out, input| {
+            tracewire::internal::codec::zstd::compress_into(out, input).unwrap()
+        }),
+    ];
+    for (name, compress) in codecs {
+        let mut out = request_pool.take();
+        compress(&mut out, &request);
+        eprintln!(
+            "compress {name}: {} request bytes -> {} on the wire ({:.1}%), {:.1} bytes per span",
+            request.len(),
+            out.len(),
+            100.0 * out.len() as f64 / request.len() as f64,
+            out.len() as f64 / SPANS as f64
+        );
+        request_pool.give(out);
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                let mut out = request_pool.take();
+                compress(&mut out, black_box(&request));
+                black_box(&out);
+                request_pool.give(out);
+            })
+        });
+    }
     group.finish();
 }
 

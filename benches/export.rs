@@ -21,6 +21,10 @@
 //! against one (with the CPU per delivered span of each); what routing
 //! costs per span alone is `cargo bench --bench route`.
 //!
+//! The `compression_grpc` / `compression_http` groups measure tracewire with
+//! no compression, gzip and zstd: delivered spans/s, and on stderr the
+//! exporter's CPU and the bytes on the wire per delivered span.
+//!
 //! Run: `cargo bench --bench export`
 
 use std::hint::black_box;
@@ -39,7 +43,7 @@ use opentelemetry_sdk::trace::{
 };
 use tracewire::internal::codec::wire::get_varint;
 use tracewire::transport::{build, Endpoint};
-use tracewire::transport::{ExporterConfig, Protocol};
+use tracewire::transport::{Compression, ExporterConfig, Protocol};
 use tracewire::{BatchConfig, Pipeline, Tracer};
 
 #[path = "support/proxy_span.rs"]
@@ -96,7 +100,24 @@ struct Collector {
     http: SocketAddr,
     grpc: SocketAddr,
     spans: Arc<AtomicU64>,
+    /// Request bytes as received (compressed, when they were).
+    wire_bytes: Arc<AtomicU64>,
     _rt: tokio::runtime::Runtime,
+}
+
+/// A request body as sent, inflated by its encoding (`gzip`, `zstd`, or
+/// none), as a Collector does before decoding.
+fn inflate(encoding: Option<&[u8]>, body: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    match encoding {
+        Some(b"gzip") => {
+            let mut out = Vec::new();
+            let _ = flate2::read::GzDecoder::new(body).read_to_end(&mut out);
+            out
+        }
+        Some(b"zstd") => zstd::decode_all(body).unwrap_or_default(),
+        _ => body.to_vec(),
+    }
 }
 
 fn start_collector() -> Collector {
@@ -118,21 +139,32 @@ fn start_collector_counting(spans: Arc<AtomicU64>) -> Collector {
         (http, grpc)
     });
     let (http_addr, grpc_addr) = (http.local_addr().unwrap(), grpc.local_addr().unwrap());
-    let s = spans.clone();
+    let wire_bytes = Arc::new(AtomicU64::new(0));
+    let (s, w) = (spans.clone(), wire_bytes.clone());
     rt.spawn(async move {
         loop {
             let Ok((tcp, _)) = http.accept().await else {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let s = s.clone();
+            let (s, w) = (s.clone(), w.clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let s = s.clone();
+                        let (s, w) = (s.clone(), w.clone());
                         async move {
+                            let encoding = req
+                                .headers()
+                                .get("content-encoding")
+                                .map(|v| v.as_bytes().to_vec());
                             let body = req.into_body().collect().await?.to_bytes();
-                            s.fetch_add(count_spans(&body), Ordering::Relaxed);
+                            w.fetch_add(body.len() as u64, Ordering::Relaxed);
+                            if encoding.is_some() {
+                                let raw = inflate(encoding.as_deref(), &body);
+                                s.fetch_add(count_spans(&raw), Ordering::Relaxed);
+                            } else {
+                                s.fetch_add(count_spans(&body), Ordering::Relaxed);
+                            }
                             Ok::<_, hyper::Error>(
                                 hyper::Response::builder()
                                     .header("content-type", "application/x-protobuf")
@@ -148,14 +180,14 @@ fn start_collector_counting(spans: Arc<AtomicU64>) -> Collector {
             });
         }
     });
-    let s = spans.clone();
+    let (s, w) = (spans.clone(), wire_bytes.clone());
     rt.spawn(async move {
         loop {
             let Ok((tcp, _)) = grpc.accept().await else {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let s = s.clone();
+            let (s, w) = (s.clone(), w.clone());
             tokio::spawn(async move {
                 let Ok(mut conn) = h2::server::Builder::new()
                     .initial_window_size(1 << 20)
@@ -166,15 +198,26 @@ fn start_collector_counting(spans: Arc<AtomicU64>) -> Collector {
                     return;
                 };
                 while let Some(Ok((req, mut respond))) = conn.accept().await {
-                    let s = s.clone();
+                    let (s, w) = (s.clone(), w.clone());
                     tokio::spawn(async move {
+                        let encoding = req
+                            .headers()
+                            .get("grpc-encoding")
+                            .map(|v| v.as_bytes().to_vec());
                         let mut body = req.into_body();
                         let mut buf = Vec::new();
                         while let Some(Ok(chunk)) = body.data().await {
                             let _ = body.flow_control().release_capacity(chunk.len());
                             buf.extend_from_slice(&chunk);
                         }
-                        s.fetch_add(count_spans(buf.get(5..).unwrap_or(&[])), Ordering::Relaxed);
+                        w.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        let msg = buf.get(5..).unwrap_or(&[]);
+                        if buf.first() == Some(&1) {
+                            let raw = inflate(encoding.as_deref(), msg);
+                            s.fetch_add(count_spans(&raw), Ordering::Relaxed);
+                        } else {
+                            s.fetch_add(count_spans(msg), Ordering::Relaxed);
+                        }
                         let head = http::Response::builder()
                             .status(200)
                             .header("content-type", "application/grpc")
@@ -195,6 +238,7 @@ fn start_collector_counting(spans: Arc<AtomicU64>) -> Collector {
         http: http_addr,
         grpc: grpc_addr,
         spans,
+        wire_bytes,
         _rt: rt,
     }
 }
@@ -236,13 +280,24 @@ impl Exporter {
 }
 
 fn tracewire_exporter(protocol: Protocol, c: &Collector, batch: BatchConfig) -> Exporter {
+    tracewire_compressed(protocol, c, batch, Compression::None)
+}
+
+fn tracewire_compressed(
+    protocol: Protocol,
+    c: &Collector,
+    batch: BatchConfig,
+    compression: Compression,
+) -> Exporter {
     let endpoint = match protocol {
         Protocol::Http => Endpoint::parse_http(&format!("http://{}/v1/traces", c.http)).unwrap(),
         Protocol::Grpc => Endpoint::parse_grpc(&c.grpc.to_string(), true).unwrap(),
         other => panic!("{other:?} is not benchmarked"),
     };
+    let mut config = ExporterConfig::new(protocol, endpoint);
+    config.compression = compression;
     let p = Pipeline::builder()
-        .exporter_arc(build(&ExporterConfig::new(protocol, endpoint)).unwrap())
+        .exporter_arc(build(&config).unwrap())
         .batch(batch)
         .preallocate(true)
         .start()
@@ -514,5 +569,38 @@ fn bench_export(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_fleet, bench_export);
+/// tracewire with each compression, gRPC and HTTP: delivered spans/s
+/// (criterion), then the exporter's CPU and the bytes on the wire per
+/// delivered span (the collector inflates on its own threads, left out).
+fn bench_compression(c: &mut Criterion) {
+    let collector = start_collector();
+    for protocol in [Protocol::Grpc, Protocol::Http] {
+        let p = format!("{protocol:?}").to_lowercase();
+        let mut g = c.benchmark_group(format!("compression_{p}"));
+        g.throughput(Throughput::Elements(1));
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(8));
+        g.warm_up_time(Duration::from_secs(2));
+        for (name, compression) in [
+            ("none", Compression::None),
+            ("gzip", Compression::Gzip),
+            ("zstd", Compression::Zstd),
+        ] {
+            let tw = tracewire_compressed(protocol, &collector, throughput_batch(), compression);
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| deliver(&tw, &collector, iters))
+            });
+            let bytes0 = collector.wire_bytes.load(Ordering::Relaxed);
+            cpu_per_span(&format!("{p} tracewire {name}"), &tw, &collector, 500_000);
+            let bytes = collector.wire_bytes.load(Ordering::Relaxed) - bytes0;
+            eprintln!(
+                "wire {p} tracewire {name}: {:.1} bytes per delivered span",
+                bytes as f64 / 500_000.0
+            );
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench_fleet, bench_export, bench_compression);
 criterion_main!(benches);

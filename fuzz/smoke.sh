@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-30}"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-targets=(encode_roundtrip traceparent config responses receive split)
+targets=(encode_roundtrip traceparent propagators config responses receive split)
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${seconds}s"
   # Work on a copy so the committed seeds stay small and reviewable.

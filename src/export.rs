@@ -241,6 +241,15 @@ pub trait Exporter: Send + Sync + 'static {
     /// `request.deadline`, and reports the outcome.
     fn export(&self, request: ExportRequest) -> BoxFuture<'_, ExportReport>;
 
+    /// The exporter's `otel.component.type` in OpenTelemetry's
+    /// self-observability metrics ([`crate::metrics::write_otel_prometheus`]):
+    /// `otlp_grpc_span_exporter` and `otlp_http_span_exporter` for
+    /// tracewire's own; by default `span_exporter`. Lowercase with
+    /// underscores, as the convention asks.
+    fn component_type(&self) -> &'static str {
+        "span_exporter"
+    }
+
     /// tracewire's own fleet transport (several collectors, each trace
     /// routed whole to one): how the worker learns the members. Its type
     /// is private, so no exporter outside tracewire can implement it; a

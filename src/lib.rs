@@ -45,19 +45,21 @@
 //!              the scheduling priority of tracewire's own threads
 //! rand         the per-thread id generator
 //! propagation, sampling, proto, route
-//!              W3C traceparent / tracestate; head samplers; prost types
+//!              trace_context (W3C traceparent / tracestate) · baggage ·
+//!              b3 · composite (OTEL_PROPAGATORS); head samplers; prost types
 //!              (decoding only: tests and the receiver); rendezvous
 //!              hashing of trace ids over a fleet of collectors
 //! codec        wire (varints) · buf (SpanBuf) · otlp (message writers,
 //!              trace-id split) · grpc (framing, codes) · response
-//!              (decoders) · gzip                                  (sans-IO)
+//!              (decoders) · gzip · zstd (feature `zstd`)          (sans-IO)
 //! shared       what recording threads and the worker share: span logs (chunk,
 //!              log), the large-span lane, the wake-up, pools, stats
 //! record       Tracer, Span, per-thread state                  (the proxy's threads)
 //! export       the Exporter trait: an encoded request in, a report out
 //! retry, metrics
 //!              one Attempt outcome type; backoff; the retry loop;
-//!              Stats and endpoint stats as Prometheus text
+//!              Stats and endpoint stats as Prometheus text (prometheus:
+//!              the format; otel: OpenTelemetry's otel.sdk.* names)
 //! batch, tls   the export worker (logs -> request buffers -> exporter);
 //!              rustls client and server configs, PEM loading, MaybeTls
 //! transport    ExporterConfig; conn · otlp_http · otlp_grpc · outcome ·
@@ -79,13 +81,13 @@
 //! | path | for | what |
 //! |---|---|---|
 //! | crate root | a proxy | [`Pipeline`], [`PipelineBuilder`], [`Tracer`], [`SpanBuilder`], [`Span`], [`SpanContext`], [`SpanKind`], [`Status`], [`StatusCode`]; [`BatchConfig`], [`WorkerPriority`]; [`Stats`], [`Histogram`], [`ShedState`]; [`BuildError`], [`FlushError`], [`ShutdownError`] |
-//! | [`propagation`] | a proxy | W3C `traceparent` / `tracestate` in and out of headers |
+//! | [`propagation`] | a proxy | W3C `traceparent` / `tracestate`, W3C `baggage`, B3, and the set `OTEL_PROPAGATORS` names ([`propagation::Propagators`]) in and out of headers |
 //! | [`model`] | a proxy, a custom exporter | ids, contexts, values, span limits, the span data model |
 //! | [`sampling`] | an operator | head samplers and consistent-probability thresholds |
 //! | [`config`] | an operator | Traefik's `tracing` section and `OTEL_*` to a [`config::Config`] |
 //! | [`transport`] | an operator | the OTLP/HTTP and OTLP/gRPC exporters' options and [`transport::build`] |
 //! | [`export`] | a custom exporter | the [`export::Exporter`] trait, its request and report |
-//! | [`metrics`] | an operator | the pipeline's statistics as Prometheus text |
+//! | [`metrics`] | an operator | the pipeline's statistics as Prometheus text, under tracewire's names and OpenTelemetry's `otel.sdk.*` names |
 //! | [`proto`] (feature `proto`) | tests, debugging | prost types of the OTLP messages, for decoding |
 //! | [`receive`] (feature `receiver`) | tests, debugging | an embedded OTLP receiver |
 //! | `tower`, `tracing`, `opentelemetry` (features of those names) | integrations | tower middleware, a `tracing` layer, an OpenTelemetry SDK `SpanExporter` |
@@ -202,6 +204,11 @@ pub mod internal {
         /// gzip both ways.
         pub mod gzip {
             pub use crate::codec::gzip::{compress_into, decompress, InflateError};
+        }
+        /// zstd request compression (feature `zstd`).
+        #[cfg(feature = "zstd")]
+        pub mod zstd {
+            pub use crate::codec::zstd::{compress_into, CompressError, LEVEL};
         }
         /// Protobuf wire primitives.
         pub mod wire {

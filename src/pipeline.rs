@@ -320,16 +320,24 @@ impl Pipeline {
     /// let mut body = String::new();
     /// pipeline.render_metrics(&mut body);
     /// assert!(body.contains("tracewire_spans_exported_total"));
+    /// assert!(body.contains("otel_sdk_exporter_span_exported_total"));
     /// # }
     /// ```
     pub fn render_metrics(&self, out: &mut String) {
+        let (stats, latency) = (self.stats(), self.export_latency());
         crate::metrics::write_prometheus(
-            &self.stats(),
-            &self.export_latency(),
+            &stats,
+            &latency,
             &self.endpoint_stats(),
             &self.dns_stats(),
             out,
         );
+        let components = crate::metrics::Components::new(
+            self.exporter.component_type(),
+            self.shared.id,
+            self.batch.max_queue_size as u64,
+        );
+        crate::metrics::write_otel_prometheus(&stats, &latency, &components, out);
     }
 
     /// How long export calls took so far (each call one batch, from its

@@ -887,3 +887,240 @@ fn the_library_takes_the_same_config_built_in_code() {
     assert_eq!(p.batch_config(), &c.batch);
     let _ = p.shutdown(Duration::from_millis(100));
 }
+
+/// `compression: zstd` in each form (YAML, TOML, a flag, and
+/// OTEL_EXPORTER_OTLP_COMPRESSION), shown back by `config show`'s text.
+#[test]
+fn zstd_compression_in_every_form() {
+    let yaml = "tracing:\n  otlp:\n    http:\n      endpoint: http://c:4318/v1/traces\n      compression: zstd\n";
+    let toml =
+        "[tracing.otlp.http]\nendpoint = \"http://c:4318/v1/traces\"\ncompression = \"ZSTD\"\n";
+    let flags = [
+        "--tracing.otlp.http.endpoint=http://c:4318/v1/traces".to_owned(),
+        "--tracing.otlp.http.compression=zstd".to_owned(),
+    ];
+    let c = three_ways(yaml, toml, &flags);
+    assert_eq!(c.exporter.compression, Compression::Zstd);
+    assert!(
+        c.to_redacted_yaml().contains("compression: zstd"),
+        "{}",
+        c.to_redacted_yaml()
+    );
+    let env = env_of(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]);
+    let c = load(None, &[] as &[&str], env).unwrap();
+    assert_eq!(c.exporter.compression, Compression::Zstd);
+    let err = load(None, &["--tracing.otlp.grpc.compression=lz4"], no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("use gzip, zstd or none"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// The OpenTelemetry declarative configuration file
+// ---------------------------------------------------------------------------
+
+/// A whole `file_format: "1.0"` file, gRPC: every key tracewire reads lands
+/// in the same `Config` fields Traefik's section fills, with `${...}`
+/// substitution, and the other `OTEL_*` variables not read.
+#[test]
+fn a_declarative_file_maps_onto_the_config() {
+    let f = files();
+    let yaml = format!(
+        r#"
+file_format: "1.0"
+disabled: false
+resource:
+  attributes:
+    - name: service.name
+      value: ${{SERVICE:-edge-proxy}}
+    - name: deployment.environment.name
+      value: prod
+  attributes_list: "team=edge,deployment.environment.name=ignored"
+attribute_limits:
+  attribute_value_length_limit: 4096
+propagator:
+  composite:
+    - tracecontext:
+    - baggage:
+    - b3multi:
+tracer_provider:
+  processors:
+    - batch:
+        schedule_delay: 2000
+        export_timeout: 15000
+        max_queue_size: 4096
+        max_export_batch_size: 1024
+        exporter:
+          otlp_grpc:
+            endpoint: https://${{env:HOST}}:4317
+            headers:
+              - name: authorization
+                value: Bearer ${{TOKEN}}
+            headers_list: "x-tenant=acme,authorization=overridden"
+            tls:
+              ca_file: {ca}
+              cert_file: {cert}
+              key_file: {key}
+            compression: gzip
+            timeout: 3000
+  limits:
+    attribute_count_limit: 64
+    event_count_limit: 32
+  sampler:
+    parent_based:
+      root:
+        trace_id_ratio_based:
+          ratio: ${{RATIO}}
+"#,
+        ca = f.ca,
+        cert = f.cert,
+        key = f.key
+    );
+    let env = env_of(&[
+        ("HOST", "collector.internal"),
+        ("TOKEN", "t0ken"),
+        ("RATIO", "0.25"),
+        // Not read when a file is used, as the specification says.
+        ("OTEL_SERVICE_NAME", "from-env"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://elsewhere:4318"),
+    ]);
+    let c = load_str(&yaml, Format::Yaml, &[] as &[&str], env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.enabled);
+    assert_eq!(c.service_name, "edge-proxy");
+    let attr = |k: &str| {
+        c.resource_attributes
+            .iter()
+            .find(|(ak, _)| ak == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(attr("deployment.environment.name"), Some("prod"));
+    assert_eq!(attr("team"), Some("edge"));
+    let e = &c.exporter;
+    assert_eq!(e.protocol, Protocol::Grpc);
+    assert_eq!(e.endpoint.authority(), "collector.internal:4317");
+    assert!(e.endpoint.is_tls());
+    let header = |k: &str| {
+        e.headers
+            .iter()
+            .find(|(n, _)| n.as_str() == k)
+            .map(|(_, v)| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header("authorization").as_deref(), Some("Bearer t0ken"));
+    assert_eq!(header("x-tenant").as_deref(), Some("acme"));
+    assert!(e.headers.iter().all(|(_, v)| v.is_sensitive()));
+    assert_eq!(
+        e.tls.ca.as_deref().map(|p| p.display().to_string()),
+        Some(f.ca.clone())
+    );
+    assert_eq!(
+        e.tls.key.as_deref().map(|p| p.display().to_string()),
+        Some(f.key.clone())
+    );
+    assert_eq!(e.compression, Compression::Gzip);
+    assert_eq!(e.timeout, Duration::from_secs(3));
+    assert_eq!(c.batch.scheduled_delay, Duration::from_secs(2));
+    assert_eq!(c.batch.export_timeout, Duration::from_secs(15));
+    assert_eq!(
+        (c.batch.max_queue_size, c.batch.max_export_batch_size),
+        (4096, 1024)
+    );
+    assert_eq!(c.limits.max_attribute_value_length, Some(4096));
+    assert_eq!(c.limits.max_attributes_per_span, 64);
+    assert_eq!(c.limits.max_events_per_span, 32);
+    assert_eq!(c.sampler, Sampler::parent_based(Sampler::ratio(0.25)));
+    assert_eq!(c.propagators.to_string(), "tracecontext,baggage,b3multi");
+    let shown = c.to_redacted_yaml();
+    assert!(!shown.contains("t0ken"), "{shown}");
+    drop(f.pki);
+}
+
+/// `OTEL_CONFIG_FILE` names the file; an HTTP exporter with its defaults;
+/// `$$` is a dollar; `disabled: true` turns tracing off.
+#[test]
+fn otel_config_file_is_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("otel.yaml");
+    std::fs::write(
+        &path,
+        "file_format: \"1.0\"\ndisabled: ${OFF:-false}\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_http:\n            endpoint: ${ENDPOINT:-http://localhost:4318/v1/traces}\n            headers:\n              - name: x-price\n                value: $$5\n            compression: zstd\n",
+    )
+    .unwrap();
+    let p = path.display().to_string();
+    let env = env_of(&[("OTEL_CONFIG_FILE", &p)]);
+    let c = load(None, &[] as &[&str], env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.enabled);
+    assert_eq!(c.exporter.protocol, Protocol::Http);
+    assert_eq!(
+        c.exporter.endpoint.to_string(),
+        "http://localhost:4318/v1/traces"
+    );
+    assert_eq!(c.exporter.headers[0].1.to_str().unwrap(), "$5");
+    assert_eq!(c.exporter.compression, Compression::Zstd);
+    assert_eq!(c.batch.max_queue_size, 2048, "the default");
+    assert_eq!(c.sampler, Sampler::default());
+    let env = env_of(&[("OTEL_CONFIG_FILE", &p), ("OFF", "true")]);
+    assert!(!load(None, &[] as &[&str], env).unwrap().enabled);
+    // Flags and a declarative file do not mix.
+    let err = load(Some(&path), &["--tracing.sampleRate=0.5"], no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot be combined") && err.contains("sampleRate"),
+        "{err}"
+    );
+}
+
+/// Each key tracewire does not know or does not support is an error naming
+/// it, all reported at once.
+#[test]
+fn a_declarative_file_with_keys_tracewire_cannot_honour() {
+    let yaml = r#"
+file_format: "1.0"
+meter_provider:
+  readers: []
+tracer_provider:
+  processors:
+    - batch:
+        max_queue_sizes: 10
+        exporter:
+          console: {}
+  sampler:
+    parent_based:
+      root:
+        always_on:
+      remote_parent_not_sampled:
+        always_on:
+"#;
+    let err = load_str(yaml, Format::Yaml, &[] as &[&str], no_env)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "meter_provider: this key is not supported by tracewire",
+        "unknown option tracer_provider.processors[0].batch.max_queue_sizes; did you mean tracer_provider.processors[0].batch.max_queue_size?",
+        "tracer_provider.processors[0].batch.exporter.console: this key is not supported",
+        "tracer_provider.sampler.parent_based.remote_parent_not_sampled: this key is not supported",
+    ] {
+        assert!(err.contains(needle), "{needle}\n---\n{err}");
+    }
+    for (yaml, needle) in [
+        ("file_format: \"0.3\"\n", "0.x files need the renames"),
+        (
+            "file_format: \"1.0\"\ntracer_provider:\n  processors:\n    - simple:\n        exporter:\n          otlp_http: {}\n",
+            "use batch",
+        ),
+        ("file_format: \"1.0\"\n", "has no tracer_provider"),
+        (
+            "file_format: \"1.0\"\nresource:\n  attributes:\n    - name: ${bad name}\n      value: x\ntracer_provider: {}\n",
+            "not an environment variable name",
+        ),
+        (
+            "file_format: \"1.0\"\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_http:\n            encoding: json\n",
+            "tracewire sends binary protobuf",
+        ),
+    ] {
+        let err = load_str(yaml, Format::Yaml, &[] as &[&str], no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{needle}\n---\n{err}");
+    }
+}

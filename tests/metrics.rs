@@ -154,6 +154,109 @@ async fn the_metrics_parse_with_prometheus_client_and_match_the_stats() {
     );
     assert_eq!(collector.state.requests() as u64, stats.exports);
 
+    // The same figures under OpenTelemetry's SDK self-observability names,
+    // as the Prometheus parser reads them: (family, error_type, value).
+    let otel = |family: &str, component: &str, error: Option<&str>| -> f64 {
+        let f = families
+            .get(family)
+            .unwrap_or_else(|| panic!("no family {family}\n{text}"));
+        let found: Vec<f64> = f["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s[1]["otel_component_type"] == component
+                    && s[1]["otel_component_name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(&format!("{component}/")))
+                    && s[1].get("error_type").and_then(|e| e.as_str()) == error
+                    && s[1].get("le").is_none()
+                    && !s[0].as_str().unwrap().ends_with("_sum")
+            })
+            .map(|s| s[2].as_f64().unwrap())
+            .collect();
+        assert_eq!(found.len(), 1, "{family} {component} {error:?}: {f}");
+        found[0]
+    };
+    let (exporter, processor) = ("otlp_http_span_exporter", "batching_span_processor");
+    for (family, component, error, expected) in [
+        (
+            "otel_sdk_exporter_span_exported",
+            exporter,
+            None,
+            stats.exported,
+        ),
+        (
+            "otel_sdk_exporter_span_exported",
+            exporter,
+            Some("rejected"),
+            stats.rejected,
+        ),
+        (
+            "otel_sdk_exporter_span_exported",
+            exporter,
+            Some("failed"),
+            stats.failed,
+        ),
+        (
+            "otel_sdk_exporter_span_inflight",
+            exporter,
+            None,
+            stats.exporting,
+        ),
+        (
+            "otel_sdk_processor_span_processed",
+            processor,
+            None,
+            stats.exported + stats.failed + stats.rejected,
+        ),
+        (
+            "otel_sdk_processor_span_processed",
+            processor,
+            Some("queue_full"),
+            stats.dropped,
+        ),
+        (
+            "otel_sdk_processor_span_processed",
+            processor,
+            Some("shed"),
+            stats.shed,
+        ),
+        (
+            "otel_sdk_processor_span_queue_size",
+            processor,
+            None,
+            stats.queued - stats.exporting,
+        ),
+        (
+            "otel_sdk_processor_span_queue_capacity",
+            processor,
+            None,
+            2048,
+        ),
+        (
+            "otel_sdk_exporter_operation_duration_seconds",
+            exporter,
+            None,
+            pipeline.export_latency().count(),
+        ),
+    ] {
+        assert_eq!(
+            otel(family, component, error),
+            expected as f64,
+            "{family} {error:?}\n{text}"
+        );
+    }
+    assert_eq!(
+        families["otel_sdk_exporter_span_exported"]["type"],
+        "counter"
+    );
+    assert_eq!(families["otel_sdk_exporter_span_inflight"]["type"], "gauge");
+    assert_eq!(
+        families["otel_sdk_exporter_operation_duration_seconds"]["type"],
+        "histogram"
+    );
+
     pipeline
         .shutdown_async(Duration::from_secs(5))
         .await

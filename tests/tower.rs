@@ -32,7 +32,8 @@ type Body = Full<Bytes>;
 
 /// The upstream: answers 503 on `/fail`, 200 with `x-upstream: up`
 /// otherwise, and keeps every `traceparent` it saw.
-async fn upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+/// An upstream that records the headers of each request it gets.
+async fn upstream() -> (SocketAddr, Arc<Mutex<Vec<http::HeaderMap>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -47,9 +48,7 @@ async fn upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let s = s.clone();
                     async move {
-                        if let Some(tp) = req.headers().get("traceparent") {
-                            s.lock().unwrap().push(tp.to_str().unwrap().to_owned());
-                        }
+                        s.lock().unwrap().push(req.headers().clone());
                         let mut resp = Response::new(Body::new(Bytes::from_static(b"hi")));
                         if req.uri().path() == "/fail" {
                             *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -301,7 +300,13 @@ async fn a_proxy_on_the_layers_traces_server_and_client_spans() {
     assert!(client.end_time_unix_nano <= server.end_time_unix_nano);
 
     // The upstream saw the CLIENT span's context, in order of requests.
-    let seen = up_seen.lock().unwrap().clone();
+    let seen: Vec<String> = up_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.get("traceparent"))
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert_eq!(seen[0], format!("00-{trace}-{}-01", client.span_id));
 
@@ -341,6 +346,63 @@ async fn a_proxy_on_the_layers_traces_server_and_client_spans() {
         .await
         .unwrap();
     assert_eq!((stats.exported, stats.sampled_out), (4, 2), "{stats:?}");
+}
+
+/// `OTEL_PROPAGATORS=b3multi,baggage`: the SERVER span continues the
+/// incoming B3 trace, the upstream gets the CLIENT span's context in B3
+/// headers (no stale parent id, no traceparent: tracecontext is not listed)
+/// and the incoming baggage byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b3_and_baggage_through_a_proxy_on_the_layers() {
+    let collector = HttpCollector::start(vec![], None).await;
+    let flags = [format!(
+        "--tracing.otlp.http.endpoint={}",
+        collector.url(false)
+    )];
+    let env = |k: &str| (k == "OTEL_PROPAGATORS").then(|| "b3multi,baggage".to_owned());
+    let config = tracewire::config::load(None, &flags, env).unwrap();
+    let pipeline = Pipeline::from_config(&config).unwrap();
+    let (up_addr, up_seen) = upstream().await;
+    let addr = proxy(&pipeline, &config, up_addr).await;
+    let trace = "80f198ee56343ba864fe8b2a57d3eff7";
+    let baggage = "userId=alice,serverNode=DF%2028;prio=1";
+    let resp = send(
+        addr,
+        Request::get("/b3")
+            .header("host", addr.to_string())
+            .header("x-b3-traceid", trace)
+            .header("x-b3-spanid", "e457b5a2e4d86bd1")
+            .header("x-b3-parentspanid", "05e3ac9a4f6e3b90")
+            .header("x-b3-sampled", "1")
+            .header("baggage", baggage)
+            .body(Body::default())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::task::block_in_place(|| pipeline.force_flush(Duration::from_secs(10))).unwrap();
+    let spans = exported(&collector);
+    let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
+    let client = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
+    assert_eq!(server.trace_id.to_string(), trace);
+    assert_eq!(
+        server.parent_span_id.map(|p| p.to_string()).as_deref(),
+        Some("e457b5a2e4d86bd1")
+    );
+    let seen = up_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let h = &seen[0];
+    assert_eq!(h["x-b3-traceid"], trace);
+    assert_eq!(h["x-b3-spanid"], client.span_id.to_string().as_str());
+    assert_eq!(h["x-b3-sampled"], "1");
+    assert!(!h.contains_key("x-b3-parentspanid"), "{h:?}");
+    assert!(!h.contains_key("traceparent"), "{h:?}");
+    assert_eq!(h["baggage"], baggage);
+    pipeline
+        .shutdown_async(Duration::from_secs(5))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,10 +110,11 @@ async fn http_delivers_each_span_once_with_headers_and_keep_alive() {
         assert_eq!(r.headers["content-type"], "application/x-protobuf");
         assert_eq!(r.headers["x-tenant"], "tenant-a");
         assert_eq!(r.headers["content-length"], r.wire_len.to_string().as_str());
-        assert!(r.headers["user-agent"]
-            .to_str()
-            .unwrap()
-            .starts_with("tracewire/"));
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            r.headers["user-agent"],
+            format!("tracewire/{version} OTel-OTLP-Exporter-Rust/{version}").as_str()
+        );
     }
     assert_eq!(
         collector
@@ -374,9 +375,33 @@ async fn grpc_delivers_each_span_once_to_tonic() {
     assert_eq!(sorted(collector.state.accepted_names()), sorted(names));
     let r = collector.state.received.lock().unwrap()[0].clone();
     assert_eq!(r.metadata["authorization"], "Bearer secret-token");
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        r.metadata["user-agent"],
+        format!("tracewire/{version} OTel-OTLP-Exporter-Rust/{version}").as_str()
+    );
     assert!(r.metadata.get("grpc-timeout").is_some());
     let s = p.shutdown_async(Duration::from_secs(5)).await.unwrap();
     assert_eq!((s.exported, s.failed, s.retried), (300, 0, 0));
+}
+
+/// zstd over gRPC, to tonic decoding `grpc-encoding: zstd` (as the
+/// Collector does): every span arrives, the message flagged compressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_zstd() {
+    let collector = GrpcCollector::start(vec![], None).await;
+    let mut cfg = grpc_config(&collector.endpoint());
+    cfg.compression = Compression::Zstd;
+    let p = pipeline(&cfg, batch(Duration::from_secs(10)));
+    let names = record(&p, "zs", 50);
+    flush(&p).await.unwrap();
+    assert_eq!(sorted(collector.state.accepted_names()), sorted(names));
+    assert_eq!(
+        collector.state.received.lock().unwrap()[0].metadata["grpc-encoding"],
+        "zstd"
+    );
+    let s = p.stats();
+    assert_eq!((s.exported, s.failed), (50, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,6 +466,39 @@ async fn grpc_resource_exhausted_without_retry_info_fails() {
         })
     );
     assert_eq!(collector.state.calls(), 1);
+}
+
+/// The Collector's memory limiter extension refuses with
+/// RESOURCE_EXHAUSTED and no RetryInfo, saying why: retried with backoff,
+/// as its OTLP/HTTP 429 is, and everything arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_memory_limiter_refusal_is_retried() {
+    let collector = GrpcCollector::start(
+        vec![
+            GrpcReply::Status {
+                code: tonic::Code::ResourceExhausted,
+                message: "data refused due to high memory usage",
+                details: None,
+            },
+            GrpcReply::Status {
+                code: tonic::Code::ResourceExhausted,
+                message: "data refused due to high memory usage",
+                details: None,
+            },
+        ],
+        None,
+    )
+    .await;
+    let p = pipeline(
+        &grpc_config(&collector.endpoint()),
+        batch(Duration::from_secs(10)),
+    );
+    let names = record(&p, "m", 5);
+    flush(&p).await.unwrap();
+    assert_eq!(collector.state.calls(), 3);
+    assert_eq!(sorted(collector.state.accepted_names()), sorted(names));
+    let s = p.stats();
+    assert_eq!((s.exported, s.retried, s.failed), (5, 10, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,3 +44,5 @@ pub(crate) mod gzip;
 pub(crate) mod otlp;
 pub(crate) mod response;
 pub(crate) mod wire;
+#[cfg(feature = "zstd")]
+pub(crate) mod zstd;

@@ -15,6 +15,7 @@ use super::read::{compression, MAX_DURATION};
 use super::shown;
 use crate::batch::BatchConfig;
 use crate::model::SpanLimits;
+use crate::propagation::Propagators;
 use crate::sampling::Sampler;
 use crate::transport::{Compression, Protocol};
 
@@ -35,6 +36,7 @@ pub(super) struct Env {
     pub(super) resource_attributes: Vec<(String, String)>,
     pub(super) sampler: Option<Sampler>,
     pub(super) sdk_disabled: bool,
+    pub(super) propagators: Option<Propagators>,
     bsp_max_queue_size: Option<usize>,
     bsp_max_export_batch_size: Option<usize>,
     bsp_schedule_delay: Option<Duration>,
@@ -317,6 +319,17 @@ pub(super) fn read<E: Fn(&str) -> Option<String>>(env: &E, errs: &mut Vec<Config
     }
     if let Some(v) = var("OTEL_TRACES_SAMPLER") {
         e.sampler = sampler(&v, var("OTEL_TRACES_SAMPLER_ARG").as_deref(), errs);
+    }
+    if let Some(v) = var("OTEL_PROPAGATORS") {
+        match v.parse::<Propagators>() {
+            Ok(p) => e.propagators = Some(p),
+            Err(err) => errs.push(invalid(
+                "OTEL_PROPAGATORS",
+                &v,
+                "names a propagator tracewire does not support",
+                &err.to_string(),
+            )),
+        }
     }
     if let Some(v) = var("OTEL_SDK_DISABLED") {
         e.sdk_disabled = boolean("OTEL_SDK_DISABLED", &v, errs).unwrap_or(false);

@@ -27,6 +27,17 @@
 //! `tracing.otlp.{http,grpc}.{compression,timeout,connectTimeout,retry}`,
 //! `tracing.batch` and `tracing.spanLimits`.
 //!
+//! # The OpenTelemetry configuration file
+//!
+//! A YAML file with `file_format: "1.x"` at its top (given as the file, or
+//! named by `OTEL_CONFIG_FILE` when no file is given) is read as the
+//! OpenTelemetry declarative configuration schema instead: its
+//! `tracer_provider`, `resource`, `propagator` and `attribute_limits`,
+//! with `${VAR:-default}` substitution, onto the same [`Config`]. As the
+//! specification says, the other `OTEL_*` variables are then not read;
+//! flags cannot be combined with it. Keys tracewire does not know or
+//! support are errors naming them.
+//!
 //! This module must never panic on user input: every problem is a
 //! [`ConfigError`] naming the option, the value and the fix. No message
 //! shows a header value or an endpoint's `user:password`, and names are
@@ -38,6 +49,7 @@
 //! show of the input), `read` (typed values
 //! out of the tree), `sections` (what the `tracing` section says), `env`
 //! (the `OTEL_*` variables), `resolve` (all of it over the defaults),
+//! `declarative` and `substitute` (the OpenTelemetry configuration file),
 //! `types` (the result), `error`, and `show` (`tracewire config check`).
 //!
 //! ```
@@ -55,6 +67,7 @@
 //! assert!(!config.exporter.endpoint.is_tls());
 //! ```
 
+mod declarative;
 mod depth;
 mod env;
 mod error;
@@ -64,6 +77,7 @@ mod sections;
 mod show;
 mod shown;
 mod source;
+mod substitute;
 mod tree;
 mod types;
 
@@ -81,7 +95,9 @@ pub use types::{
 /// (`--tracing...`), and an environment (usually [`std::env::var`]).
 ///
 /// A file must be UTF-8 and at most 4 MiB: a larger one is refused whole,
-/// never read in part.
+/// never read in part. Without a file, `OTEL_CONFIG_FILE` (from `env`)
+/// names one; a file with `file_format` at its top is an OpenTelemetry
+/// declarative configuration file (see the module docs).
 ///
 /// ```
 /// let config = tracewire::config::load(
@@ -97,12 +113,46 @@ where
     S: AsRef<str>,
     E: Fn(&str) -> Option<String>,
 {
+    // OTEL_CONFIG_FILE names the file when none is given.
+    let from_env = match file {
+        None => env("OTEL_CONFIG_FILE")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()),
+        Some(_) => None,
+    };
+    let file = file.or(from_env.as_deref().map(Path::new));
     let mut tree = match file {
         Some(path) => parse(&source::read_file(path)?, Format::for_path(path))?,
         None => Node::Map(Vec::new()),
     };
+    if declarative::is_declarative(&tree) {
+        return load_declarative(tree, flags, &env);
+    }
     tree.merge(tree::parse_flags(flags)?);
     resolve(&tree, &env)
+}
+
+/// An OpenTelemetry declarative configuration file (`file_format` at its
+/// top): substituted from `env`, mapped onto a `Config`; flags cannot be
+/// combined with it.
+fn load_declarative<S: AsRef<str>, E: Fn(&str) -> Option<String>>(
+    mut tree: Node,
+    flags: &[S],
+    env: &E,
+) -> Result<Config, ConfigErrors> {
+    if let Some(flag) = flags.first() {
+        return Err(ConfigErrors(vec![ConfigError::Conflict(format!(
+            "{} cannot be combined with an OpenTelemetry configuration file (file_format): set \
+             the option in the file, or use Traefik's tracing section instead of the file",
+            shown::flag(flag.as_ref())
+        ))]));
+    }
+    let mut errs = Vec::new();
+    substitute::substitute(&mut tree, "", env, &mut errs);
+    if !errs.is_empty() {
+        return Err(ConfigErrors(errs));
+    }
+    declarative::resolve_declarative(&tree)
 }
 
 /// [`load`] from a string instead of a file.
@@ -117,6 +167,9 @@ where
     E: Fn(&str) -> Option<String>,
 {
     let mut tree = parse(text, format)?;
+    if declarative::is_declarative(&tree) {
+        return load_declarative(tree, flags, &env);
+    }
     tree.merge(tree::parse_flags(flags)?);
     resolve(&tree, &env)
 }

@@ -314,12 +314,22 @@ pub(super) fn compression(
     match s.trim().to_ascii_lowercase().as_str() {
         "gzip" => Some(Compression::Gzip),
         "none" | "" => Some(Compression::None),
+        "zstd" if cfg!(feature = "zstd") => Some(Compression::Zstd),
+        "zstd" => {
+            errs.push(ConfigError::Invalid {
+                option: option.to_owned(),
+                value: format!("{s:?}"),
+                reason: "needs tracewire's `zstd` feature, which this build does not have".into(),
+                fix: "add features = [\"zstd\"] to the tracewire dependency, or use gzip".into(),
+            });
+            None
+        }
         _ => {
             errs.push(ConfigError::Invalid {
                 option: option.to_owned(),
                 value: format!("{s:?}"),
                 reason: "is not a supported compression".into(),
-                fix: "use gzip or none".into(),
+                fix: "use gzip, zstd or none".into(),
             });
             None
         }

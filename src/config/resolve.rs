@@ -104,6 +104,7 @@ pub(super) fn resolve<E: Fn(&str) -> Option<String>>(
         captured_request_headers: t.captured_request_headers,
         captured_response_headers: t.captured_response_headers,
         safe_query_params: t.safe_query_params,
+        propagators: env.propagators.clone().unwrap_or_default(),
         exporter,
         batch,
         limits,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::types::Config;
 use crate::sampling::Sampler;
-use crate::transport::{Compression, Protocol};
+use crate::transport::Protocol;
 
 impl Config {
     /// The resolved configuration as YAML, in Traefik's layout, with every
@@ -104,15 +104,7 @@ impl Config {
             "        insecureSkipVerify: {}",
             e.tls.insecure_skip_verify
         );
-        let _ = writeln!(
-            s,
-            "      compression: {}",
-            if e.compression == Compression::Gzip {
-                "gzip"
-            } else {
-                "none"
-            }
-        );
+        let _ = writeln!(s, "      compression: {}", e.compression.as_str());
         let _ = writeln!(s, "      timeout: {:?}", e.timeout);
         let _ = writeln!(s, "      connectTimeout: {:?}", e.connect_timeout);
         let _ = writeln!(s, "      retry:");

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::batch::BatchConfig;
 use crate::endpoint::Endpoint;
 use crate::model::SpanLimits;
+use crate::propagation::Propagators;
 use crate::sampling::Sampler;
 use crate::transport::{ExporterConfig, Protocol};
 
@@ -40,6 +41,9 @@ pub struct Config {
     pub captured_response_headers: Vec<String>,
     /// Query parameters recorded unredacted; all others are redacted.
     pub safe_query_params: Vec<String>,
+    /// The header formats the tower layers read the parent from and write
+    /// the context in: `OTEL_PROPAGATORS` (default `tracecontext,baggage`).
+    pub propagators: Propagators,
     /// The transport.
     pub exporter: ExporterConfig,
     /// Batching.
@@ -61,6 +65,7 @@ impl Default for Config {
             captured_request_headers: Vec::new(),
             captured_response_headers: Vec::new(),
             safe_query_params: Vec::new(),
+            propagators: Propagators::default(),
             exporter: ExporterConfig::new(Protocol::Http, Endpoint::default_http()),
             batch: BatchConfig::default(),
             limits: SpanLimits::default(),

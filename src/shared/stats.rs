@@ -225,6 +225,7 @@ impl Counters {
             bytes_sent,
             exports,
             exports_in_flight: self.exports_in_flight.load(Ordering::Relaxed),
+            exporting: self.in_flight.load(Ordering::Relaxed).min(queued),
         }
     }
 }
@@ -272,6 +273,10 @@ pub struct Stats {
     pub exports: u64,
     /// Export calls in progress now (each one a batch, retries included).
     pub exports_in_flight: u64,
+    /// Of `queued`, the spans the worker has taken from the logs: being
+    /// batched or in an export in progress (OpenTelemetry's exporter
+    /// in-flight spans). The rest of `queued` waits in the logs.
+    pub exporting: u64,
 }
 
 impl Stats {

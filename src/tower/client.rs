@@ -21,7 +21,7 @@ use super::semconv::{
 };
 use crate::config::Config;
 use crate::model::SpanKind;
-use crate::propagation::inject_into_headers;
+use crate::propagation::baggage::Baggage;
 use crate::record::{Span, Tracer};
 
 struct Shared {
@@ -207,7 +207,15 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let span = self.shared.start(&req);
-        inject_into_headers(span.context(), req.headers_mut());
+        let baggage = req
+            .extensions()
+            .get::<Baggage>()
+            .cloned()
+            .unwrap_or_default();
+        self.shared
+            .options
+            .propagators
+            .inject(span.context(), &baggage, req.headers_mut());
         ClientResponseFuture {
             inner: self.inner.call(req),
             span: Some(span),

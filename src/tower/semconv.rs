@@ -13,6 +13,7 @@ use http::HeaderName;
 
 use crate::config::Config;
 use crate::model::{SpanContext, ValueRef};
+use crate::propagation::Propagators;
 
 /// Traefik's HTTP recording options: captured headers (as
 /// `http.request.header.<name>` / `http.response.header.<name>` keys,
@@ -22,6 +23,8 @@ pub(super) struct HttpOptions {
     pub(super) request_headers: Vec<(HeaderName, String)>,
     pub(super) response_headers: Vec<(HeaderName, String)>,
     pub(super) safe_query_params: Vec<String>,
+    /// The header formats read and written (`OTEL_PROPAGATORS`).
+    pub(super) propagators: Propagators,
 }
 
 impl HttpOptions {
@@ -33,6 +36,7 @@ impl HttpOptions {
                 "http.response.header.",
             ),
             safe_query_params: config.safe_query_params.clone(),
+            propagators: config.propagators.clone(),
         }
     }
 }

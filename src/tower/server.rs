@@ -23,7 +23,7 @@ use super::semconv::{
 };
 use crate::config::Config;
 use crate::model::SpanKind;
-use crate::propagation::extract_from_headers;
+use crate::propagation::baggage::Baggage;
 use crate::record::{Span, Tracer};
 
 /// A route extractor: the request's URI and extensions to a low-cardinality
@@ -212,8 +212,9 @@ impl<S: std::fmt::Debug> std::fmt::Debug for TraceService<S> {
 impl Shared {
     /// Starts the SERVER span for `req` and records the request's fields.
     /// Hot path: no allocation once warm, no lock.
-    fn start<B>(&self, req: &Request<B>) -> Span {
-        let parent = extract_from_headers(req.headers());
+    fn start<B>(&self, req: &Request<B>) -> (Span, Baggage) {
+        let found = self.options.propagators.extract(req.headers());
+        let parent = found.context;
         let route = self
             .route
             .as_ref()
@@ -224,7 +225,7 @@ impl Shared {
                 .start_with_parent(name, SpanKind::Server, parent.as_ref())
         });
         if !span.is_recording() {
-            return span;
+            return (span, found.baggage);
         }
         span.set_str("http.request.method", req.method().as_str());
         span.set_str("url.scheme", req.uri().scheme_str().unwrap_or(self.scheme));
@@ -267,7 +268,7 @@ impl Shared {
         }
         span.set_str("network.protocol.version", protocol_version(req.version()));
         record_headers(&mut span, &self.options.request_headers, req.headers());
-        span
+        (span, found.baggage)
     }
 }
 
@@ -285,8 +286,12 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let span = self.shared.start(&req);
+        let (span, baggage) = self.shared.start(&req);
         req.extensions_mut().insert(span.context().clone());
+        if !baggage.is_empty() {
+            // For the client layer to carry on unchanged.
+            req.extensions_mut().insert(baggage);
+        }
         ResponseFuture {
             inner: self.inner.call(req),
             span: Some(span),

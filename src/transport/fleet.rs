@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::options::{ExporterConfig, Protocol, TransportError};
+use super::options::{ExporterConfig, Protocol, TransportError, GRPC_COMPONENT, HTTP_COMPONENT};
 use super::otlp_grpc::GrpcExporter;
 use super::otlp_http::HttpExporter;
 use crate::codec::otlp::split_request;
@@ -474,6 +474,13 @@ impl Exporter for Fleet {
 
     fn max_request_bytes(&self) -> Option<usize> {
         self.0.max_request
+    }
+
+    fn component_type(&self) -> &'static str {
+        match self.0.config.protocol {
+            Protocol::Grpc => GRPC_COMPONENT,
+            _ => HTTP_COMPONENT,
+        }
     }
 
     fn members(&self) -> Option<&dyn Members> {

@@ -38,6 +38,9 @@ pub use options::{Compression, ExporterConfig, Protocol, Resolver, TransportErro
 /// assert!(build(&cfg).is_ok());
 /// ```
 pub fn build(config: &ExporterConfig) -> Result<Arc<dyn Exporter>, TransportError> {
+    if cfg!(not(feature = "zstd")) && config.compression == Compression::Zstd {
+        return Err(TransportError::ZstdNotBuilt);
+    }
     if !config.fleet.is_empty() || *config.endpoint.via() == Via::Dns {
         return Ok(Arc::new(fleet::Fleet(Arc::new(fleet::FleetExporter::new(
             config,

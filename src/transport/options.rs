@@ -30,12 +30,35 @@ pub enum TransportError {
         /// What the resolver said.
         reason: String,
     },
+    /// zstd was asked for, but tracewire was built without it.
+    #[error("zstd compression needs tracewire's `zstd` feature: add features = [\"zstd\"] to the tracewire dependency in Cargo.toml, or use gzip")]
+    ZstdNotBuilt,
     /// The same collector is listed twice.
     #[error("the collector {member} is listed twice in the endpoints (or resolved twice from dns:/// names); list each collector once")]
     DuplicateMember {
         /// The member's address.
         member: String,
     },
+}
+
+/// Compresses `input` onto the end of `out` as `compression` says (`None`
+/// copies it): the request body's bytes.
+pub(crate) fn compress_into(
+    compression: Compression,
+    out: &mut bytes::BytesMut,
+    input: &[u8],
+) -> Result<(), String> {
+    match compression {
+        Compression::None => out.extend_from_slice(input),
+        Compression::Gzip => crate::codec::gzip::compress_into(out, input),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => {
+            crate::codec::zstd::compress_into(out, input).map_err(|e| e.to_string())?
+        }
+        #[cfg(not(feature = "zstd"))]
+        Compression::Zstd => return Err(TransportError::ZstdNotBuilt.to_string()),
+    }
+    Ok(())
 }
 
 /// Which OTLP transport to use.
@@ -57,6 +80,26 @@ pub enum Compression {
     None,
     /// gzip (`Content-Encoding: gzip` / `grpc-encoding: gzip`).
     Gzip,
+    /// zstd (`Content-Encoding: zstd` / `grpc-encoding: zstd`), which the
+    /// OpenTelemetry Collector accepts on both protocols. Needs tracewire's
+    /// `zstd` feature: without it, configuring it is an error.
+    Zstd,
+}
+
+impl Compression {
+    /// The name on the wire (`Content-Encoding`, `grpc-encoding`) and in
+    /// configuration: `none`, `gzip` or `zstd`.
+    ///
+    /// ```
+    /// assert_eq!(tracewire::transport::Compression::Zstd.as_str(), "zstd");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
 }
 
 /// Where and how spans are sent.
@@ -134,8 +177,20 @@ impl ExporterConfig {
     }
 }
 
-/// `tracewire/<version>`, sent as the user agent.
-pub(crate) const USER_AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
+/// `otel.component.type` of the OTLP/gRPC exporter (self-observability).
+pub(crate) const GRPC_COMPONENT: &str = "otlp_grpc_span_exporter";
+/// `otel.component.type` of the OTLP/HTTP (protobuf) exporter.
+pub(crate) const HTTP_COMPONENT: &str = "otlp_http_span_exporter";
+
+/// The user agent: tracewire's own product token first, then the one the
+/// OTLP specification asks of exporters (`OTel-OTLP-Exporter-<language>/<version>`),
+/// so backends that count OpenTelemetry exporters by user agent see one.
+pub(crate) const USER_AGENT: &str = concat!(
+    "tracewire/",
+    env!("CARGO_PKG_VERSION"),
+    " OTel-OTLP-Exporter-Rust/",
+    env!("CARGO_PKG_VERSION")
+);
 
 /// A resolver's answer for `(name, port)`.
 type Resolve = dyn Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync;

@@ -11,8 +11,11 @@
 //! trailers-only response, or derived from a non-200 HTTP status) to the
 //! attempt's [`Attempt`] as the OTLP specification says: retry on `CANCELLED`,
 //! `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `UNAVAILABLE` and
-//! `DATA_LOSS`; on `RESOURCE_EXHAUSTED` only when `grpc-status-details-bin`
-//! carries a `RetryInfo`, whose delay is honoured; fail otherwise.
+//! `DATA_LOSS`; on `RESOURCE_EXHAUSTED` when `grpc-status-details-bin`
+//! carries a `RetryInfo`, whose delay is honoured, or when its message says
+//! memory ran short (the Collector's memory limiter extension refuses data
+//! that way, without `RetryInfo`: see [`classify`]); fail otherwise. A
+//! response over 4 MiB is a non-retryable error.
 //!
 //! This module must never hold a batch longer than one export, and never
 //! buffers more than [`MAX_GRPC_RESPONSE`] bytes of a response.
@@ -27,13 +30,14 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::conn::{connect, ConnectError, Heard};
-use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
+use super::options::{
+    compress_into, Compression, ExporterConfig, TransportError, GRPC_COMPONENT, USER_AGENT,
+};
 use super::outcome::{finish_export, PartialSuccessLog, Sent};
 use crate::codec::grpc::{
     code, code_for_http_status, code_name, finish_frame, grpc_timeout, read_message,
     status_from_headers, EXPORT_PATH, MAX_GRPC_RESPONSE,
 };
-use crate::codec::gzip;
 use crate::codec::response::{decode_export_response, RpcStatus};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
@@ -47,6 +51,16 @@ use crate::tls::{Alpn, Connector};
 /// the response body as received (one length-prefixed
 /// `ExportTraceServiceResponse`, whose partial success it reads).
 ///
+/// `RESOURCE_EXHAUSTED` is ambiguous: a message over the collector's size
+/// limit (permanent: the same request fails again) and a collector short of
+/// memory (transient) both answer it. OTLP retries it only with a
+/// `RetryInfo`; the OpenTelemetry Collector's memory limiter extension sends
+/// none, but says why ("data refused due to high memory usage"), and the
+/// same refusal over OTLP/HTTP is a 429, which is retried. So a
+/// `RESOURCE_EXHAUSTED` whose message names memory is retried with backoff
+/// like that 429; any other one without `RetryInfo` fails for good, with
+/// what to change.
+///
 /// ```
 /// use std::time::Duration;
 /// use tracewire::internal::codec::grpc::code;
@@ -55,6 +69,8 @@ use crate::tls::{Alpn, Connector};
 /// use tracewire::internal::retry::Attempt;
 /// assert!(matches!(classify(code::UNAVAILABLE, "down", None, None), Attempt::Retry { after: None, .. }));
 /// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, "quota", None, None), Attempt::Fail(_)));
+/// let refused = "data refused due to high memory usage";
+/// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, refused, None, None), Attempt::Retry { after: None, .. }));
 /// let info = RpcStatus { retry_delay: Some(Duration::from_secs(1)), ..RpcStatus::default() };
 /// assert!(matches!(classify(code::RESOURCE_EXHAUSTED, "quota", Some(&info), None), Attempt::Retry { after: Some(_), .. }));
 /// ```
@@ -94,8 +110,26 @@ pub fn classify(
             after: retry_info,
             reason,
         },
+        code::RESOURCE_EXHAUSTED if names_memory(message) => Attempt::Retry {
+            after: None,
+            reason,
+        },
+        code::RESOURCE_EXHAUSTED => Attempt::Fail(ExportError::Refused(format!(
+            "{reason}; not retried (OTLP retries RESOURCE_EXHAUSTED only with RetryInfo): if the \
+             collector refused a message over its size limit, lower tracing.batch.maxExportBytes \
+             or raise the receiver's max_recv_msg_size_mib"
+        ))),
         _ => Attempt::Fail(ExportError::Refused(reason)),
     }
+}
+
+/// Whether a status message says memory ran short (ASCII case-insensitive,
+/// no allocation): the Collector's memory limiter's refusal.
+fn names_memory(message: &str) -> bool {
+    message
+        .as_bytes()
+        .windows(6)
+        .any(|w| w.eq_ignore_ascii_case(b"memory"))
 }
 
 /// The OTLP/gRPC exporter.
@@ -295,8 +329,8 @@ impl GrpcExporter {
             .header(http::header::TE, "trailers")
             .header("grpc-timeout", grpc_timeout(timeout))
             .header(http::header::USER_AGENT, USER_AGENT);
-        if self.compression == Compression::Gzip {
-            req = req.header("grpc-encoding", "gzip");
+        if self.compression != Compression::None {
+            req = req.header("grpc-encoding", self.compression.as_str());
         }
         let mut req = req.body(()).map_err(|e| e.to_string())?;
         for (name, value) in &self.headers {
@@ -372,7 +406,14 @@ impl GrpcExporter {
                     return Err((false, format!("invalid response message: {e}")));
                 }
                 if buf.len() > MAX_GRPC_RESPONSE + 5 {
-                    return Err((false, "response larger than the limit".to_owned()));
+                    return Err((
+                        false,
+                        format!(
+                            "response larger than {} MiB, which OTLP treats as a non-retryable \
+                             error",
+                            MAX_GRPC_RESPONSE >> 20
+                        ),
+                    ));
                 }
             }
             let trailers = body
@@ -439,16 +480,14 @@ impl GrpcExporter {
             _ => {
                 let mut out = self.gzip_pool.take();
                 out.extend_from_slice(&[0; 5]);
-                if self.compression == Compression::Gzip {
-                    gzip::compress_into(&mut out, request.message());
-                } else {
-                    out.extend_from_slice(request.message());
+                if let Err(e) = compress_into(self.compression, &mut out, request.message()) {
+                    return ExportReport::failure(ExportError::Refused(e), 0, 0);
                 }
                 // The request's own buffer goes back to the worker's pool.
                 (out, Some(request.buffer))
             }
         };
-        if let Err(e) = finish_frame(&mut framed, self.compression == Compression::Gzip) {
+        if let Err(e) = finish_frame(&mut framed, self.compression != Compression::None) {
             return ExportReport::failure(ExportError::Refused(e.to_string()), 0, 0);
         }
         let framed = framed.freeze();
@@ -541,6 +580,10 @@ async fn keep_alive(
 pub(crate) const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024 - 5;
 
 impl Exporter for GrpcExporter {
+    fn component_type(&self) -> &'static str {
+        GRPC_COMPONENT
+    }
+
     fn max_request_bytes(&self) -> Option<usize> {
         Some(DEFAULT_MAX_MESSAGE)
     }

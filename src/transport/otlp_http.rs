@@ -4,9 +4,13 @@
 //! The sans-IO part, [`classify`], turns a response (status, `Retry-After`,
 //! bounded body) into the attempt's [`Attempt`] following the OTLP
 //! specification: 2xx succeeds (reading `partial_success`); 429, 502, 503
-//! and 504 are retried, honouring `Retry-After`; any other status fails for
-//! good, surfacing the collector's `google.rpc.Status` message. Connection
-//! failures are retried.
+//! and 504 are retried, honouring `Retry-After` (seconds or an HTTP date);
+//! any other status (413 among them) fails for good, surfacing the
+//! collector's `google.rpc.Status` message or its plain-text body (the
+//! Collector's memory limiter answers 429 with a text body: retried). A
+//! response body over [`MAX_RESPONSE_BODY`] (4 MiB, OTLP's limit) is a
+//! non-retryable error, whatever its status. Connection failures are
+//! retried.
 //!
 //! This module must never hold a batch longer than one export, and never
 //! reads more than [`MAX_RESPONSE_BODY`] bytes of a response.
@@ -21,9 +25,10 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
 use super::conn::{connect, ConnectError};
-use super::options::{Compression, ExporterConfig, TransportError, USER_AGENT};
+use super::options::{
+    compress_into, Compression, ExporterConfig, TransportError, HTTP_COMPONENT, USER_AGENT,
+};
 use super::outcome::{finish_export, PartialSuccessLog, Sent};
-use crate::codec::gzip;
 use crate::codec::response::{
     decode_export_response, decode_rpc_status, parse_retry_after, PartialSuccess,
 };
@@ -35,12 +40,13 @@ use crate::shared::pool::Pool;
 use crate::sync::lock;
 use crate::tls::{Alpn, Connector};
 
-/// The most response-body bytes read (partial-success answers are tiny; an
-/// error page is cut here).
-pub(crate) const MAX_RESPONSE_BODY: usize = 64 * 1024;
+/// The most response-body bytes read: OTLP's limit (4 MiB). A collector's
+/// answers are a few bytes; a larger body is a non-retryable error.
+pub(crate) const MAX_RESPONSE_BODY: usize = 4 * 1024 * 1024;
 
-/// Classifies a response, sans-IO. `body` is at most
-/// 64 KiB (`truncated` when the collector sent more).
+/// Classifies a response, sans-IO. `body` is at most 4 MiB (OTLP's
+/// limit); `truncated` when the collector sent more, which fails the
+/// export for good (OTLP: a response over 4 MiB is a non-retryable error).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -51,6 +57,11 @@ pub(crate) const MAX_RESPONSE_BODY: usize = 64 * 1024;
 /// assert!(matches!(o, Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(2)));
 /// let o = classify(StatusCode::BAD_REQUEST, None, b"", false, SystemTime::now());
 /// assert!(matches!(o, Attempt::Fail(_)));
+/// // An HTTP date works too; a body over 4 MiB is never retried.
+/// let o = classify(StatusCode::TOO_MANY_REQUESTS, Some(b"Wed, 21 Oct 2099 07:28:00 GMT"), b"", false, SystemTime::now());
+/// assert!(matches!(o, Attempt::Retry { after: Some(_), .. }));
+/// let o = classify(StatusCode::SERVICE_UNAVAILABLE, None, b"", true, SystemTime::now());
+/// assert!(matches!(o, Attempt::Fail(_)));
 /// ```
 pub fn classify(
     status: StatusCode,
@@ -59,10 +70,15 @@ pub fn classify(
     truncated: bool,
     now: SystemTime,
 ) -> Attempt {
+    if truncated {
+        return Attempt::Fail(ExportError::Refused(format!(
+            "HTTP {status} with a response body over {} MiB, which OTLP treats as a \
+             non-retryable error (a collector's answers are a few bytes: is the endpoint an \
+             OTLP/HTTP receiver, or a proxy's error page?)",
+            MAX_RESPONSE_BODY >> 20
+        )));
+    }
     if status.is_success() {
-        if truncated {
-            return Attempt::Accepted(Accepted::default());
-        }
         return match decode_export_response(body) {
             Ok(PartialSuccess {
                 rejected_spans,
@@ -76,7 +92,7 @@ pub fn classify(
             Err(_) => Attempt::Accepted(Accepted::default()),
         };
     }
-    let detail = error_detail(body, truncated);
+    let detail = error_detail(body);
     let reason = if detail.is_empty() {
         format!("HTTP {status}")
     } else {
@@ -93,7 +109,7 @@ pub fn classify(
 
 /// The collector's explanation: a `google.rpc.Status` message, else the
 /// body as text (cut to 512 bytes), else nothing.
-fn error_detail(body: &[u8], truncated: bool) -> String {
+fn error_detail(body: &[u8]) -> String {
     if let Ok(st) = decode_rpc_status(body) {
         if !st.message.is_empty() {
             return st.message;
@@ -107,7 +123,7 @@ fn error_detail(body: &[u8], truncated: bool) -> String {
             .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
         String::new()
-    } else if truncated || body.len() > 512 {
+    } else if body.len() > 512 {
         format!("{text}...")
     } else {
         text.to_owned()
@@ -245,8 +261,8 @@ impl HttpExporter {
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
             .header(http::header::CONTENT_LENGTH, body.len())
             .header(http::header::USER_AGENT, USER_AGENT);
-        if self.compression == Compression::Gzip {
-            req = req.header(http::header::CONTENT_ENCODING, "gzip");
+        if self.compression != Compression::None {
+            req = req.header(http::header::CONTENT_ENCODING, self.compression.as_str());
         }
         let mut req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
         for (name, value) in &self.headers {
@@ -349,9 +365,11 @@ impl HttpExporter {
                 let _ = buffer.split_to(prefix);
                 (buffer.freeze(), None)
             }
-            Compression::Gzip => {
+            compression => {
                 let mut out = self.gzip_pool.take();
-                gzip::compress_into(&mut out, request.message());
+                if let Err(e) = compress_into(compression, &mut out, request.message()) {
+                    return ExportReport::failure(ExportError::Refused(e), 0, 0);
+                }
                 // The request's own buffer goes back to the worker's pool.
                 (out.freeze(), Some(request.buffer))
             }
@@ -380,6 +398,10 @@ impl HttpExporter {
 pub(crate) const DEFAULT_MAX_BODY: usize = 20 * 1024 * 1024;
 
 impl Exporter for HttpExporter {
+    fn component_type(&self) -> &'static str {
+        HTTP_COMPONENT
+    }
+
     fn max_request_bytes(&self) -> Option<usize> {
         Some(DEFAULT_MAX_BODY)
     }

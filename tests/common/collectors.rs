@@ -587,6 +587,7 @@ impl GrpcCollector {
         let (stop, stopped) = oneshot::channel::<()>();
         let service = TraceServiceServer::new(Svc(state.clone()))
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
             .max_decoding_message_size(max);
         let st = state.clone();
         match tls {

@@ -31,30 +31,94 @@ const PROMETHEUS_CLIENT: (&str, &str, &str) = (
     "fa93d06737aa02bacd05794768508bb97d2fbee28cb3bca04eaae92f0ca953d6",
 );
 
+/// The OpenTelemetry Python API with the B3 propagator package, and what
+/// they import: each pinned with its wheel's published sha256.
+const OTEL_PYTHON: &[(&str, &str, &str)] = &[
+    (
+        "opentelemetry-api",
+        "1.45.2",
+        "2cbd737377e710ee740d261c94e93fa0f08e6d037c18f17513cc0a2d94479a34",
+    ),
+    (
+        "opentelemetry-propagator-b3",
+        "1.45.1",
+        "cd811519968dced23dda1240f2adf488e579d1361340a666af8540cd8a1e17ac",
+    ),
+    (
+        "typing-extensions",
+        "4.16.0",
+        "481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8",
+    ),
+];
+
+/// Provisions `packages` into one directory under target/ (once; kept for
+/// later runs), checked by importing `module`.
+fn provision(dir_name: &str, packages: &[(&str, &str, &str)], module: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("python")
+        .join(dir_name);
+    let mut cmd = Command::new("python3");
+    cmd.arg(tests_file("peers/provision.py")).arg(&dir);
+    for (name, version, sha256) in packages {
+        cmd.args([name, version, sha256]);
+    }
+    let out = cmd.args(["--module", module]).output().unwrap_or_else(|e| {
+        panic!("python3 is needed for the tests' Python peers ({e}): install Python 3")
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 /// The directory that holds `prometheus_client`, provisioned once per test
 /// binary (and kept under target/ for later runs).
 fn prometheus_client_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let (name, version, sha256) = PROMETHEUS_CLIENT;
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("python")
-            .join(format!("{name}-{version}"));
-        let out = Command::new("python3")
-            .arg(tests_file("peers/provision.py"))
-            .arg(&dir)
-            .args([name, version, sha256])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("python3 is needed to parse the metrics with prometheus_client ({e}): install Python 3")
-            });
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
+        let (name, version, _) = PROMETHEUS_CLIENT;
+        provision(
+            &format!("{name}-{version}"),
+            &[PROMETHEUS_CLIENT],
+            "prometheus_client",
+        )
     })
+}
+
+/// Runs tests/peers/otel_propagation.py (the OpenTelemetry Python API's own
+/// propagators) with `request` on stdin; its JSON answer.
+pub fn otel_python(request: &Value) -> Value {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    let path = PATH.get_or_init(|| {
+        provision(
+            "opentelemetry-api-1.45.2-b3-1.45.1",
+            OTEL_PYTHON,
+            "opentelemetry.propagators.b3",
+        )
+    });
+    let mut child = Command::new("python3")
+        .arg(tests_file("peers/otel_propagation.py"))
+        .env("PYTHONPATH", path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 could not start: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the OpenTelemetry Python peer failed on {request}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Parses Prometheus text with the Prometheus project's own Python client

@@ -10,17 +10,31 @@ ResourceSpans -> ScopeSpans -> Span), and serves its counters as JSON on
 `GET /stats`.
 
     python3 otlp_http_receiver.py [--max-body N] [--tls CERT KEY]
+        [--refuse N STATUS] [--retry-after-date SECONDS] [--huge-response BYTES]
+
+`--refuse N STATUS` answers the first N trace requests with STATUS and a
+plain-text body, as the OpenTelemetry Collector's memory limiter answers
+429 (with `Retry-After` as an HTTP date SECONDS ahead when
+`--retry-after-date` is given). `--huge-response BYTES` answers every
+request 200 with a body of BYTES bytes (more than OTLP's 4 MiB limit, for
+the client to refuse). The user agents seen are kept in `user_agent`, the
+content encodings in `encodings`: gzip is inflated with Python's zlib,
+zstd with the `zstd` command (the reference implementation).
 
 prints `port N` on its first line, then serves until stdin closes, and
 then prints its counters as one JSON line and exits. With
 `--tls` it serves HTTPS (Python's `ssl` module, OpenSSL: again not rustls).
 """
 
+import email.utils
 import gzip
 import json
 import ssl
+import subprocess
 import sys
 import threading
+import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -32,9 +46,16 @@ STATS = {
     "bad": 0,
     "host": [],
     "query": [],
+    "user_agent": [],
+    "encodings": [],
+    "refused": 0,
 }
 LOCK = threading.Lock()
 MAX_BODY = 20 * 1024 * 1024
+# --refuse: how many requests are left to refuse, and with what status.
+REFUSE = [0, 429]
+RETRY_AFTER_DATE = None
+HUGE_RESPONSE = None
 
 
 def varint(buf, i):
@@ -123,11 +144,48 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(413, b"body larger than the limit", "text/plain")
             return
         body = self.rfile.read(length)
+        with LOCK:
+            agent = self.headers.get("User-Agent", "")
+            if agent not in STATS["user_agent"]:
+                STATS["user_agent"].append(agent)
+            refuse = REFUSE[0] > 0
+            if refuse:
+                REFUSE[0] -= 1
+                STATS["refused"] += 1
+        if refuse:
+            status = REFUSE[1]
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            text = HTTPStatus(status).phrase.encode()
+            if RETRY_AFTER_DATE is not None:
+                self.send_header(
+                    "Retry-After",
+                    email.utils.formatdate(time.time() + RETRY_AFTER_DATE, usegmt=True),
+                )
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+            return
+        if HUGE_RESPONSE is not None:
+            with LOCK:
+                STATS["requests"] += 1
+            self.answer(200, b"\0" * HUGE_RESPONSE)
+            return
         try:
-            if self.headers.get("Content-Encoding", "").lower() == "gzip":
+            encoding = self.headers.get("Content-Encoding", "identity").lower()
+            with LOCK:
+                if encoding not in STATS["encodings"]:
+                    STATS["encodings"].append(encoding)
+            if encoding == "gzip":
                 body = gzip.decompress(body)
+            elif encoding == "zstd":
+                # The zstd reference implementation's own command (C, not
+                # the Rust bindings tracewire uses).
+                body = subprocess.run(
+                    ["zstd", "-d", "-c", "-q"], input=body, capture_output=True, check=True
+                ).stdout
             spans = count_spans(body)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, subprocess.CalledProcessError) as e:
             with LOCK:
                 STATS["bad"] += 1
             self.answer(400, str(e).encode(), "text/plain")
@@ -144,10 +202,17 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global MAX_BODY
+    global MAX_BODY, RETRY_AFTER_DATE, HUGE_RESPONSE
     args = sys.argv[1:]
     if "--max-body" in args:
         MAX_BODY = int(args[args.index("--max-body") + 1])
+    if "--refuse" in args:
+        i = args.index("--refuse")
+        REFUSE[0], REFUSE[1] = int(args[i + 1]), int(args[i + 2])
+    if "--retry-after-date" in args:
+        RETRY_AFTER_DATE = int(args[args.index("--retry-after-date") + 1])
+    if "--huge-response" in args:
+        HUGE_RESPONSE = int(args[args.index("--huge-response") + 1])
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     if "--tls" in args:

@@ -413,6 +413,61 @@ fn config_check_prints_redacted_config_or_errors() {
     assert!(err.contains("unknown option tracing.bogus"), "{err}");
 }
 
+/// `tracewire config check` reads an OpenTelemetry declarative
+/// configuration file, given with --config or by OTEL_CONFIG_FILE, prints
+/// what it resolved to (header values redacted), and names each key it
+/// cannot honour.
+#[test]
+fn config_check_reads_an_opentelemetry_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("otel-config.yaml");
+    std::fs::write(
+        &file,
+        "file_format: \"1.0\"\ntracer_provider:\n  processors:\n    - batch:\n        max_export_batch_size: 256\n        exporter:\n          otlp_grpc:\n            endpoint: http://${COLLECTOR:-localhost}:4317\n            headers:\n              - name: authorization\n                value: Bearer very-secret\n",
+    )
+    .unwrap();
+    for via_env in [false, true] {
+        let mut cmd = tracewire();
+        cmd.args(["config", "check"]).env("COLLECTOR", "otel-gw");
+        if via_env {
+            cmd.env("OTEL_CONFIG_FILE", &file);
+        } else {
+            cmd.arg("--config").arg(&file);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("endpoint: \"otel-gw:4317\""), "{text}");
+        assert!(text.contains("maxExportBatchSize: 256"), "{text}");
+        assert!(text.contains("authorization: <redacted>"), "{text}");
+        assert!(!text.contains("very-secret"), "{text}");
+    }
+    std::fs::write(
+        &file,
+        "file_format: \"1.0\"\nlogger_provider: {}\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          zipkin: {}\n",
+    )
+    .unwrap();
+    let out = tracewire()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("logger_provider: this key is not supported"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tracer_provider.processors[0].batch.exporter.zipkin"),
+        "{err}"
+    );
+}
+
 /// An `OTEL_*` value that is not UTF-8 is an error naming the variable
 /// (its bytes never shown), not a silently unset option; variables
 /// tracewire does not read are left alone.

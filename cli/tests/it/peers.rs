@@ -183,7 +183,125 @@ fn a_strict_origin_server_gets_the_origin_form_over_http_and_https() {
             serde_json::json!(["tenant=t1"]),
             "{scheme}: the query is kept"
         );
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            stats["user_agent"],
+            serde_json::json!([format!(
+                "tracewire/{version} OTel-OTLP-Exporter-Rust/{version}"
+            )]),
+            "{scheme}: the OTLP specification's user agent, tracewire's token first"
+        );
     }
+}
+
+// ---------------------------------------------------------------------------
+// The OTLP/HTTP response rules, against the Python peer
+// ---------------------------------------------------------------------------
+
+/// `load --spans N` against a Python peer started with `peer_args`.
+fn load_against_python(peer_args: &[&str], spans: u32) -> (Output, Value, Value) {
+    let peer = PythonPeer::start(&peer_args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    let args = vec![
+        "--spans".to_string(),
+        spans.to_string(),
+        format!(
+            "--tracing.otlp.http.endpoint=http://127.0.0.1:{}/v1/traces",
+            peer.port
+        ),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (out, summary) = rt.block_on(load(args));
+    (out, summary, peer.finish())
+}
+
+/// The Collector's memory limiter answers OTLP/HTTP with 429 and a
+/// plain-text body; `Retry-After` may be an HTTP date. The request is
+/// retried no sooner than the date says, and everything arrives once.
+#[test]
+fn a_429_with_a_plain_text_body_is_retried_after_its_http_date() {
+    let started = Instant::now();
+    let (out, summary, stats) =
+        load_against_python(&["--refuse", "1", "429", "--retry-after-date", "2"], 600);
+    assert_delivered(&out, &summary, 600);
+    assert_eq!(stats["refused"], 1, "{stats}");
+    assert_eq!(stats["spans"], 600, "every span once: {stats}");
+    assert!(summary["retried"].as_u64().unwrap() > 0, "{summary}");
+    // The date is two seconds ahead, at one-second resolution.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for the date: {:?}",
+        started.elapsed()
+    );
+}
+
+/// 502 and 504 are retried; 413 fails for good, each request once, and the
+/// run says why.
+#[test]
+fn http_502_and_504_are_retried_and_413_is_permanent() {
+    for status in ["502", "504"] {
+        let (out, summary, stats) = load_against_python(&["--refuse", "1", status], 600);
+        assert_delivered(&out, &summary, 600);
+        assert_eq!(stats["refused"], 1, "{status}: {stats}");
+        assert_eq!(stats["spans"], 600, "{status}: {stats}");
+        assert!(
+            summary["retried"].as_u64().unwrap() > 0,
+            "{status}: {summary}"
+        );
+    }
+    let (out, summary, stats) = load_against_python(&["--refuse", "1000", "413"], 600);
+    assert!(!out.status.success(), "{summary}");
+    assert_eq!(summary["failed"], 600, "{summary}");
+    assert_eq!(summary["retried"], 0, "413 is never retried: {summary}");
+    assert_eq!(
+        stats["refused"], summary["requests"],
+        "one attempt per request: {stats} {summary}"
+    );
+    assert!(stderr(&out).contains("413"), "{}", stderr(&out));
+}
+
+/// `compression: zstd` over OTLP/HTTP, inflated by the zstd reference
+/// implementation's own command behind Python's http.server, and gzip
+/// (flate2's zlib-rs backend) by Python's zlib: every span once.
+#[test]
+fn zstd_and_gzip_bodies_inflate_in_independent_decoders() {
+    if Command::new("zstd").arg("--version").output().is_err() {
+        panic!("the zstd command is needed as the independent zstd decoder: apt-get install zstd");
+    }
+    for encoding in ["zstd", "gzip"] {
+        let peer = PythonPeer::start(&[]);
+        let args = vec![
+            "--spans".to_string(),
+            "3000".into(),
+            format!(
+                "--tracing.otlp.http.endpoint=http://127.0.0.1:{}/v1/traces",
+                peer.port
+            ),
+            format!("--tracing.otlp.http.compression={encoding}"),
+        ];
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (out, summary) = rt.block_on(load(args));
+        let stats = peer.finish();
+        assert_delivered(&out, &summary, 3000);
+        assert_eq!(stats["encodings"], serde_json::json!([encoding]), "{stats}");
+        assert_eq!(stats["spans"], 3000, "{encoding}: {stats}");
+        assert_eq!(stats["bad"], 0, "{encoding}: {stats}");
+    }
+}
+
+/// OTLP: a response body over 4 MiB is a non-retryable error, whatever
+/// its status (here 200): the spans are failed, not counted delivered, and
+/// not sent again.
+#[test]
+fn a_response_over_4_mib_is_a_non_retryable_error() {
+    let (out, summary, stats) =
+        load_against_python(&["--huge-response", &(5 << 20).to_string()], 600);
+    assert!(!out.status.success(), "{summary}");
+    assert_eq!(summary["failed"], 600, "{summary}");
+    assert_eq!(summary["exported"], 0, "{summary}");
+    assert_eq!(summary["retried"], 0, "{summary}");
+    assert_eq!(stats["requests"], summary["requests"], "{stats} {summary}");
+    let err = stderr(&out);
+    assert!(err.contains("over 4 MiB"), "{err}");
 }
 
 // ---------------------------------------------------------------------------
