@@ -51,6 +51,32 @@ const OTEL_PYTHON: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Python's pure-Python HTTP/2 state machine (h2) and what it imports.
+const H2_PYTHON: &[(&str, &str, &str)] = &[
+    (
+        "h2",
+        "4.4.1",
+        "0e25f1462b23c9cb82d9eb02e28bc706dac2a68cb457c6a0d74d63c8a2a5d0e6",
+    ),
+    (
+        "hpack",
+        "4.2.0",
+        "858ac0b02280fa582b5080d68db0899c62a80375e0e5413a74970c5e518b6986",
+    ),
+    (
+        "hyperframe",
+        "6.1.0",
+        "b03380493a519fce58ea5af42e4a42317bf9bd425596f7a0835ffce80f1a42e5",
+    ),
+];
+
+/// The directory holding Python's h2 package, for
+/// tests/peers/otlp_grpc_receiver.py (provisioned once, kept under target/).
+pub fn h2_python_path() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| provision("h2-4.4.1", H2_PYTHON, "h2.connection"))
+}
+
 /// Provisions `packages` into one directory under target/ (once; kept for
 /// later runs), checked by importing `module`.
 fn provision(dir_name: &str, packages: &[(&str, &str, &str)], module: &str) -> PathBuf {

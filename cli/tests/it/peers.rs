@@ -1,6 +1,8 @@
 //! `tracewire load` against peers that are as strict as real deployments:
 //! a Python `http.server` receiver (no hyper, no h2, no rustls: OpenSSL for
 //! its TLS) that refuses anything but the origin-form request target, a
+//! gRPC receiver on Python's pure-Python h2 package, both inflating zstd
+//! with the zstd reference command, a
 //! tonic collector with the Collector's 4 MiB gRPC message limit, a hyper
 //! collector refusing bodies over 20 MiB, and peers that speak the wrong
 //! protocol or never answer. Each test asserts what arrived (every span,
@@ -87,8 +89,17 @@ struct PythonPeer {
 
 impl PythonPeer {
     fn start(args: &[String]) -> Self {
-        let script = crate::repo("tests/peers/otlp_http_receiver.py");
-        let mut child = Command::new("python3")
+        Self::start_script("tests/peers/otlp_http_receiver.py", args, None)
+    }
+
+    /// A peer script of tests/peers, with `pythonpath` for its packages.
+    fn start_script(script: &str, args: &[String], pythonpath: Option<&std::path::Path>) -> Self {
+        let script = crate::repo(script);
+        let mut cmd = Command::new("python3");
+        if let Some(p) = pythonpath {
+            cmd.env("PYTHONPATH", p);
+        }
+        let mut child = cmd
             .arg(script)
             .args(args)
             .stdin(Stdio::piped())
@@ -285,6 +296,42 @@ fn zstd_and_gzip_bodies_inflate_in_independent_decoders() {
         assert_eq!(stats["encodings"], serde_json::json!([encoding]), "{stats}");
         assert_eq!(stats["spans"], 3000, "{encoding}: {stats}");
         assert_eq!(stats["bad"], 0, "{encoding}: {stats}");
+    }
+}
+
+/// OTLP/gRPC to a receiver written on Python's pure-Python h2 package (no
+/// hyper, no h2 crate, no tonic): HTTP/2, gRPC framing, and zstd and gzip
+/// messages inflated by the zstd command and Python's zlib; every span
+/// once.
+#[test]
+fn grpc_with_zstd_gzip_and_none_to_a_python_h2_receiver() {
+    let pythonpath = crate::common::python::h2_python_path();
+    for compression in ["zstd", "gzip", "none"] {
+        let peer =
+            PythonPeer::start_script("tests/peers/otlp_grpc_receiver.py", &[], Some(pythonpath));
+        let args = vec![
+            "--spans".to_string(),
+            "3000".into(),
+            format!("--tracing.otlp.grpc.endpoint=127.0.0.1:{}", peer.port),
+            "--tracing.otlp.grpc.insecure=true".into(),
+            format!("--tracing.otlp.grpc.compression={compression}"),
+        ];
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (out, summary) = rt.block_on(load(args));
+        let stats = peer.finish();
+        assert_delivered(&out, &summary, 3000);
+        let shown = if compression == "none" {
+            "identity"
+        } else {
+            compression
+        };
+        assert_eq!(stats["encodings"], serde_json::json!([shown]), "{stats}");
+        assert_eq!(stats["spans"], 3000, "{compression}: {stats}");
+        assert_eq!(stats["bad"], 0, "{compression}: {stats}");
+        assert_eq!(
+            stats["paths"],
+            serde_json::json!(["/opentelemetry.proto.collector.trace.v1.TraceService/Export"])
+        );
     }
 }
 
