@@ -335,8 +335,20 @@ proptest! {
         put_i64_kv(&mut fast, 9, &key, int);
         put_kv_span(&mut generic, 9, &key, &ValueRef::I64(int), usize::MAX);
         prop_assert_eq!(fast.as_slice(), generic.as_slice());
-        // And it is a valid KeyValue field.
-        let kv = tracewire::proto::common::v1::KeyValue::decode(&fast.as_slice()[2..]);
-        prop_assert!(kv.is_ok() || fast.as_slice().len() > 129);
+        // And it is a valid KeyValue field, whatever its length prefix's
+        // size: field 9, length-delimited, then the KeyValue itself.
+        use tracewire::internal::codec::wire::get_varint;
+        let bytes = fast.as_slice();
+        let (tag, n) = get_varint(bytes).unwrap();
+        prop_assert_eq!(tag, (9 << 3) | 2);
+        let (len, m) = get_varint(&bytes[n..]).unwrap();
+        let body = &bytes[n + m..];
+        prop_assert_eq!(body.len() as u64, len);
+        let kv = tracewire::proto::common::v1::KeyValue::decode(body).unwrap();
+        prop_assert_eq!(&kv.key, &key);
+        prop_assert_eq!(
+            kv.value.and_then(|v| v.value),
+            Some(PV::IntValue(int))
+        );
     }
 }

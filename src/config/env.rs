@@ -128,49 +128,42 @@ pub(super) fn key_values(
     out
 }
 
-/// Percent-decodes `s` into UTF-8, or says where and why it cannot (by
-/// position, never by content).
+/// Percent-decodes `s` into UTF-8 (with the `percent-encoding` crate), or
+/// says where and why it cannot (by position, never by content).
 fn percent_decode(s: &str) -> Result<String, String> {
     let raw = s.as_bytes();
-    let mut bytes = Vec::with_capacity(raw.len());
-    // The offset in `s` each decoded byte came from.
-    let mut from = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hex = match raw.get(i + 1..i + 3) {
-                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                    std::str::from_utf8(&[h, l])
-                        .ok()
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                }
-                _ => None,
-            };
-            let Some(b) = hex else {
-                return Err(format!(
-                    "the % at character {} is not followed by two hex digits",
-                    s[..i].chars().count() + 1
-                ));
-            };
-            bytes.push(b);
-            from.push(i);
-            i += 3;
-        } else {
-            bytes.push(raw[i]);
-            from.push(i);
-            i += 1;
+    // The crate passes a malformed escape through: refuse it first, saying
+    // where it is.
+    for (i, _) in s.match_indices('%') {
+        if !raw
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            return Err(format!(
+                "the % at character {} is not followed by two hex digits",
+                s[..i].chars().count() + 1
+            ));
         }
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let mut at = from.get(e.utf8_error().valid_up_to()).copied().unwrap_or(0);
-        while !s.is_char_boundary(at) {
-            at -= 1;
+    match percent_encoding::percent_decode_str(s).decode_utf8() {
+        Ok(text) => Ok(text.into_owned()),
+        Err(e) => {
+            // Where the first decoded byte that is not UTF-8 came from.
+            let bad = e.valid_up_to();
+            let (mut at, mut decoded) = (0, 0);
+            while at < raw.len() && decoded < bad {
+                at += if raw[at] == b'%' { 3 } else { 1 };
+                decoded += 1;
+            }
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            Err(format!(
+                "the bytes from character {} decode to something that is not UTF-8",
+                s[..at].chars().count() + 1
+            ))
         }
-        format!(
-            "the bytes from character {} decode to something that is not UTF-8",
-            s[..at].chars().count() + 1
-        )
-    })
+    }
 }
 
 fn millis(var: &str, value: &str, errs: &mut Vec<ConfigError>) -> Option<Duration> {
@@ -393,5 +386,27 @@ impl Env {
         if self.attribute_value_length.is_some() {
             l.max_attribute_value_length = self.attribute_value_length;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_says_where_it_fails_never_what() {
+        assert_eq!(percent_decode("%E6%97%A5 x%2Cy").as_deref(), Ok("日 x,y"));
+        let e = percent_decode("ab%zzsecret").unwrap_err();
+        assert!(e.contains("character 3") && !e.contains("secret"), "{e}");
+        assert!(percent_decode("trailing%4")
+            .unwrap_err()
+            .contains("character 9"));
+        let e = percent_decode("ok%FFsecret").unwrap_err();
+        assert!(
+            e.contains("from character 3") && !e.contains("secret"),
+            "{e}"
+        );
+        let e = percent_decode("é%E6%97").unwrap_err();
+        assert!(e.contains("from character 2"), "{e}");
     }
 }

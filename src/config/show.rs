@@ -23,12 +23,17 @@ impl Config {
     /// ```
     pub fn to_redacted_yaml(&self) -> String {
         let mut s = String::new();
-        let q = |v: &str| format!("{v:?}");
+        let q = yaml_quote;
         let _ = writeln!(s, "tracing:");
         let _ = writeln!(s, "  enabled: {}", self.enabled);
         let _ = writeln!(s, "  serviceName: {}", q(&self.service_name));
         let _ = writeln!(s, "  sampler: {}", describe_sampler(&self.sampler));
         let _ = writeln!(s, "  addInternals: {}", self.add_internals);
+        let _ = writeln!(
+            s,
+            "  # propagators (OTEL_PROPAGATORS): {}",
+            self.propagators
+        );
         let list = |s: &mut String, name: &str, items: &[String]| {
             if items.is_empty() {
                 let _ = writeln!(s, "  {name}: []");
@@ -154,6 +159,32 @@ impl Config {
     }
 }
 
+/// A YAML double-quoted scalar: `"` and `\` escaped, control characters
+/// as YAML's `\xNN` / `\uNNNN` escapes (Rust's `{:?}` writes `\u{1b}`, which
+/// YAML does not read), everything else as is.
+fn yaml_quote(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' || c == '\u{feff}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn describe_sampler(s: &Sampler) -> String {
     use crate::sampling::RootSampler;
     let root = |r: &RootSampler| match r {
@@ -172,5 +203,27 @@ fn describe_sampler(s: &Sampler) -> String {
         Sampler::TraceIdRatio(r) => format!("traceidratio({})", r.ratio()),
         Sampler::Probability(p) => root(&RootSampler::Probability(*p)),
         Sampler::ParentBased { root: r } => format!("parentbased_{}", root(r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::yaml_quote;
+
+    #[test]
+    fn quoted_values_read_back_as_yaml() {
+        for v in [
+            "plain",
+            "a\"b\\c",
+            "esc\u{1b}[31m",
+            "nul\0del\u{7f}",
+            "line\nnext\ttab",
+            "c1\u{85}sep\u{2028}",
+            "日本",
+        ] {
+            let q = yaml_quote(v);
+            let back: String = serde_yaml_ng::from_str(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(back, v, "{q}");
+        }
     }
 }

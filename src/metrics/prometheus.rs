@@ -44,11 +44,12 @@ pub struct PrometheusWriter<'a> {
 }
 
 impl<'a> PrometheusWriter<'a> {
-    /// A writer appending to `out`.
+    /// A writer appending to `out` (what it holds stays in front).
     ///
     /// ```
-    /// let mut s = String::new();
-    /// let _w = tracewire::metrics::PrometheusWriter::new(&mut s);
+    /// let mut s = String::from("# from the application\n");
+    /// tracewire::metrics::PrometheusWriter::new(&mut s).sample("x_total", &[], 1);
+    /// assert_eq!(s, "# from the application\nx_total 1\n");
     /// ```
     pub fn new(out: &'a mut String) -> Self {
         PrometheusWriter { out }

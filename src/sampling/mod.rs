@@ -14,8 +14,10 @@
 //! compared against `ratio * 2^63`), so every service using the same ratio
 //! keeps or drops the same traces.
 //!
-//! This module must never read the clock, allocate or lock: a decision is a
-//! few comparisons on the recording thread.
+//! A decision must never read the clock, allocate or lock: it is a few
+//! comparisons on the recording thread. The one allocation here is
+//! [`with_threshold`], which builds an edited trace state (a sampled span
+//! whose `th` differs from its parent's).
 //!
 //! ```
 //! use tracewire::sampling::Sampler;

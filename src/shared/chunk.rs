@@ -50,8 +50,12 @@ pub(crate) struct Chunk {
 // ever written by one thread while another reads or writes it, and every
 // read happens after the write it sees (release/acquire on `committed`).
 unsafe impl Sync for Chunk {}
-// SAFETY: `Chunk` owns its bytes; `UnsafeCell<u8>` is `Send`.
-unsafe impl Send for Chunk {}
+// `Send` needs no impl: `Box<[UnsafeCell<u8>]>` and `AtomicUsize` are both
+// `Send`, so `Chunk` is; checked at compile time.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Chunk>()
+};
 
 impl Chunk {
     /// A chunk of `capacity` zeroed bytes.

@@ -26,10 +26,11 @@
 //! recording API drops such an attribute and counts it), because decoders
 //! refuse messages nested that deep.
 //!
-//! This module must never allocate (beyond the caller's buffer growing),
-//! know about sockets, or depend on prost; the one exception is `split`,
-//! which re-routes a failed request across a fleet and allocates per
-//! request.
+//! This module must never know about sockets or depend on prost. Its
+//! recording-path and request writers never allocate beyond the caller's
+//! buffer growing; two things do: `split`, which re-routes a failed request
+//! across a fleet (per request), and `encode_span` for a whole `SpanData`
+//! (scratch vectors for its events and links).
 //!
 //! - [`field`]: the field numbers;
 //! - `value`: `AnyValue` / `KeyValue` and the scalar helpers;

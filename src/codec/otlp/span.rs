@@ -2,7 +2,11 @@
 //! fields known at start (with a reserved end-time slot), events, links,
 //! and the closing fields; plus [`encode_span`] for a whole [`SpanData`].
 //!
-//! This module must never allocate (beyond the caller's buffer growing).
+//! The recording path's writers (`put_span_start`, the attribute writers,
+//! `put_event`, `put_link`, `put_span_end`) must never allocate beyond the
+//! caller's buffer growing. [`encode_span`], for a whole `SpanData` (the
+//! integrations and tests, not the recording path), encodes its events and
+//! links into scratch vectors first.
 
 use bytes::BufMut;
 
