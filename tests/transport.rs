@@ -687,3 +687,43 @@ async fn grpc_four_gib_length_prefix_is_refused_without_waiting() {
         started.elapsed()
     );
 }
+
+/// A peer that accepts and closes (or resets) every connection without a
+/// byte of answer, as an HTTP/2 server may look when its GOAWAY is lost to
+/// the reset: three such connections in a row fail the export for good,
+/// rather than retrying until its deadline; a peer that speaks HTTP/2 first
+/// (tonic) fails on the first connection, in
+/// cli/tests/it/peers.rs::protocol_mismatches_fail_at_once_and_say_why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_to_a_peer_that_closes_without_answering_gives_up_after_three() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            // Closed with the request unread: the kernel answers with a reset.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(tcp);
+        }
+    });
+    let mut cfg = http_config(&format!("http://{addr}/v1/traces"));
+    cfg.retry.max_elapsed = Duration::from_secs(30);
+    let p = pipeline(&cfg, batch(Duration::from_secs(10)));
+    record(&p, "c", 5);
+    assert_eq!(
+        flush(&p).await,
+        Err(FlushError::Undelivered {
+            failed: 5,
+            rejected: 0
+        })
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        3,
+        "three connections, then no retry"
+    );
+}

@@ -236,8 +236,9 @@ impl Propagators {
                 Propagator::TraceContext => inject_into_headers(ctx, headers),
                 Propagator::Baggage => {
                     headers.remove(BAGGAGE);
-                    if let Ok(v) = HeaderValue::from_str(baggage.as_str()) {
-                        if !baggage.is_empty() {
+                    if !baggage.is_empty() {
+                        // Checked header-safe when parsed: this cannot fail.
+                        if let Ok(v) = HeaderValue::from_str(baggage.as_str()) {
                             headers.insert(BAGGAGE, v);
                         }
                     }

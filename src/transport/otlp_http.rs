@@ -15,7 +15,8 @@
 //! This module must never hold a batch longer than one export, and never
 //! reads more than [`MAX_RESPONSE_BODY`] bytes of a response.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +25,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
-use super::conn::{connect, ConnectError};
+use super::conn::{connect, ConnectError, Heard};
 use super::options::{
     compress_into, Compression, ExporterConfig, TransportError, HTTP_COMPONENT, USER_AGENT,
 };
@@ -130,8 +131,13 @@ fn error_detail(body: &[u8]) -> String {
     }
 }
 
-/// An HTTP/1.1 connection's request handle and when it was made.
-type Sender = (http1::SendRequest<Full<Bytes>>, Instant);
+/// An HTTP/1.1 connection's request handle, when it was made, and whether
+/// its peer ever sent a byte.
+type Sender = (http1::SendRequest<Full<Bytes>>, Instant, Arc<AtomicBool>);
+
+/// Connections in a row the peer closed without a byte of answer before
+/// the exporter gives up on it as not speaking HTTP/1.1.
+const SILENT_CLOSES: u32 = 3;
 
 /// The OTLP/HTTP exporter.
 pub(crate) struct HttpExporter {
@@ -149,6 +155,8 @@ pub(crate) struct HttpExporter {
     max_connection_age: Duration,
     gzip_pool: Pool<BytesMut>,
     partial: PartialSuccessLog,
+    /// Connections in a row the peer closed without answering a byte.
+    silent_closes: AtomicU32,
 }
 
 impl std::fmt::Debug for HttpExporter {
@@ -198,6 +206,7 @@ impl HttpExporter {
             idle: Mutex::new(Vec::new()),
             max_connection_age: config.max_connection_age,
             gzip_pool: Pool::new(4, 16 << 20, BytesMut::new),
+            silent_closes: AtomicU32::new(0),
             partial: PartialSuccessLog::default(),
         })
     }
@@ -228,10 +237,37 @@ impl HttpExporter {
         }
     }
 
-    async fn sender(&self, left: Duration) -> Result<Sender, ConnectError> {
+    /// The permanent error for a peer whose answer is not HTTP/1.1.
+    fn not_http(&self, why: &str) -> String {
+        format!(
+            "{} did not answer in HTTP/1.1 ({why}); is it an OTLP/gRPC port (4317, HTTP/2)? \
+             then configure tracing.otlp.grpc, or point tracing.otlp.http at the OTLP/HTTP \
+             port (4318); if the collector uses TLS on this port, use https://",
+            self.endpoint.authority()
+        )
+    }
+
+    /// Counts a connection the peer closed or reset before answering;
+    /// `true` once [`SILENT_CLOSES`] came in a row without a byte (a peer
+    /// that answered once, or a reply since, starts the count again). tonic
+    /// answers HTTP/1.1 with an HTTP/2 GOAWAY and closes with the request
+    /// unread, so the close often reaches this side as a reset that
+    /// discards the GOAWAY: without this count, that looks like a
+    /// restarting collector and is retried until the export's deadline.
+    fn closed_silently_again(&self, heard: &AtomicBool) -> bool {
+        if heard.load(Ordering::Relaxed) {
+            self.silent_closes.store(0, Ordering::Relaxed);
+            return false;
+        }
+        self.silent_closes.fetch_add(1, Ordering::Relaxed) + 1 >= SILENT_CLOSES
+    }
+
+    /// A connection to send on: an idle one (`false`), else a new one
+    /// (`true`).
+    async fn sender(&self, left: Duration) -> Result<(Sender, bool), ConnectError> {
         if let Some(mut s) = self.take_idle() {
             if s.0.ready().await.is_ok() {
-                return Ok(s);
+                return Ok((s, false));
             }
         }
         let stream = connect(
@@ -240,6 +276,7 @@ impl HttpExporter {
             self.connect_timeout.min(left),
         )
         .await?;
+        let (stream, heard) = Heard::new(stream);
         let (sender, conn) = http1::Builder::new()
             .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
             .await
@@ -250,7 +287,7 @@ impl HttpExporter {
         tokio::spawn(Bounded::new(async move {
             let _ = conn.await;
         }));
-        Ok((sender, Instant::now()))
+        Ok(((sender, Instant::now(), heard), true))
     }
 
     fn request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, String> {
@@ -274,7 +311,7 @@ impl HttpExporter {
     /// One request: send, read a bounded body, classify.
     async fn attempt(&self, body: Bytes, left: Duration, sent: &Sent) -> Attempt {
         let started = Instant::now();
-        let mut sender = match self.sender(left).await {
+        let (mut sender, fresh) = match self.sender(left).await {
             Ok(s) => s,
             Err(e) if e.permanent => return Attempt::Fail(ExportError::Unavailable(e.message)),
             Err(e) => {
@@ -291,16 +328,21 @@ impl HttpExporter {
         };
         let left = left.saturating_sub(started.elapsed());
         sent.request(body_len);
+        let heard = sender.2.clone();
         let exchange = async {
             let resp = sender.0.send_request(req).await.map_err(|e| {
                 if e.is_parse() {
                     // Not an HTTP/1.1 answer: retrying will not change it.
-                    (false, format!(
-                        "{} did not answer in HTTP/1.1 ({e}); is it an OTLP/gRPC port (4317, HTTP/2)? \
-                         then configure tracing.otlp.grpc, or point tracing.otlp.http at the OTLP/HTTP \
-                         port (4318); if the collector uses TLS on this port, use https://",
-                        self.endpoint.authority()
-                    ))
+                    (false, self.not_http(&e.to_string()))
+                } else if e.is_canceled() && fresh && heard.load(Ordering::Relaxed) {
+                    // The peer spoke first on a new connection, which no
+                    // HTTP/1.1 server does (an HTTP/2 server's SETTINGS
+                    // does): hyper closes such a connection and cancels
+                    // the request it was about to send.
+                    (
+                        false,
+                        self.not_http("it sent bytes before the request, as HTTP/2 servers do"),
+                    )
                 } else {
                     (true, format!("sending the request: {e}"))
                 }
@@ -334,14 +376,25 @@ impl HttpExporter {
                     }
                 }
                 Ok(Err((true, reason))) => {
+                    if self.closed_silently_again(&sender.2) {
+                        return Attempt::Fail(ExportError::Unavailable(format!(
+                            "{} closed the connection {SILENT_CLOSES} times in a row without an \
+                             HTTP/1.1 answer ({reason}); is it an OTLP/gRPC port (4317, HTTP/2)? \
+                             then configure tracing.otlp.grpc, or point tracing.otlp.http at the \
+                             OTLP/HTTP port (4318); if a proxy is in front of the collector, \
+                             check that it has a healthy backend",
+                            self.endpoint.authority()
+                        )));
+                    }
                     return Attempt::Retry {
                         after: None,
                         reason,
-                    }
+                    };
                 }
                 Ok(Err((false, reason))) => return Attempt::Fail(ExportError::Refused(reason)),
                 Ok(Ok(r)) => r,
             };
+        self.silent_closes.store(0, Ordering::Relaxed);
         // A fully read response leaves the connection reusable.
         if !truncated {
             self.put_idle(sender);

@@ -124,21 +124,11 @@ pub fn otel_python(request: &Value) -> Value {
             "opentelemetry.propagators.b3",
         )
     });
-    let mut child = Command::new("python3")
-        .arg(tests_file("peers/otel_propagation.py"))
-        .env("PYTHONPATH", path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("python3 could not start: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_python(
+        "peers/otel_propagation.py",
+        path,
+        request.to_string().as_bytes(),
+    );
     assert!(
         out.status.success(),
         "the OpenTelemetry Python peer failed on {request}:\n{}",
@@ -147,25 +137,29 @@ pub fn otel_python(request: &Value) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Parses Prometheus text with the Prometheus project's own Python client
-/// parser (`prometheus_client.parser`, tests/peers/prometheus_parse.py):
-/// family name to `{"type", "help", "samples": [[name, labels, value]]}`.
-pub fn parse_with_prometheus_client(text: &str) -> HashMap<String, Value> {
+/// Runs a script of tests/ with `pythonpath`, `stdin` as its input.
+fn run_python(script: &str, pythonpath: &std::path::Path, stdin: &[u8]) -> std::process::Output {
     let mut child = Command::new("python3")
-        .arg(tests_file("peers/prometheus_parse.py"))
-        .env("PYTHONPATH", prometheus_client_path())
+        .arg(tests_file(script))
+        .env("PYTHONPATH", pythonpath)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("python3 could not start: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Parses Prometheus text with the Prometheus project's own Python client
+/// parser (`prometheus_client.parser`, tests/peers/prometheus_parse.py):
+/// family name to `{"type", "help", "samples": [[name, labels, value]]}`.
+pub fn parse_with_prometheus_client(text: &str) -> HashMap<String, Value> {
+    let out = run_python(
+        "peers/prometheus_parse.py",
+        prometheus_client_path(),
+        text.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "prometheus_client could not parse the text:\n{}\n--- text ---\n{text}",

@@ -567,11 +567,11 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
             // closes with the request unread, so the close can reach hyper
             // as a reset that discards the GOAWAY's bytes: that attempt
             // sees a connection closed before any answer (as a restarting
-            // collector looks: retried), the next one usually the binary
-            // answer (permanent). On a loaded machine the close won three
-            // times in a row once (4 connections): allow a few lost races,
-            // far fewer than a retrying exporter's dozens.
-            1..=6,
+            // collector looks: retried), another one the binary answer
+            // (permanent). On this host the reset won 10-44 times in a row
+            // before the exporter counted silent closes; now three in a row
+            // without a byte are a permanent error too.
+            1..=3,
         ),
         (
             "OTLP/HTTP to a peer that is not HTTP",
@@ -606,7 +606,7 @@ async fn protocol_mismatches_fail_at_once_and_say_why() {
         let opened = (after.0 - before.0) + (after.1 - before.1) + (after.2 - before.2);
         assert!(
             connections.contains(&opened),
-            "{case}: {opened} connections, then no more retries (expected {connections:?})"
+            "{case}: {opened} connections, then no more retries (expected {connections:?})\n{summary}\n{}", stderr(&out)
         );
         assert!(
             summary["retried"].as_u64().unwrap() <= 10 * (*connections.end() as u64 - 1),
