@@ -54,7 +54,8 @@
 //!              (decoders) · gzip · zstd (feature `zstd`)          (sans-IO)
 //! shared       what recording threads and the worker share: span logs (chunk,
 //!              log), the large-span lane, the wake-up, pools, stats
-//! record       Tracer, Span, per-thread state                  (the proxy's threads)
+//! record       Tracer, Span (a small handle), its pooled Recording,
+//!              per-thread state                                (the proxy's threads)
 //! export       the Exporter trait: an encoded request in, a report out
 //! retry, metrics
 //!              one Attempt outcome type; backoff; the retry loop;

@@ -15,7 +15,9 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use super::recording::Recording;
 
 use crate::codec::buf::SpanBuf;
 use crate::rand::Wyrand;
@@ -36,12 +38,15 @@ pub(super) struct ThreadState {
     pub(super) rng: Wyrand,
     /// This thread's logs, one per pipeline it records into (usually one).
     logs: RefCell<Vec<ThreadLog>>,
-    /// The scratch buffer the last span on this thread gave back, ready
-    /// (with the headroom reserved), kept right here: most spans take it.
-    hot: RefCell<Option<SpanBuf>>,
-    /// More scratch span buffers cached for this thread (at most one
-    /// bundle): taking one costs no atomic.
-    buffers: RefCell<Vec<SpanBuf>>,
+    /// The recording (with its scratch buffer) the last span on this
+    /// thread gave back, ready (the headroom reserved), kept right here:
+    /// most spans take it.
+    hot: RefCell<Option<Box<Recording>>>,
+    /// More recordings cached for this thread (at most one bundle): taking
+    /// one costs no atomic. Boxed on purpose: a span holds its recording
+    /// by pointer, and the box itself is what is reused.
+    #[allow(clippy::vec_box)]
+    buffers: RefCell<Vec<Box<Recording>>>,
 }
 
 thread_local! {
@@ -112,57 +117,69 @@ impl ThreadState {
         });
     }
 
-    /// A span buffer with [`HEADROOM`] reserved: from this thread's cache,
-    /// else the cache swaps itself for a full bundle from the pool, else a
-    /// new buffer (warm-up only).
+    /// A recording whose buffer has [`HEADROOM`] reserved: from this
+    /// thread's cache, else the cache swaps itself for a full bundle from
+    /// the process's spare recordings, else a new one around a buffer from
+    /// `bufs` (warm-up only).
     ///
     /// Hot path (runs per span start): no atomic except once per bundle.
     #[inline]
-    pub(super) fn take_buffer(&self, bufs: &Bundles<SpanBuf>) -> SpanBuf {
-        if let Some(b) = self.hot.borrow_mut().take() {
-            return b;
+    pub(super) fn take_recording(&self, bufs: &Bundles<SpanBuf>) -> Box<Recording> {
+        if let Some(r) = self.hot.borrow_mut().take() {
+            return r;
         }
         let mut cache = self.buffers.borrow_mut();
-        let mut b = match cache.pop() {
-            Some(b) => b,
+        let mut r = match cache.pop() {
+            Some(r) => r,
             None => take_bundle(&mut cache, bufs),
         };
-        // Buffers wait with the headroom reserved already; a new one has not.
-        b.reset_to(HEADROOM);
-        b
+        // Recordings wait with the headroom reserved already; a new one
+        // has not.
+        r.buf.reset_to(HEADROOM);
+        r
     }
 
-    /// Returns a scratch buffer to this thread's cache. A full cache goes
-    /// to the pool as a bundle first, so a thread that ends spans other
-    /// threads started (an async runtime moving requests) passes their
-    /// buffers back rather than freeing them while the starting threads
-    /// allocate new ones.
+    /// Returns a recording to this thread's cache, its buffer ready for the
+    /// next span. A full cache goes to the process's spare recordings as a
+    /// bundle first, so a thread that ends spans other threads started (an
+    /// async runtime moving requests) passes their recordings back rather
+    /// than freeing them while the starting threads allocate new ones.
     ///
     /// Hot path (runs per span end): no atomic except once per bundle.
     #[inline]
-    fn give_buffer(&self, mut buf: SpanBuf, bufs: &Bundles<SpanBuf>) {
-        if buf.capacity() > SPAN_BUFFER_RETAIN {
-            return;
+    fn give_recording(&self, mut r: Box<Recording>) {
+        if !(HEADROOM..=SPAN_BUFFER_RETAIN).contains(&r.buf.capacity()) {
+            // Rare: the span was too big for its buffer to be kept, or its
+            // buffer went to the large-span lane.
+            r.buf = SpanBuf::with_capacity(SPAN_BUFFER_INITIAL);
         }
         // Made ready for the next span where it will wait (done here, not
-        // when taken, so taking one reads a buffer written long before; and
-        // in place, so no fresh narrow store is read back by a wide move).
+        // when taken, so taking one reads a buffer written long before).
+        r.buf.reset_to(HEADROOM);
         let mut hot = self.hot.borrow_mut();
         if hot.is_none() {
-            hot.insert(buf).reset_to(HEADROOM);
+            *hot = Some(r);
             return;
         }
         drop(hot);
-        buf.reset_to(HEADROOM);
         let mut cache = self.buffers.borrow_mut();
         if cache.len() >= BUNDLE {
-            let mut bundle = bufs.take_empty();
+            let spare = spare();
+            let mut bundle = spare.take_empty();
             std::mem::swap(&mut *cache, &mut bundle);
-            bufs.give_full(bundle);
+            spare.give_full(bundle);
         }
         // Below one bundle now: grows only while warming up.
-        cache.push(buf);
+        cache.push(r);
     }
+}
+
+/// Recordings between threads, in bundles: one set for the process (a
+/// recording is not tied to a pipeline). At most 64 bundles wait; more
+/// are freed.
+fn spare() -> &'static Bundles<Box<Recording>> {
+    static SPARE: OnceLock<Bundles<Box<Recording>>> = OnceLock::new();
+    SPARE.get_or_init(|| Bundles::new(64))
 }
 
 /// This thread's log in pipeline `id`, other than the first: found, or
@@ -187,15 +204,27 @@ fn find_or_add_log(
 }
 
 #[cold]
-fn take_bundle(cache: &mut Vec<SpanBuf>, bufs: &Bundles<SpanBuf>) -> SpanBuf {
-    if let Some(mut bundle) = bufs.take_full() {
+#[allow(clippy::vec_box)] // the boxes are what is pooled (see `buffers`)
+fn take_bundle(cache: &mut Vec<Box<Recording>>, bufs: &Bundles<SpanBuf>) -> Box<Recording> {
+    let spare = spare();
+    if let Some(mut bundle) = spare.take_full() {
         std::mem::swap(cache, &mut bundle);
-        bufs.give_empty(bundle);
-        if let Some(b) = cache.pop() {
-            return b;
+        spare.give_empty(bundle);
+        if let Some(r) = cache.pop() {
+            return r;
         }
     }
-    SpanBuf::with_capacity(SPAN_BUFFER_INITIAL)
+    // Warming up: new recordings around a bundle of the pipeline's
+    // (preallocated) buffers, or one new buffer.
+    if let Some(mut buffers) = bufs.take_full() {
+        if let Some(first) = buffers.pop() {
+            cache.extend(buffers.drain(..).map(|b| Box::new(Recording::new(b))));
+            bufs.give_empty(buffers);
+            return Box::new(Recording::new(first));
+        }
+        bufs.give_empty(buffers);
+    }
+    Box::new(Recording::new(SpanBuf::with_capacity(SPAN_BUFFER_INITIAL)))
 }
 
 impl Drop for ThreadState {
@@ -215,43 +244,40 @@ impl Drop for ThreadState {
     }
 }
 
-/// Queues an ended span (`body`, scope `scope`) of pipeline `pipeline` into
-/// the log of the thread it ends on, or counts it dropped when the log is
-/// full or the pipeline closed; the buffer goes back to this thread's
-/// cache.
+/// Queues an ended span (its recording, `rec`) into the log of the thread
+/// it ends on, or counts it dropped when the log is full or the pipeline
+/// closed; the recording goes back to this thread's cache.
 ///
 /// Hot path (runs per span): one thread-local visit, one copy into the log,
 /// one release store; no allocation, no lock, no read-modify-write atomic
 /// but once per chunk, no syscall but the worker's wake-up once per batch.
 #[inline]
-pub(super) fn end_span(pipeline: u64, body: SpanBuf, side: Vec<u8>, scope: u16) {
-    let mut body = Some(body);
+pub(super) fn end_span(rec: Box<Recording>) {
+    let pipeline = rec.pipeline;
+    let mut rec = Some(rec);
     let done = LOCAL.try_with(|l| {
         // `None`: the pipeline no longer exists; there is nothing left to
         // count the span in.
         let _ = l.with_log(pipeline, None, |shared, log| {
-            let Some(buf) = body.take() else { return };
-            if let Some(buf) = queue(shared, log, buf, scope) {
-                l.give_buffer(buf, &shared.bufs);
-            }
+            let Some(mut r) = rec.take() else { return };
+            queue(shared, log, &mut r.buf, r.scope);
             if shared.shed.enabled() {
                 // Spans it dropped no longer press.
                 if let Some(d) = log.take_pending(crate::shared::shed::STEP) {
                     shared.shed.add(d);
                 }
             }
-            if side.capacity() != 0 {
-                shared.side_pool.give(side);
+            if r.side.capacity() != 0 {
+                shared.side_pool.give(std::mem::take(&mut r.side));
             }
+            l.give_recording(r);
         });
     });
     if done.is_err() {
         // This thread's state is gone (it is exiting): the pipeline's
         // shared log for such spans takes it.
-        if let (Some(shared), Some(buf)) = (pipelines::find(pipeline), body.take()) {
-            shared.with_orphan_log(|log| {
-                let _ = queue(&shared, log, buf, scope);
-            });
+        if let (Some(shared), Some(mut r)) = (pipelines::find(pipeline), rec.take()) {
+            shared.with_orphan_log(|log| queue(&shared, log, &mut r.buf, r.scope));
         }
     }
 }
@@ -271,51 +297,42 @@ pub(super) fn with_pipeline<R>(id: u64, f: impl FnOnce(&Shared) -> R) -> Option<
     }
 }
 
-/// Appends the span in `buf` (its body after [`HEADROOM`]) to `log`;
-/// gives the buffer back unless it went to the large-span lane.
+/// Appends the span in `buf` (its body after [`HEADROOM`]) to `log`; a
+/// span larger than a chunk goes to the large-span lane, taking the
+/// buffer with it (`buf` is left empty).
 ///
 /// Hot path (runs per span end): see [`end_span`].
 #[inline]
-fn queue(shared: &Shared, log: &mut LogProducer, mut buf: SpanBuf, scope: u16) -> Option<SpanBuf> {
+fn queue(shared: &Shared, log: &mut LogProducer, buf: &mut SpanBuf, scope: u16) {
     if shared.closed.load(Ordering::Acquire) {
         log.count_dropped();
-        return Some(buf);
+        return;
     }
     let Some(start) = frame_in_place(buf.as_mut_slice(), scope) else {
         log.count_dropped();
-        return Some(buf);
+        return;
     };
     match log.append(&buf.as_slice()[start..], &shared.pool) {
-        Ok(0) => Some(buf),
-        Ok(sealed) => {
-            shared.wake.sealed(sealed);
-            Some(buf)
-        }
-        Err(Refused::Full) => Some(buf),
+        Ok(0) | Err(Refused::Full) => {}
+        Ok(sealed) => shared.wake.sealed(sealed),
         Err(Refused::TooLarge) => queue_large(shared, log, buf, scope),
     }
 }
 
 #[cold]
-fn queue_large(
-    shared: &Shared,
-    log: &mut LogProducer,
-    buf: SpanBuf,
-    scope: u16,
-) -> Option<SpanBuf> {
+fn queue_large(shared: &Shared, log: &mut LogProducer, buf: &mut SpanBuf, scope: u16) {
     match shared.lane.push(LargeSpan {
-        body: buf,
+        body: std::mem::take(buf),
         start: HEADROOM,
         scope,
     }) {
         Ok(()) => {
             log.count_diverted();
             shared.wake.wake();
-            None
         }
         Err(span) => {
             log.count_refused_dropped();
-            Some(span.body)
+            *buf = span.body;
         }
     }
 }

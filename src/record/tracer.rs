@@ -26,10 +26,10 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::span::{Recording, Span};
+use super::recording::Recording;
+use super::span::Span;
 use super::thread::{ThreadState, LOCAL};
 use crate::clock;
-use crate::codec::buf::SpanBuf;
 use crate::codec::otlp::{put_span_start, SpanStart};
 use crate::model::{
     otlp_flags, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState, ValueRef,
@@ -124,8 +124,8 @@ impl Tracer {
             Err(_) => self.begin(&ThreadState::new(), parent),
         };
         let inherited = parent.map_or(0, |p| p.trace_flags().bits() & RANDOM_FLAG);
-        let (mut buf, th) = match begun {
-            Begun::Sampled(buf, th) => (buf, th),
+        let (mut rec, th) = match begun {
+            Begun::Sampled(rec, th) => (rec, th),
             Begun::Out | Begun::Shed => {
                 let trace_state = parent.map_or(TraceState::EMPTY, |p| p.trace_state().clone());
                 let flags = TraceFlags::new(inherited);
@@ -145,7 +145,7 @@ impl Tracer {
         let parent_id = parent.map(SpanContext::span_id);
         let start = start_time.unwrap_or_else(clock::now_unix_nanos);
         let layout = put_span_start(
-            &mut buf,
+            &mut rec.buf,
             &SpanStart {
                 trace_id: &trace_id,
                 span_id: &span_id,
@@ -156,26 +156,17 @@ impl Tracer {
                 start_time_unix_nano: start,
             },
         );
+        rec.begin(
+            shared.id,
+            layout,
+            shared.limits.max_attributes_per_span,
+            shared.limits.max_attribute_value_length.unwrap_or(u32::MAX),
+            otlp_flags(flags, parent_remote),
+            self.scope,
+        );
         Span {
             ctx,
-            rec: Some(Recording {
-                pipeline: shared.id,
-                buf,
-                side: Vec::new(),
-                events_end: 0,
-                layout,
-                attributes: 0,
-                dropped_attributes: 0,
-                event_count: 0,
-                dropped_events: 0,
-                link_count: 0,
-                dropped_links: 0,
-                max_attributes: shared.limits.max_attributes_per_span,
-                value_limit: shared.limits.max_attribute_value_length.unwrap_or(u32::MAX),
-                flags: otlp_flags(flags, parent_remote),
-                scope: self.scope,
-                status: None,
-            }),
+            rec: Some(rec),
         }
     }
 
@@ -206,8 +197,9 @@ impl Tracer {
         }
     }
 
-    /// The ids and the decision: sampled (with a scratch buffer, the log
-    /// record's headroom reserved, and the `th` to carry), sampled out, or
+    /// The ids and the decision: sampled (with a pooled recording, its
+    /// buffer's log record headroom reserved, and the `th` to carry),
+    /// sampled out, or
     /// shed (see [`crate::shared::shed`]: decided where the trace enters
     /// this process, followed by its local children).
     ///
@@ -253,15 +245,15 @@ impl Tracer {
         (
             trace_id,
             span_id,
-            Begun::Sampled(l.take_buffer(&shared.bufs), th),
+            Begun::Sampled(l.take_recording(&shared.bufs), th),
         )
     }
 }
 
 /// What [`Tracer::begin`] decided.
 enum Begun {
-    /// Sampled: the span's scratch buffer and the `th` it carries.
-    Sampled(SpanBuf, Th),
+    /// Sampled: the span's pooled recording and the `th` it carries.
+    Sampled(Box<Recording>, Th),
     /// Not sampled.
     Out,
     /// Shed under overload (counted recorded and shed).
