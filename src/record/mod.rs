@@ -5,7 +5,7 @@
 //! - `recording`: a sampled span's state while it is recorded (pooled);
 //! - `span`: setting fields and ending a span;
 //! - `thread`: each recording thread's ids, counter stripe, pipeline
-//!   handles and buffer cache.
+//!   handles and cache of pooled recordings.
 //!
 //! Everything here runs on the proxy's threads, per span: it must never
 //! block, do I/O, lock, or allocate once warm. When the queue is full a

@@ -1,6 +1,8 @@
 //! Each recording thread's own state: its id generator, its span log in
-//! each pipeline it records into, and a small cache of scratch span
-//! buffers, all in one thread-local.
+//! each pipeline it records into, and a small cache of pooled
+//! [`Recording`]s (each with its scratch buffer), all in one thread-local;
+//! bundles of recordings move between threads through one process-wide
+//! spare list.
 //!
 //! A span holds only its pipeline's id and, when it ends, is appended to
 //! the log of the thread it ends on ([`end_span`]), so starting and ending

@@ -2,10 +2,10 @@
 //! links at creation or an explicit start time.
 //!
 //! Starting a sampled span costs: one thread-local visit (ids, sampling,
-//! this thread's handle and a pooled buffer), one clock read, and the
-//! fields known at start written into the buffer. An unsampled span is
-//! only a context: no clock, no buffer, no queueing, but its context still
-//! propagates.
+//! this thread's handle and a pooled recording with its buffer), one
+//! clock read, and the fields known at start written into the buffer. An
+//! unsampled span is only a context: no clock, no buffer, no queueing, but
+//! its context still propagates.
 //!
 //! This module runs per span: it must never block, do I/O, lock, or
 //! allocate once warm.
@@ -117,7 +117,7 @@ impl Tracer {
     ) -> Span {
         let parent = parent.filter(|p| p.is_valid());
         let shared = &*self.shared;
-        // One visit to this thread's state: ids, sampling, a buffer.
+        // One visit to this thread's state: ids, sampling, a recording.
         let begun = LOCAL.try_with(|l| self.begin(l, parent));
         let (trace_id, span_id, begun) = match begun {
             Ok(b) => b,
@@ -204,7 +204,7 @@ impl Tracer {
     /// this process, followed by its local children).
     ///
     /// Hot path (runs per span start): no lock, no atomic but once per
-    /// bundle of buffers, one relaxed load of the shedding threshold for a
+    /// bundle of recordings, one relaxed load of the shedding threshold for a
     /// sampled span whose parent is not a local sampled span, and one
     /// read-modify-write per 16 sampled spans while shedding is on.
     #[inline(always)]
