@@ -1,4 +1,4 @@
-//! A loom model of `src/shared/chunk.rs`: one producer appending records
+//! A loom model of `src/span_log/chunk.rs`: one producer appending records
 //! and one consumer reading what is published, on two threads, in every
 //! interleaving loom explores. It checks that the consumer only ever sees
 //! whole records, in order, never a byte the producer is still writing
@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../src/shared/chunk.rs"]
+#[path = "../src/span_log/chunk.rs"]
 mod chunk;
 
 use chunk::{Chunk, ChunkConsumer};

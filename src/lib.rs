@@ -52,8 +52,15 @@
 //! codec        wire (varints) · buf (SpanBuf) · otlp (message writers,
 //!              trace-id split) · grpc (framing, codes) · response
 //!              (decoders) · gzip · zstd (feature `zstd`)          (sans-IO)
-//! shared       what recording threads and the worker share: span logs (chunk,
-//!              log), the large-span lane, the wake-up, pools, stats
+//! pool, shed, wake
+//!              bounded buffer pools (and bundles of them); trace-consistent
+//!              shedding under overload; when to wake the export worker
+//! span_log     the per-thread span logs: the record format, producer and
+//!              reader, chunks (one writer, one reader; the one `unsafe`
+//!              module) and their bounded pool, the large-span lane
+//! stats        the span accounting (the public Stats) and its counters
+//! shared       a pipeline's state shared by its threads and its worker,
+//!              and the registry that finds a pipeline by id
 //! record       Tracer, Span (a small handle), its pooled Recording,
 //!              per-thread state                                (the proxy's threads)
 //! export       the Exporter trait: an encoded request in, a report out
@@ -103,7 +110,7 @@
 //! `tracewire::internal`, hidden from the docs and not part of the stable
 //! API.
 
-// `unsafe` is allowed in two modules only: `shared::chunk` (see its docs)
+// `unsafe` is allowed in two modules only: `span_log::chunk` (see its docs)
 // and `priority` (two calls into the C library).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -120,6 +127,7 @@ pub mod model;
 #[cfg(feature = "opentelemetry")]
 pub mod opentelemetry;
 mod pipeline;
+mod pool;
 mod priority;
 pub mod propagation;
 #[cfg(feature = "proto")]
@@ -132,6 +140,9 @@ mod retry;
 mod route;
 pub mod sampling;
 mod shared;
+mod shed;
+mod span_log;
+mod stats;
 mod sync;
 mod tls;
 #[cfg(feature = "tower")]
@@ -139,6 +150,7 @@ pub mod tower;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 pub mod transport;
+mod wake;
 
 pub use batch::{BatchConfig, FlushError, ShutdownError};
 pub use model::{SpanContext, SpanKind, Status, StatusCode};
@@ -146,8 +158,8 @@ pub use pipeline::{service_resource, BuildError, Pipeline, PipelineBuilder};
 pub use priority::{UnknownPriority, WorkerPriority};
 pub use rand::{random_span_id, random_trace_id};
 pub use record::{Span, SpanBuilder, Tracer};
-pub use shared::shed::ShedState;
-pub use shared::stats::{Histogram, Stats, LATENCY_BOUNDS};
+pub use shed::ShedState;
+pub use stats::{Histogram, Stats, LATENCY_BOUNDS};
 
 /// The README's examples, compiled as doctests when every integration is
 /// on (`cargo test --all-features`).
@@ -224,7 +236,7 @@ pub mod internal {
     }
     /// Buffer pools.
     pub mod pool {
-        pub use crate::shared::pool::{Bundles, Pool, Returner, BUNDLE};
+        pub use crate::pool::{Bundles, Pool, Returner, BUNDLE};
     }
     /// Rendezvous hashing of trace ids over a fleet's members.
     pub mod route {

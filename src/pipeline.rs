@@ -42,8 +42,8 @@ use crate::model::{InstrumentationScope, KeyValue, Resource, SpanLimits};
 use crate::priority;
 use crate::record::Tracer;
 use crate::sampling::Sampler;
-use crate::shared::stats::{Histogram, Stats};
 use crate::shared::Shared;
+use crate::stats::{Histogram, Stats};
 use crate::transport::TransportError;
 
 /// Why a pipeline could not start.
@@ -307,7 +307,7 @@ impl Pipeline {
     /// assert!(s.level <= 16);
     /// # }
     /// ```
-    pub fn shedding(&self) -> crate::shared::shed::ShedState {
+    pub fn shedding(&self) -> crate::shed::ShedState {
         self.shared.shed.state()
     }
 

@@ -23,13 +23,13 @@ use tokio::task::JoinSet;
 use crate::clock;
 use crate::codec::otlp::{EncodedResource, EncodedScope};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
+use crate::pool::Pool;
 use crate::priority::{Bounded, WorkerPriority};
 use crate::route::Route;
-use crate::shared::lane::LargeSpan;
-use crate::shared::log::{LogReader, Mark, RecordRef};
-use crate::shared::pool::Pool;
-use crate::shared::stats::Stats;
 use crate::shared::{BufReturner, Shared};
+use crate::span_log::lane::LargeSpan;
+use crate::span_log::{LogReader, Mark, RecordRef};
+use crate::stats::Stats;
 
 mod pace;
 mod take;
@@ -350,7 +350,7 @@ impl Worker {
         // While spans keep coming the worker looks at the logs when the
         // pacer expects a batch to be full (about once per batch); parked,
         // a recording thread wakes it when a batch waits (see `pace` and
-        // `shared::wake`).
+        // `crate::wake`).
         let mut pacer = Pacer::new(self.look_target(), Instant::now());
         let mut next_look = now + MIN_LOOK;
         loop {

@@ -7,7 +7,7 @@
 //! proxy about 500 wake-ups a second at 5,000 requests a second
 //! (BENCHMARKS.md). Paced, the worker wakes about once per batch; below a
 //! batch a second it parks, and the recording thread that seals a batch's
-//! worth wakes it (shared::wake), at most once a second.
+//! worth wakes it (crate::wake), at most once a second.
 //!
 //! Sans-IO: plain arithmetic on instants and counts; it never sleeps.
 

@@ -16,8 +16,8 @@ use crate::codec::otlp::{
     EncodedScope, FramedGroup, FRAMED_HEAD,
 };
 use crate::codec::wire::{len_field_len, put_len_header};
-use crate::shared::log::{Admit, LogReader};
 use crate::shared::SPAN_BUFFER_RETAIN;
+use crate::span_log::{Admit, LogReader};
 use crate::sync::lock;
 
 /// `ScopeSpans.spans`.

@@ -34,7 +34,7 @@ pub use otel::{write_otel_prometheus, Components};
 pub use prometheus::{MetricType, PrometheusWriter};
 
 use crate::export::{DnsStats, EndpointStats};
-use crate::shared::stats::{Histogram, Stats};
+use crate::stats::{Histogram, Stats};
 
 /// One unlabelled metric read from a [`Stats`] snapshot.
 struct Scalar {

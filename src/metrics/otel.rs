@@ -17,7 +17,7 @@
 //! counters itself and never runs on a recording path.
 
 use super::prometheus::{MetricType, PrometheusWriter};
-use crate::shared::stats::{Histogram, Stats};
+use crate::stats::{Histogram, Stats};
 
 /// `otel.component.type` of the span logs and their batching worker.
 const PROCESSOR_TYPE: &str = "batching_span_processor";

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::shared::stats::{Histogram, LATENCY_BOUNDS};
+use crate::stats::{Histogram, LATENCY_BOUNDS};
 
 /// A Prometheus metric type, as written on its `# TYPE` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

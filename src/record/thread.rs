@@ -22,11 +22,11 @@ use std::sync::{Arc, OnceLock};
 use super::recording::Recording;
 
 use crate::codec::buf::SpanBuf;
+use crate::pool::{Bundles, BUNDLE};
 use crate::rand::Wyrand;
-use crate::shared::lane::LargeSpan;
-use crate::shared::log::{frame_in_place, LogProducer, Refused, HEADROOM};
-use crate::shared::pool::{Bundles, BUNDLE};
 use crate::shared::{self as pipelines, Shared, SPAN_BUFFER_INITIAL, SPAN_BUFFER_RETAIN};
+use crate::span_log::lane::LargeSpan;
+use crate::span_log::{frame_in_place, LogProducer, Refused, HEADROOM};
 
 /// This thread's log in one pipeline.
 struct ThreadLog {
@@ -109,7 +109,7 @@ impl ThreadState {
     ///
     /// Hot path (runs per sampled span while shedding is on): the log
     /// lookup and local arithmetic; one read-modify-write per
-    /// [`STEP`](crate::shared::shed::STEP) spans.
+    /// [`STEP`](crate::shed::STEP) spans.
     #[inline]
     pub(super) fn count_started(&self, shared: &Arc<Shared>) {
         self.with_log(shared.id, Some(shared), |shared, log| {
@@ -265,7 +265,7 @@ pub(super) fn end_span(rec: Box<Recording>) {
             queue(shared, log, &mut r.buf, r.scope);
             if shared.shed.enabled() {
                 // Spans it dropped no longer press.
-                if let Some(d) = log.take_pending(crate::shared::shed::STEP) {
+                if let Some(d) = log.take_pending(crate::shed::STEP) {
                     shared.shed.add(d);
                 }
             }

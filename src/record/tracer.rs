@@ -35,8 +35,8 @@ use crate::model::{
     otlp_flags, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState, ValueRef,
 };
 use crate::sampling::{randomness, with_threshold, Th};
-use crate::shared::shed::Shed;
 use crate::shared::Shared;
+use crate::shed::Shed;
 
 /// The `random` trace flag of W3C Trace Context Level 2, kept from a parent.
 const RANDOM_FLAG: u8 = 0x02;
@@ -200,7 +200,7 @@ impl Tracer {
     /// The ids and the decision: sampled (with a pooled recording, its
     /// buffer's log record headroom reserved, and the `th` to carry),
     /// sampled out, or
-    /// shed (see [`crate::shared::shed`]: decided where the trace enters
+    /// shed (see [`crate::shed`]: decided where the trace enters
     /// this process, followed by its local children).
     ///
     /// Hot path (runs per span start): no lock, no atomic but once per

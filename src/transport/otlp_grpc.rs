@@ -41,9 +41,9 @@ use crate::codec::grpc::{
 use crate::codec::response::{decode_export_response, RpcStatus};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
+use crate::pool::Pool;
 use crate::priority::Bounded;
 use crate::retry::{self, Accepted, Attempt, RetryConfig};
-use crate::shared::pool::Pool;
 use crate::tls::{Alpn, Connector};
 
 /// Classifies a call's final status, sans-IO: `status`, `message` and

@@ -35,9 +35,9 @@ use crate::codec::response::{
 };
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::export::{BoxFuture, ExportError, ExportReport, ExportRequest, Exporter};
+use crate::pool::Pool;
 use crate::priority::Bounded;
 use crate::retry::{self, Accepted, Attempt, RetryConfig};
-use crate::shared::pool::Pool;
 use crate::sync::lock;
 use crate::tls::{Alpn, Connector};
 

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use bytes::BytesMut;
 
 use crate::export::ExportReport;
+use crate::pool::Pool;
 use crate::retry::{Accepted, Retried};
-use crate::shared::pool::Pool;
 use crate::sync::lock;
 
 /// Logs each distinct partial-success message once (up to 64 distinct

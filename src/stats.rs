@@ -9,7 +9,7 @@
 //! ```
 //!
 //! - `shed`: the pipeline shed its trace under overload (see
-//!   [`shed`](super::shed)): counted recorded and shed when it started,
+//!   [`shed`](crate::shed)): counted recorded and shed when it started,
 //!   never encoded;
 //! - `dropped`: its log had no room (or the pipeline was shut down) when it
 //!   ended, or it was still in a log when shutdown finished;
@@ -35,7 +35,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::log::{Counts, LogShared};
+use crate::span_log::{Counts, LogShared};
 
 /// The pipeline-wide counters (the worker's, mostly).
 pub(crate) struct Counters {

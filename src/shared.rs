@@ -1,10 +1,10 @@
-//! What a pipeline's recording threads and its export worker share: the
-//! span logs ([`log`], one per recording thread, built on [`chunk`]s from
-//! one bounded pool), the lane for spans too large for a chunk ([`lane`]),
-//! the worker's wake-up ([`wake`]), the buffer pools ([`pool`]), the
-//! counters ([`stats`]), the sampler and limits every span reads, the
-//! instrumentation scopes, and the registry that lets a span find its
-//! pipeline by id.
+//! What a pipeline's recording threads and its export worker share, and
+//! the registry that lets a span find its pipeline by id: one [`Shared`]
+//! per pipeline, holding its span logs' chunk pool and readers
+//! ([`crate::span_log`]), the large-span lane, the worker's wake-up
+//! ([`crate::wake`]), the buffer pools ([`crate::pool`]), the counters
+//! ([`crate::stats`]), shedding ([`crate::shed`]), the sampler and limits
+//! every span reads, and the instrumentation scopes.
 //!
 //! Only chunks (back to the pool), scratch buffers and counters flow from
 //! the worker back up to the recording threads. This module must never
@@ -12,32 +12,21 @@
 //! locks below are taken once per scope registration, per new thread, per
 //! stats read and per batch.
 
-#[allow(unsafe_code)]
-pub(crate) mod chunk;
-pub(crate) mod chunk_pool;
-pub(crate) mod lane;
-pub(crate) mod log;
-pub(crate) mod pool;
-pub(crate) mod shed;
-pub(crate) mod stats;
-pub(crate) mod wake;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::codec::buf::SpanBuf;
 use crate::codec::otlp::EncodedScope;
 use crate::model::{InstrumentationScope, SpanLimits};
+use crate::pool::{Bundles, Pool, Returner, BUNDLE};
 use crate::priority::WorkerPriority;
 use crate::sampling::Sampler;
+use crate::shed::Shed;
+use crate::span_log::lane::Lane;
+use crate::span_log::{ChunkPool, Counts, LogProducer, LogReader, LogShared};
+use crate::stats::{Counters, Stats};
 use crate::sync::lock;
-use chunk_pool::ChunkPool;
-use lane::Lane;
-use log::{Counts, LogProducer, LogReader, LogShared};
-use pool::{Bundles, Pool, Returner, BUNDLE};
-use shed::Shed;
-use stats::{Counters, Stats};
-use wake::Wake;
+use crate::wake::Wake;
 
 /// A new span buffer's capacity: a proxy span with 8 attributes is ~330 bytes.
 pub(crate) const SPAN_BUFFER_INITIAL: usize = 512;
