@@ -35,7 +35,7 @@
 //!
 //! The data flows one way, down this list and out to the network; nothing
 //! flows back up but log chunks returning to their pool and counters. Each module imports only modules listed above it (the test
-//! `tests/layout.rs` holds the code to that, and to files of at most 700
+//! `tests/it/layout.rs` holds the code to that, and to files of at most 700
 //! lines).
 //!
 //! ```text

@@ -10,10 +10,10 @@ need Python):
     /tmp/pyotel/bin/pip install opentelemetry-proto==1.45.2 protobuf==7.36.2
     /tmp/pyotel/bin/python tests/golden/generate.py
 
-`tests/golden.rs` decodes each `.bin` file with the build.rs prost types,
+`tests/it/golden.rs` decodes each `.bin` file with the build.rs prost types,
 re-encodes the content with tracewire and asserts the bytes are identical.
 Pass `--verify FILE...` to instead decode requests written by tracewire
-(for example by `TRACEWIRE_GOLDEN_OUT=dir cargo test --test golden`) with
+(for example by `TRACEWIRE_GOLDEN_OUT=dir cargo test --test it golden`) with
 this independent implementation, and print what they hold.
 """
 

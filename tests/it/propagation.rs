@@ -5,7 +5,7 @@
 //! tracewire injects, Python extracts; baggage comes through unchanged.
 //! Plus `OTEL_PROPAGATORS` in the configuration.
 
-mod common;
+use crate::common;
 
 use common::python::otel_python;
 use http::{HeaderMap, HeaderName, HeaderValue};

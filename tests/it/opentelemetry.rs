@@ -8,7 +8,7 @@
 //! processor, built outside any runtime, delivers a parent and a child.
 #![cfg(feature = "opentelemetry")]
 
-mod common;
+use crate::common;
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};

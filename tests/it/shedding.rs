@@ -6,7 +6,7 @@
 //! raised `th`, and with shedding off the pipeline drops spans one by one
 //! as before.
 
-mod common;
+use crate::common;
 
 use common::collectors::*;
 use std::collections::HashMap;

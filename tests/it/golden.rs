@@ -3,7 +3,7 @@
 //! decoded with prost, re-encoded by tracewire from its own model, and must
 //! come out byte for byte identical.
 
-mod common;
+use crate::common;
 
 use common::{decode, encode_model, model_of};
 

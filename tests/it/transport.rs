@@ -3,7 +3,7 @@
 //! collector (plus a raw HTTP/2 peer for protocol faults). Each test asserts
 //! what arrived, exactly once, and what the stats say.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! `dns:///` name (the system resolver and an injected one), and a unix
 //! socket. Every receiver is a real server on 127.0.0.1 port 0.
 
-mod common;
+use crate::common;
 
 use common::collectors::*;
 use std::collections::{BTreeMap, BTreeSet};

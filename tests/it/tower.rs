@@ -8,7 +8,7 @@
 //! exports nothing but still propagates its context.
 #![cfg(feature = "tower")]
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! encodes, prost (the build.rs types) decodes, every field is compared, and
 //! prost's canonical re-encoding must equal tracewire's bytes.
 
-mod common;
+use crate::common;
 
 use common::{
     decode, encode_model, fingerprint, model_of, resource_fingerprint, scope_fingerprint, strategy,

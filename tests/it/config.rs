@@ -2,7 +2,7 @@
 //! flags resolves to the same configuration; the `OTEL_*` environment and
 //! its precedence; and one test per bad input, asserting its message.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

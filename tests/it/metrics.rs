@@ -5,7 +5,7 @@
 //! counts. Python 3 is required; `prometheus_client` is provisioned under
 //! target/ on first use (tests/common/python.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -373,7 +373,7 @@ fn member_and_dns_name_series_parse() {
 /// With a fleet, each member gets its own labelled series, which
 /// prometheus_client reads back, and they add up to the pipeline's totals;
 /// the OpenTelemetry SDK exporter routes the same way (feature
-/// `opentelemetry`, tested in tests/opentelemetry.rs without a fleet).
+/// `opentelemetry`, tested in tests/it/opentelemetry.rs without a fleet).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_has_one_series_per_member() {
     let a = HttpCollector::start(vec![], None).await;

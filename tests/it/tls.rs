@@ -4,7 +4,7 @@
 //! delivers, a missing client certificate fails when the collector requires
 //! one, and client keys load in every format tracewire supports.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

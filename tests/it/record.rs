@@ -2,7 +2,7 @@
 //! receives, field for field; sampling, propagation, limits and status rules;
 //! batching triggers, flush and shutdown; and the accounting invariant.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -296,7 +296,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         c.max_export_batch_size = 8;
         c.max_concurrent_exports = 1;
         c.export_timeout = Duration::from_millis(300);
-        // The drop path itself (tests/shedding.rs covers shedding).
+        // The drop path itself (tests/it/shedding.rs covers shedding).
         c.shedding = false;
         c
     };
@@ -643,7 +643,7 @@ fn logs_that_fill_drop_and_count_within_the_budget() {
         // Longer than the burst takes even on a loaded machine: no export
         // resolves (frees room) while the threads record.
         c.export_timeout = Duration::from_secs(10);
-        // The drop path itself (tests/shedding.rs covers shedding).
+        // The drop path itself (tests/it/shedding.rs covers shedding).
         c.shedding = false;
         c
     };
