@@ -3,7 +3,11 @@
 //! interleaving loom explores. It checks that the consumer only ever sees
 //! whole records, in order, never a byte the producer is still writing
 //! (loom's cells report a data race otherwise), and that a chunk is reused
-//! only when both halves are done.
+//! only when both halves are done. The real `unsafe` copy and slice run in
+//! the model (each byte has a loom cell beside it that they claim, see the
+//! module doc of chunk.rs); weakening the release store that publishes a
+//! record to `Relaxed`, or letting a read reach one byte past what is
+//! published, makes these tests fail.
 //!
 //! Run: `cd loom && cargo test --release` (the `.cargo/config.toml` here
 //! builds with `--cfg loom`).
@@ -70,5 +74,28 @@ fn a_chunk_is_reclaimed_only_after_the_producer_lets_go() {
             }
         };
         let _ = c.reclaim();
+    });
+}
+
+#[test]
+fn a_read_past_what_is_published_gets_nothing_never_a_byte_being_written() {
+    loom::model(|| {
+        let (mut p, c) = Chunk::split(Chunk::new(6)).expect("a new chunk is exclusive");
+        let producer = thread::spawn(move || {
+            assert!(p.append(&[1, 1, 1]));
+            assert!(p.append(&[2, 2, 2]));
+        });
+        // Asks for more than may be published: gets all of it or nothing
+        // (a byte read while the producer writes it is a loom failure).
+        for to in [4, 6] {
+            c.with_bytes(0, to, |bytes| {
+                assert!(
+                    bytes.is_empty() || bytes == &[1, 1, 1, 2, 2, 2][..to],
+                    "{bytes:?}"
+                );
+            });
+        }
+        producer.join().unwrap();
+        c.with_bytes(0, 6, |bytes| assert_eq!(bytes, [1, 1, 1, 2, 2, 2]));
     });
 }

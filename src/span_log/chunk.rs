@@ -14,21 +14,27 @@
 //! producer has dropped its half), so a reused chunk is never shared.
 //!
 //! This is the only module of tracewire with `unsafe` code (two blocks, one
-//! per role). It is written so that `loom` can model it: built with
-//! `--cfg loom`, it uses loom's atomics and cells (`loom/` runs that model).
+//! per role). It is written so that `loom` can model it, those two blocks
+//! included: built with `--cfg loom` (`loom/` runs that model), the
+//! committed length is loom's atomic and every byte has a loom cell beside
+//! it, a shadow that the real copy and the real slice claim (for writing,
+//! for reading) for exactly as long as they touch the byte. So loom's race
+//! detector sees every access the unsafe blocks make, in every interleaving
+//! it explores; the blocks themselves are the same code in both builds.
+//! (Miri would check them too, but needs a nightly toolchain.)
 //!
 //! This module runs per span (the producer side): it must never allocate,
 //! lock, or make a syscall.
 
+use std::cell::UnsafeCell;
+
 #[cfg(loom)]
 use loom::{
-    cell::UnsafeCell,
     sync::atomic::{AtomicUsize, Ordering},
     sync::Arc,
 };
 #[cfg(not(loom))]
 use std::{
-    cell::UnsafeCell,
     sync::atomic::{AtomicUsize, Ordering},
     sync::Arc,
 };
@@ -41,6 +47,10 @@ pub(crate) struct Chunk {
     /// Bytes published by the producer; only grows until the chunk is
     /// recycled (which needs exclusive ownership).
     committed: AtomicUsize,
+    /// Under loom only: one loom cell per byte, claimed by every access to
+    /// the byte, so that loom checks the real accesses (see the module doc).
+    #[cfg(loom)]
+    shadow: Box<[loom::cell::UnsafeCell<()>]>,
 }
 
 // SAFETY: the cells are accessed only through a `ChunkProducer` (writes at
@@ -63,6 +73,10 @@ impl Chunk {
         Arc::new(Chunk {
             cells: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
             committed: AtomicUsize::new(0),
+            #[cfg(loom)]
+            shadow: (0..capacity)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
         })
     }
 
@@ -119,19 +133,24 @@ impl ChunkProducer {
             return false;
         }
         let at = self.tail + record.len();
-        write(&self.chunk.cells, self.tail, record);
+        write(&self.chunk, self.tail, record);
         self.tail = at;
         self.chunk.committed.store(at, Ordering::Release);
         true
     }
 }
 
-/// Copies `src` into `cells[at..at + src.len()]`. The caller (the one
-/// producer) checked the bounds; the bytes are past `committed`.
-#[cfg(not(loom))]
+/// Copies `src` into the chunk's bytes `at..at + src.len()`. The caller
+/// (the one producer) checked the bounds; the bytes are past `committed`.
 #[inline(always)]
-fn write(cells: &[UnsafeCell<u8>], at: usize, src: &[u8]) {
-    let dst = &cells[at..at + src.len()];
+fn write(chunk: &Chunk, at: usize, src: &[u8]) {
+    let dst = &chunk.cells[at..at + src.len()];
+    // Under loom: claim the bytes for writing while the block below runs.
+    #[cfg(loom)]
+    let _claim: Vec<_> = chunk.shadow[at..at + src.len()]
+        .iter()
+        .map(|c| c.get_mut())
+        .collect();
     // SAFETY: `dst` is in bounds (indexed above) and lies at or past the
     // committed length, which only this chunk's single producer writes and
     // which the consumer never reads until a later release store publishes
@@ -151,14 +170,6 @@ fn write(cells: &[UnsafeCell<u8>], at: usize, src: &[u8]) {
             }
             std::ptr::copy_nonoverlapping(s.add(n - 32), dst.add(n - 32), 32);
         }
-    }
-}
-
-#[cfg(loom)]
-fn write(cells: &[UnsafeCell<u8>], at: usize, src: &[u8]) {
-    for (cell, b) in cells[at..at + src.len()].iter().zip(src) {
-        // SAFETY: as above; loom checks the access.
-        cell.with_mut(|p| unsafe { *p = *b });
     }
 }
 
@@ -185,7 +196,6 @@ impl ChunkConsumer {
     /// Calls `f` with the published bytes from offset `from` to `to`
     /// (`position() <= from <= to <= position() + available()`, or `f` gets
     /// an empty slice).
-    #[cfg(not(loom))]
     #[inline]
     pub(crate) fn with_bytes<R>(&self, from: usize, to: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         let committed = self.chunk.committed.load(Ordering::Acquire);
@@ -193,6 +203,12 @@ impl ChunkConsumer {
             return f(&[]);
         }
         let cells = &self.chunk.cells[from..to];
+        // Under loom: claim the bytes for reading while `f` sees them.
+        #[cfg(loom)]
+        let _claim: Vec<_> = self.chunk.shadow[from..to]
+            .iter()
+            .map(|c| c.get())
+            .collect();
         // SAFETY: `from..to` is in bounds (indexed above) and below the
         // committed length loaded with acquire, so the producer finished
         // writing these bytes before publishing them and never writes them
@@ -201,20 +217,6 @@ impl ChunkConsumer {
         let bytes =
             unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()), to - from) };
         f(bytes)
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn with_bytes<R>(&self, from: usize, to: usize, f: impl FnOnce(&[u8]) -> R) -> R {
-        let committed = self.chunk.committed.load(Ordering::Acquire);
-        if from < self.read || from > to || to > committed {
-            return f(&[]);
-        }
-        let copy: Vec<u8> = self.chunk.cells[from..to]
-            .iter()
-            // SAFETY: as above; loom checks the access.
-            .map(|c| c.with(|p| unsafe { *p }))
-            .collect();
-        f(&copy)
     }
 
     /// Marks everything up to offset `to` consumed (clamped to what was
