@@ -36,16 +36,49 @@ pub enum WireType {
     Fixed32 = 5,
 }
 
-/// Appends `value` as a base-128 varint (1 to 10 bytes).
+/// The most bytes a varint takes (a `u64`, or a negative `int64`).
+pub const MAX_VARINT_LEN: usize = 10;
+
+/// Writes `value` as a base-128 varint at the front of `out`; returns the
+/// bytes written ([`varint_len`] of `value`). This is tracewire's one
+/// varint encoder: [`put_varint`], [`Cursor::varint`], the attribute
+/// writers and the span log's record framing all write through it.
+///
+/// Hot path (runs per field): stores only. Panics, like slice indexing, if
+/// `out` is shorter than [`varint_len`] of `value` (a length bug, never
+/// input).
+///
+/// ```
+/// use tracewire::internal::codec::wire::{write_varint, varint_len};
+/// let mut out = [0u8; 10];
+/// assert_eq!(write_varint(&mut out, 300), varint_len(300));
+/// assert_eq!(out[..2], [0xac, 0x02]);
+/// ```
+#[inline(always)]
+pub fn write_varint(out: &mut [u8], mut value: u64) -> usize {
+    let mut n = 0;
+    while value >= 0x80 {
+        out[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    out[n] = value as u8;
+    n + 1
+}
+
+/// Appends `value` as a base-128 varint (1 to 10 bytes), through
+/// [`write_varint`].
 ///
 /// Hot path (runs per attribute): must not allocate beyond `buf`'s own growth.
 #[inline]
-pub fn put_varint<B: BufMut + ?Sized>(buf: &mut B, mut value: u64) {
-    while value >= 0x80 {
-        buf.put_u8((value as u8) | 0x80);
-        value >>= 7;
+pub fn put_varint<B: BufMut + ?Sized>(buf: &mut B, value: u64) {
+    if value < 0x80 {
+        buf.put_u8(value as u8);
+    } else {
+        let mut out = [0u8; MAX_VARINT_LEN];
+        let n = write_varint(&mut out, value);
+        buf.put_slice(&out[..n]);
     }
-    buf.put_u8(value as u8);
 }
 
 /// The number of bytes [`put_varint`] writes for `value`.
@@ -60,6 +93,18 @@ pub const fn varint_len(value: u64) -> usize {
 #[inline]
 pub const fn key(field: u32, wire_type: WireType) -> u64 {
     ((field as u64) << 3) | wire_type as u64
+}
+
+/// The key of field `field` with wire type `wire_type` as its one byte
+/// (fields 1 to 15 have one-byte keys; a larger field fails to compile
+/// where this is a constant).
+#[inline]
+pub(crate) const fn key_byte(field: u32, wire_type: WireType) -> u8 {
+    assert!(
+        field >= 1 && field < 16,
+        "a one-byte key needs a field number below 16"
+    );
+    key(field, wire_type) as u8
 }
 
 /// Appends the key of field `field` with wire type `wire_type`.
@@ -249,14 +294,15 @@ impl<'a> Cursor<'a> {
         self.at = end;
     }
 
-    /// Writes a base-128 varint.
+    /// Writes a base-128 varint (with [`write_varint`]).
     #[inline(always)]
-    pub fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.byte((value as u8) | 0x80);
-            value >>= 7;
+    pub fn varint(&mut self, value: u64) {
+        if value < 0x80 {
+            // Keys and short lengths: one byte, without taking a sub-slice.
+            self.byte(value as u8);
+        } else {
+            self.at += write_varint(&mut self.out[self.at..], value);
         }
-        self.byte(value as u8);
     }
 
     /// Writes a field key.
@@ -383,7 +429,17 @@ mod tests {
             // prost agrees byte for byte.
             let mut theirs = Vec::new();
             prost::encoding::encode_varint(value, &mut theirs);
-            prop_assert_eq!(buf, theirs);
+            prop_assert_eq!(&buf, &theirs);
+            // The one encoder, on a slice and through a cursor, writes the
+            // same bytes.
+            let mut out = [0xffu8; MAX_VARINT_LEN];
+            let n = write_varint(&mut out, value);
+            prop_assert_eq!(&out[..n], &theirs[..]);
+            let mut out = [0u8; MAX_VARINT_LEN + 1];
+            let mut c = Cursor::new(&mut out);
+            c.varint(value);
+            prop_assert_eq!(c.written(), theirs.len());
+            prop_assert_eq!(&out[..theirs.len()], &theirs[..]);
         }
 
         #[test]

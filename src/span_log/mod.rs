@@ -71,10 +71,10 @@ mod tests {
 
     #[test]
     fn frames_match_protobuf() {
-        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 1 << 21] {
+        for len in [0u32, 1, 127, 128, 300, 16_383, 16_384, 1 << 21, u32::MAX] {
             let (p, n) = frame(len);
             let mut want = vec![0x12];
-            prost::encoding::encode_varint(len as u64, &mut want);
+            prost::encoding::encode_varint(u64::from(len), &mut want);
             assert_eq!(&p[..n], &want[..], "{len}");
         }
     }

@@ -6,6 +6,9 @@
 //! Runs per span ([`frame_in_place`]): a few stores; it must never
 //! allocate, lock or make a syscall.
 
+use crate::codec::otlp::field::key;
+use crate::codec::wire::write_varint;
+
 /// Bytes of a record's header.
 pub(crate) const HEADER: usize = 6;
 /// The most bytes a record puts in front of a span body: the header and
@@ -24,9 +27,9 @@ pub(super) const JUMP: u32 = u32::MAX;
 /// Hot path (runs per span): a few stores.
 #[inline]
 pub(crate) fn frame_in_place(buf: &mut [u8], scope: u16) -> Option<usize> {
-    let body_len = buf.len().checked_sub(HEADROOM)?;
+    let body_len = u32::try_from(buf.len().checked_sub(HEADROOM)?).ok()?;
     let (prefix, prefix_len) = frame(body_len);
-    let framed = u32::try_from(prefix_len + body_len)
+    let framed = u32::try_from(prefix_len + body_len as usize)
         .ok()
         .filter(|&f| f != JUMP)?;
     let start = HEADROOM - HEADER - prefix_len;
@@ -39,18 +42,13 @@ pub(crate) fn frame_in_place(buf: &mut [u8], scope: u16) -> Option<usize> {
     Some(start)
 }
 
-/// Frames a span body as a `ScopeSpans.spans` field: key `0x12` and the
-/// varint length; returns the prefix and its length.
+/// Frames a span body as a `ScopeSpans.spans` field: its key and the
+/// varint length (with the codec's one varint encoder); returns the prefix
+/// and its length. `body_len` is below 4 GiB (checked by the caller), so
+/// the length takes at most 5 bytes.
 #[inline(always)]
-pub(super) fn frame(body_len: usize) -> ([u8; 6], usize) {
-    let mut out = [0x12u8, 0, 0, 0, 0, 0];
-    let mut v = body_len as u64;
-    let mut n = 1;
-    while v >= 0x80 && n < 5 {
-        out[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    out[n] = v as u8;
-    (out, n + 1)
+pub(super) fn frame(body_len: u32) -> ([u8; 6], usize) {
+    let mut out = [key::SCOPE_SPANS_SPANS, 0, 0, 0, 0, 0];
+    let n = write_varint(&mut out[1..], u64::from(body_len));
+    (out, 1 + n)
 }

@@ -1,5 +1,7 @@
 //! OTLP field numbers, one module per message, named as in the `.proto`
-//! files under `proto/` (opentelemetry-proto v1.10.0).
+//! files under `proto/` (opentelemetry-proto v1.10.0); and, in [`key`],
+//! the one-byte keys of the fields that hot paths write or match byte by
+//! byte, computed from those numbers.
 #![allow(missing_docs)]
 
 pub(crate) mod any_value {
@@ -75,4 +77,44 @@ pub(crate) mod link {
 pub(crate) mod status {
     pub(crate) const MESSAGE: u32 = 2;
     pub(crate) const CODE: u32 = 3;
+}
+
+/// One-byte keys (field number and wire type), named `MESSAGE_FIELD`.
+pub(crate) mod key {
+    use crate::codec::wire::key_byte;
+    use crate::codec::wire::WireType::{LengthDelimited, Varint};
+
+    pub(crate) const SCOPE_SPANS_SPANS: u8 = key_byte(super::scope_spans::SPANS, LengthDelimited);
+    pub(crate) const SPAN_TRACE_ID: u8 = key_byte(super::span::TRACE_ID, LengthDelimited);
+    pub(crate) const SPAN_SPAN_ID: u8 = key_byte(super::span::SPAN_ID, LengthDelimited);
+    pub(crate) const SPAN_PARENT_SPAN_ID: u8 =
+        key_byte(super::span::PARENT_SPAN_ID, LengthDelimited);
+    pub(crate) const SPAN_KIND: u8 = key_byte(super::span::KIND, Varint);
+    pub(crate) const KEY_VALUE_KEY: u8 = key_byte(super::key_value::KEY, LengthDelimited);
+    pub(crate) const KEY_VALUE_VALUE: u8 = key_byte(super::key_value::VALUE, LengthDelimited);
+    pub(crate) const ANY_VALUE_STRING: u8 = key_byte(super::any_value::STRING, LengthDelimited);
+    pub(crate) const ANY_VALUE_INT: u8 = key_byte(super::any_value::INT, Varint);
+}
+
+/// Bytes of a trace id and of a span id.
+pub(crate) const TRACE_ID_BYTES: usize = 16;
+pub(crate) const SPAN_ID_BYTES: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+
+    #[test]
+    fn one_byte_keys_are_the_wire_bytes() {
+        // As protoc writes them: (field << 3) | wire type.
+        assert_eq!(key::SCOPE_SPANS_SPANS, 0x12);
+        assert_eq!(key::SPAN_TRACE_ID, 0x0a);
+        assert_eq!(key::SPAN_SPAN_ID, 0x12);
+        assert_eq!(key::SPAN_PARENT_SPAN_ID, 0x22);
+        assert_eq!(key::SPAN_KIND, 0x30);
+        assert_eq!(key::KEY_VALUE_KEY, 0x0a);
+        assert_eq!(key::KEY_VALUE_VALUE, 0x12);
+        assert_eq!(key::ANY_VALUE_STRING, 0x0a);
+        assert_eq!(key::ANY_VALUE_INT, 0x18);
+    }
 }

@@ -10,14 +10,14 @@
 
 use bytes::BufMut;
 
-use super::field::{event, link, span, status};
+use super::field::{event, key, link, span, status, SPAN_ID_BYTES, TRACE_ID_BYTES};
 use super::value::{
     opt_str_len, opt_u32_len, put_i64_kv, put_kv_span, put_opt_str, put_opt_u32, put_str_kv,
     AttributeList,
 };
 use crate::codec::buf::SpanBuf;
 use crate::codec::wire::{
-    fixed32_field_len, fixed64_field_len, key, len_field_len, put_bytes_field, put_fixed32_field,
+    fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
     put_fixed64_field, put_len_header, varint_field_len, Cursor, WireType,
 };
 use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, TraceId};
@@ -52,16 +52,11 @@ pub struct SpanStartLayout {
     pub end_time_at: u32,
 }
 
-/// One-byte keys of the span's fixed-size leading fields (field numbers
-/// below 16 have one-byte keys).
-const TRACE_ID_KEY: u8 = key(span::TRACE_ID, WireType::LengthDelimited) as u8;
-const SPAN_ID_KEY: u8 = key(span::SPAN_ID, WireType::LengthDelimited) as u8;
-const PARENT_SPAN_ID_KEY: u8 = key(span::PARENT_SPAN_ID, WireType::LengthDelimited) as u8;
-const KIND_KEY: u8 = key(span::KIND, WireType::Varint) as u8;
 /// `trace_id` (16 bytes) and `span_id` (8 bytes), each with key and length.
-const IDS_LEN: usize = len_field_len(span::TRACE_ID, 16) + len_field_len(span::SPAN_ID, 8);
+const IDS_LEN: usize =
+    len_field_len(span::TRACE_ID, TRACE_ID_BYTES) + len_field_len(span::SPAN_ID, SPAN_ID_BYTES);
 /// `parent_span_id` (8 bytes) with key and length.
-const PARENT_LEN: usize = len_field_len(span::PARENT_SPAN_ID, 8);
+const PARENT_LEN: usize = len_field_len(span::PARENT_SPAN_ID, SPAN_ID_BYTES);
 /// `kind` with its key (every kind's value is one byte).
 const KIND_LEN: usize = varint_field_len(span::KIND, SpanKind::Consumer as u64);
 
@@ -95,27 +90,28 @@ pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
     let base = buf.len();
     let mut w = Cursor::new(buf.claim(head + name_len + tail));
     // trace_id and span_id: fixed sizes.
+    const SPAN_ID_AT: usize = 2 + TRACE_ID_BYTES;
     let mut ids = [0u8; IDS_LEN];
-    ids[0] = TRACE_ID_KEY;
-    ids[1] = 16;
-    ids[2..18].copy_from_slice(&s.trace_id.to_bytes());
-    ids[18] = SPAN_ID_KEY;
-    ids[19] = 8;
-    ids[20..28].copy_from_slice(&s.span_id.to_bytes());
+    ids[0] = key::SPAN_TRACE_ID;
+    ids[1] = TRACE_ID_BYTES as u8;
+    ids[2..SPAN_ID_AT].copy_from_slice(&s.trace_id.to_bytes());
+    ids[SPAN_ID_AT] = key::SPAN_SPAN_ID;
+    ids[SPAN_ID_AT + 1] = SPAN_ID_BYTES as u8;
+    ids[SPAN_ID_AT + 2..].copy_from_slice(&s.span_id.to_bytes());
     w.bytes(&ids);
     if !s.trace_state.is_empty() {
         w.bytes_field(span::TRACE_STATE, s.trace_state.as_bytes());
     }
     if let Some(parent) = s.parent_span_id {
-        w.byte(PARENT_SPAN_ID_KEY);
-        w.byte(8);
+        w.byte(key::SPAN_PARENT_SPAN_ID);
+        w.byte(SPAN_ID_BYTES as u8);
         w.bytes(&parent.to_bytes());
     }
     if !s.name.is_empty() {
         w.bytes_field(span::NAME, s.name.as_bytes());
     }
     if s.kind != SpanKind::Unspecified {
-        w.byte(KIND_KEY);
+        w.byte(key::SPAN_KIND);
         w.byte(s.kind as i32 as u8);
     }
     if s.start_time_unix_nano != 0 {

@@ -11,7 +11,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::field::{request, resource_spans, scope_spans};
+use super::field::{key, request, resource_spans, scope_spans, span, TRACE_ID_BYTES};
 use crate::codec::wire::{get_varint, put_len_header};
 
 /// Why a request could not be split.
@@ -43,9 +43,11 @@ pub enum SplitError {
 #[inline]
 pub fn span_trace_id(span: &[u8]) -> Option<[u8; 16]> {
     match span {
-        [0x0a, 0x10, rest @ ..] if rest.len() >= 16 => {
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&rest[..16]);
+        [key::SPAN_TRACE_ID, len, rest @ ..]
+            if usize::from(*len) == TRACE_ID_BYTES && rest.len() >= TRACE_ID_BYTES =>
+        {
+            let mut id = [0u8; TRACE_ID_BYTES];
+            id.copy_from_slice(&rest[..TRACE_ID_BYTES]);
             Some(id)
         }
         _ => None,
@@ -254,7 +256,7 @@ fn trace_id_anywhere(span: &[u8]) -> Result<[u8; 16], SplitError> {
         return Ok(id);
     }
     for f in fields(span)? {
-        if f.number == 1 && f.raw.len() >= 2 && f.raw[0] == 0x0a {
+        if f.number == u64::from(span::TRACE_ID) && f.raw.first() == Some(&key::SPAN_TRACE_ID) {
             let mut id = [0u8; 16];
             let n = f.payload.len().min(16);
             id[..n].copy_from_slice(&f.payload[..n]);

@@ -6,7 +6,7 @@
 
 use bytes::BufMut;
 
-use super::field::{any_value, key_value, LIST_VALUES};
+use super::field::{any_value, key, key_value, LIST_VALUES};
 use crate::codec::buf::SpanBuf;
 use crate::codec::wire::{
     self, fixed64_field_len, len_field_len, put_bytes_field, put_fixed64_field, put_len_header,
@@ -350,14 +350,19 @@ pub fn put_str_kv(buf: &mut SpanBuf, field: u32, key: &str, value: &str, limit: 
         head.copy_from_slice(&[
             wire::key(field, wire::WireType::LengthDelimited) as u8,
             body as u8,
-            0x0a,
+            key::KEY_VALUE_KEY,
             k as u8,
         ]);
         let (key_bytes, rest) = rest.split_at_mut(k);
         wire::copy_short(key_bytes, key.as_bytes());
         let (value_head, value_bytes) = rest.split_at_mut(4);
         // KeyValue.value, AnyValue length, AnyValue.string_value, length
-        value_head.copy_from_slice(&[0x12, (2 + v) as u8, 0x0a, v as u8]);
+        value_head.copy_from_slice(&[
+            key::KEY_VALUE_VALUE,
+            (2 + v) as u8,
+            key::ANY_VALUE_STRING,
+            v as u8,
+        ]);
         wire::copy_short(value_bytes, value.as_bytes());
     } else {
         put_kv_span(buf, field, key, &ValueRef::Str(value), usize::MAX);
@@ -380,22 +385,14 @@ pub fn put_i64_kv(buf: &mut SpanBuf, field: u32, key: &str, value: i64) {
         head.copy_from_slice(&[
             wire::key(field, wire::WireType::LengthDelimited) as u8,
             body as u8,
-            0x0a,
+            key::KEY_VALUE_KEY,
             k as u8,
         ]);
         let (key_bytes, rest) = rest.split_at_mut(k);
         wire::copy_short(key_bytes, key.as_bytes());
-        // KeyValue.value, AnyValue length, AnyValue.int_value, the varint
-        // (at most 10 bytes, written whole then cut to `n`).
-        let mut tail = [0u8; 13];
-        tail[..3].copy_from_slice(&[0x12, (1 + n) as u8, 0x18]);
-        let mut v = value as u64;
-        for b in &mut tail[3..3 + n] {
-            *b = (v as u8) | 0x80;
-            v >>= 7;
-        }
-        tail[2 + n] &= 0x7f;
-        rest.copy_from_slice(&tail[..3 + n]);
+        // KeyValue.value, AnyValue length, AnyValue.int_value, the varint.
+        rest[..3].copy_from_slice(&[key::KEY_VALUE_VALUE, (1 + n) as u8, key::ANY_VALUE_INT]);
+        wire::write_varint(&mut rest[3..], value as u64);
     } else {
         put_kv_span(buf, field, key, &ValueRef::I64(value), usize::MAX);
     }
