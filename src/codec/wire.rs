@@ -39,10 +39,25 @@ pub enum WireType {
 /// The most bytes a varint takes (a `u64`, or a negative `int64`).
 pub const MAX_VARINT_LEN: usize = 10;
 
-/// Writes `value` as a base-128 varint at the front of `out`; returns the
-/// bytes written ([`varint_len`] of `value`). This is tracewire's one
-/// varint encoder: [`put_varint`], [`Cursor::varint`], the attribute
-/// writers and the span log's record framing all write through it.
+/// Hands `value`'s base-128 varint bytes, low group first, to `put` (1 to
+/// 10 calls). This is tracewire's one varint encoder: [`write_varint`],
+/// [`put_varint`], [`Cursor::varint`], the attribute writers and the span
+/// log's record framing all go through it, each with its own `put` (a
+/// slice store, a `put_u8`), which inlines to the loop written by hand.
+///
+/// Hot path (runs per field): calls `put` only.
+#[inline(always)]
+pub fn each_varint_byte(mut value: u64, mut put: impl FnMut(u8)) {
+    while value >= 0x80 {
+        put((value as u8) | 0x80);
+        value >>= 7;
+    }
+    put(value as u8);
+}
+
+/// Writes `value` as a base-128 varint at the front of `out` (through
+/// [`each_varint_byte`]); returns the bytes written ([`varint_len`] of
+/// `value`).
 ///
 /// Hot path (runs per field): stores only. Panics, like slice indexing, if
 /// `out` is shorter than [`varint_len`] of `value` (a length bug, never
@@ -55,30 +70,22 @@ pub const MAX_VARINT_LEN: usize = 10;
 /// assert_eq!(out[..2], [0xac, 0x02]);
 /// ```
 #[inline(always)]
-pub fn write_varint(out: &mut [u8], mut value: u64) -> usize {
+pub fn write_varint(out: &mut [u8], value: u64) -> usize {
     let mut n = 0;
-    while value >= 0x80 {
-        out[n] = (value as u8) | 0x80;
-        value >>= 7;
+    each_varint_byte(value, |b| {
+        out[n] = b;
         n += 1;
-    }
-    out[n] = value as u8;
-    n + 1
+    });
+    n
 }
 
 /// Appends `value` as a base-128 varint (1 to 10 bytes), through
-/// [`write_varint`].
+/// [`each_varint_byte`].
 ///
 /// Hot path (runs per attribute): must not allocate beyond `buf`'s own growth.
 #[inline]
 pub fn put_varint<B: BufMut + ?Sized>(buf: &mut B, value: u64) {
-    if value < 0x80 {
-        buf.put_u8(value as u8);
-    } else {
-        let mut out = [0u8; MAX_VARINT_LEN];
-        let n = write_varint(&mut out, value);
-        buf.put_slice(&out[..n]);
-    }
+    each_varint_byte(value, |b| buf.put_u8(b));
 }
 
 /// The number of bytes [`put_varint`] writes for `value`.
@@ -294,15 +301,10 @@ impl<'a> Cursor<'a> {
         self.at = end;
     }
 
-    /// Writes a base-128 varint (with [`write_varint`]).
+    /// Writes a base-128 varint (through [`each_varint_byte`]).
     #[inline(always)]
     pub fn varint(&mut self, value: u64) {
-        if value < 0x80 {
-            // Keys and short lengths: one byte, without taking a sub-slice.
-            self.byte(value as u8);
-        } else {
-            self.at += write_varint(&mut self.out[self.at..], value);
-        }
+        each_varint_byte(value, |b| self.byte(b));
     }
 
     /// Writes a field key.
