@@ -10,8 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tracewire::internal::codec::otlp::framed_span_trace_id;
-use tracewire::internal::route::Route;
+use tracewire::internal::fleet::{framed_span_trace_id, Route};
 
 /// What routing adds per span on the export worker: reading the trace id
 /// from the framed span and picking a member among three, against the

@@ -13,22 +13,23 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use crate::route::Route;
+use crate::fleet::Router;
 
 /// The crate-private seam of fleet routing (sealed: the trait is public
 /// inside a private module, so only tracewire can name and implement it).
 mod sealed {
-    use super::{DnsStats, EndpointStats, Route};
+    use super::{DnsStats, EndpointStats, Router};
 
     /// An exporter that sends to several collectors and routes spans by
     /// trace id (`transport::fleet`).
     #[allow(unreachable_pub)] // Sealed: reachable by no path outside the crate.
     pub trait Members: Send + Sync {
-        /// The members able to take requests now: fills `route`; the
-        /// worker then splits each batch per member and gives each request
-        /// its [`ExportRequest::member`](super::ExportRequest::member).
-        /// Called once per batch.
-        fn route(&self, route: &mut Route);
+        /// The members able to take requests now: fills `router`'s route
+        /// (`fleet::Router::fill`); the worker then routes each span of a
+        /// batch with it and gives each request its
+        /// [`ExportRequest::member`](super::ExportRequest::member). Called
+        /// once per batch.
+        fn route(&self, router: &mut Router);
 
         /// Per-collector statistics.
         fn endpoint_stats(&self) -> Vec<EndpointStats>;

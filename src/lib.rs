@@ -44,16 +44,18 @@
 //!              the lock helper; span timestamps; collector addresses;
 //!              the scheduling priority of tracewire's own threads
 //! rand         the per-thread id generator
-//! propagation, sampling, proto, route
+//! propagation, sampling, proto
 //!              trace_context (W3C traceparent / tracestate) · baggage ·
 //!              b3 · composite (OTEL_PROPAGATORS); head samplers; prost types
-//!              (decoding only: tests and the receiver); rendezvous
-//!              hashing of trace ids over a fleet of collectors
-//! codec        wire (varints) · buf (SpanBuf) · otlp (message writers,
-//!              trace-id split) · grpc (framing, codes) · response
-//!              (decoders) · gzip · zstd (feature `zstd`)          (sans-IO)
-//! pool, shed, wake
-//!              bounded buffer pools (and bundles of them); trace-consistent
+//!              (decoding only: tests and the receiver)
+//! codec        wire (varints) · buf (SpanBuf) · otlp (message writers)
+//!              · grpc (framing, codes) · response (decoders) · gzip ·
+//!              zstd (feature `zstd`)                               (sans-IO)
+//! fleet, pool, shed, wake
+//!              fleet routing, every decision of it (rendezvous hashing of
+//!              trace ids, the member of each span, the split of a failed
+//!              member's request; sans-IO, behind `fleet::Router`); bounded
+//!              buffer pools (and bundles of them); trace-consistent
 //!              shedding under overload; when to wake the export worker
 //! span_log     the per-thread span logs: the record format, producer and
 //!              reader, chunks (one writer, one reader; the one `unsafe`
@@ -71,7 +73,8 @@
 //! batch, tls   the export worker (logs -> request buffers -> exporter);
 //!              rustls client and server configs, PEM loading, MaybeTls
 //! transport    ExporterConfig; conn · otlp_http · otlp_grpc · outcome ·
-//!              fleet (several collectors: routing, failover, DNS)
+//!              fleet (several collectors: the I/O edge of `fleet`: one exporter,
+//!              health and failover per member, DNS)
 //! config       Traefik's tracing section + OTEL_* -> Config
 //! receive      the embedded OTLP receiver (feature `receiver`); never
 //!              imports transport
@@ -122,6 +125,7 @@ mod codec;
 pub mod config;
 mod endpoint;
 pub mod export;
+mod fleet;
 pub mod metrics;
 pub mod model;
 #[cfg(feature = "opentelemetry")]
@@ -137,7 +141,6 @@ mod rand;
 pub mod receive;
 mod record;
 mod retry;
-mod route;
 pub mod sampling;
 mod shared;
 mod shed;
@@ -196,14 +199,13 @@ pub mod internal {
                 read_message, status_from_headers, FrameError,
             };
         }
-        /// OTLP message writers and the trace-id split.
+        /// OTLP message writers.
         pub mod otlp {
             pub use crate::codec::otlp::{
-                encode_span, framed_span_trace_id, patch_end_time, put_i64_kv, put_kv, put_kv_span,
-                put_request, put_request_framed, put_span_end, put_span_start, put_str_kv,
-                request_len, request_len_framed, request_overhead, span_trace_id, split_request,
-                EncodeValue, EncodedResource, EncodedScope, FramedGroup, ScopeGroup, SpanEnd,
-                SpanStart, FRAMED_HEAD, MAX_VALUE_DEPTH,
+                encode_span, patch_end_time, put_i64_kv, put_kv, put_kv_span, put_request,
+                put_request_framed, put_span_end, put_span_start, put_str_kv, request_len,
+                request_len_framed, request_overhead, EncodeValue, EncodedResource, EncodedScope,
+                FramedGroup, ScopeGroup, SpanEnd, SpanStart, MAX_VALUE_DEPTH,
             };
         }
         /// Response decoders.
@@ -239,9 +241,13 @@ pub mod internal {
     pub mod pool {
         pub use crate::pool::{Bundles, Pool, Returner, BUNDLE};
     }
-    /// Rendezvous hashing of trace ids over a fleet's members.
-    pub mod route {
-        pub use crate::route::Route;
+    /// Fleet routing: rendezvous hashing of trace ids over a fleet's
+    /// members, the trace-id readers and the split of a request.
+    pub mod fleet {
+        pub use crate::fleet::{
+            framed_span_trace_id, span_trace_id, split_request, Route, Router, SplitError,
+            SplitPart, Standing, FRAMED_HEAD,
+        };
     }
     /// OTLP/HTTP's sans-IO response classifier.
     pub mod otlp_http {

@@ -36,11 +36,11 @@ use crate::codec::otlp::{
 };
 use crate::config::Config;
 use crate::export::{ExportRequest, Exporter};
+use crate::fleet::Router;
 use crate::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, Link, Resource, SpanData, SpanId, SpanKind,
     Status, StatusCode, TraceId,
 };
-use crate::route::Route;
 use crate::transport::{self, ExporterConfig, TransportError};
 
 /// Why a [`SpanExporter`] could not be built.
@@ -226,21 +226,16 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
         let deadline = Instant::now() + self.export_timeout;
         // With a fleet, each trace goes to its member (as the pipeline's
         // worker routes them): one request per member.
-        let mut route = Route::default();
+        let mut router = Router::default();
         if let Some(m) = self.transport.members() {
-            m.route(&mut route);
+            m.route(&mut router);
         }
-        let parts: Vec<(usize, Vec<SdkSpan>)> = if route.len() <= 1 {
-            let member = if route.is_empty() {
-                0
-            } else {
-                route.pick(&[0; 16])
-            };
-            vec![(member, batch)]
+        let parts: Vec<(usize, Vec<SdkSpan>)> = if !router.is_routing() {
+            vec![(router.member_of_trace(&[0; 16]), batch)]
         } else {
             let mut parts: Vec<(usize, Vec<SdkSpan>)> = Vec::new();
             for span in batch {
-                let member = route.pick(&span.span_context.trace_id().to_bytes());
+                let member = router.member_of_trace(&span.span_context.trace_id().to_bytes());
                 match parts.iter_mut().find(|(m, _)| *m == member) {
                     Some((_, spans)) => spans.push(span),
                     None => parts.push((member, vec![span])),

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use tracewire::internal::codec::otlp::split_request;
+use tracewire::internal::fleet::split_request;
 use tracewire::proto::collector::trace::v1::ExportTraceServiceRequest;
 
 fuzz_target!(|data: &[u8]| {

@@ -23,9 +23,9 @@ use tokio::task::JoinSet;
 use crate::clock;
 use crate::codec::otlp::{EncodedResource, EncodedScope};
 use crate::export::{ExportError, ExportReport, ExportRequest, Exporter};
+use crate::fleet::Router;
 use crate::pool::Pool;
 use crate::priority::{Bounded, WorkerPriority};
-use crate::route::Route;
 use crate::shared::{BufReturner, Shared};
 use crate::span_log::lane::LargeSpan;
 use crate::span_log::{LogReader, Mark, RecordRef};
@@ -267,8 +267,9 @@ pub(crate) struct Worker {
     /// each goes to.
     large: Vec<LargeSpan>,
     large_members: Vec<u32>,
-    /// The fleet members able to take requests (refreshed per batch).
-    route: Route,
+    /// The fleet members able to take requests (refreshed per batch), and
+    /// the member of each span.
+    router: Router,
     /// Per member: spans and span bytes in the batch being built (reused).
     per_member: Vec<(usize, usize)>,
     /// The batch's requests: member, buffer, spans (reused).
@@ -320,7 +321,7 @@ impl Worker {
             marks: Vec::new(),
             large: Vec::new(),
             large_members: Vec::new(),
-            route: Route::default(),
+            router: Router::default(),
             per_member: Vec::new(),
             requests: Vec::new(),
             held: None,
@@ -419,7 +420,7 @@ impl Worker {
 
     /// Spans that make a full batch: one per fleet member that is up.
     fn batch_target(&self) -> u64 {
-        self.config.effective_batch_size() as u64 * self.route.len().max(1) as u64
+        self.config.effective_batch_size() as u64 * self.router.route().len().max(1) as u64
     }
 
     /// The spans the next look should find: a full batch, or fewer when

@@ -12,8 +12,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::Worker;
 use crate::codec::otlp::{
-    framed_span_trace_id, put_request_framed, request_len_framed, request_overhead, span_trace_id,
-    EncodedScope, FramedGroup, FRAMED_HEAD,
+    put_request_framed, request_len_framed, request_overhead, EncodedScope, FramedGroup,
 };
 use crate::codec::wire::{len_field_len, put_len_header};
 use crate::shared::SPAN_BUFFER_RETAIN;
@@ -82,15 +81,14 @@ impl Worker {
         self.refresh_scopes();
         self.refresh_logs();
         match self.exporter.members() {
-            Some(m) => m.route(&mut self.route),
-            None => self.route.clear(),
+            Some(m) => m.route(&mut self.router),
+            None => self.router.clear(),
         }
-        let routing = self.route.len() > 1;
         let batch = self.config.effective_batch_size();
         let (cap, overhead) = (self.max_request_bytes, self.overhead);
         let mut per = std::mem::take(&mut self.per_member);
         per.clear();
-        let route = std::mem::take(&mut self.route);
+        let router = std::mem::take(&mut self.router);
         let mut taken = 0usize;
         let mut rejected = 0u64;
         self.records.clear();
@@ -108,11 +106,7 @@ impl Worker {
                     .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
                 continue;
             }
-            let m = if routing {
-                route.pick(&span_trace_id(span.span()).unwrap_or_default())
-            } else {
-                0
-            };
+            let m = router.member_of_span(span.span());
             let slot = slot(&mut per, m);
             if slot.0 >= batch || overhead + slot.1 + size > cap {
                 self.held = Some(span);
@@ -125,7 +119,7 @@ impl Worker {
             self.large_members.push(m as u32);
         }
         let n = self.readers.len();
-        let peek = if routing { FRAMED_HEAD } else { 0 };
+        let peek = router.head_len();
         for k in 0..n {
             if self.held.is_some() {
                 break;
@@ -138,11 +132,7 @@ impl Worker {
                     rejected += 1;
                     return Admit::Skip;
                 }
-                let m = if routing {
-                    route.pick(&framed_span_trace_id(head).unwrap_or_default())
-                } else {
-                    0
-                };
+                let m = router.member_of_framed(head);
                 let slot = slot(&mut per, m);
                 if slot.0 >= batch || overhead + slot.1 + r.len > cap {
                     full = true;
@@ -163,7 +153,7 @@ impl Worker {
                 break;
             }
         }
-        self.route = route;
+        self.router = router;
         if rejected > 0 {
             self.reject_too_large(rejected);
         }

@@ -1,7 +1,9 @@
-//! A fleet of collectors: several endpoints (listed, or every address a
-//! `dns:///` name resolves to), each trace routed to one member by
-//! rendezvous hashing of its trace id ([`crate::route`]), failing over to
-//! the next member in hash order when one is down.
+//! A fleet of collectors, its I/O edge: several endpoints (listed, or every
+//! address a `dns:///` name resolves to), one exporter, health and
+//! statistics per member. Every routing decision (which members are in the
+//! route, which member a trace goes to, how a failed request is split) is
+//! `crate::fleet`'s; this module only tells it each member's
+//! [`Standing`] and sends what it decides.
 //!
 //! Each member is an ordinary single-collector exporter built with retries
 //! off: the fleet decides what a retryable failure means. A member that
@@ -29,13 +31,12 @@ use std::time::{Duration, Instant};
 use super::options::{ExporterConfig, Protocol, TransportError, GRPC_COMPONENT, HTTP_COMPONENT};
 use super::otlp_grpc::GrpcExporter;
 use super::otlp_http::HttpExporter;
-use crate::codec::otlp::split_request;
 use crate::endpoint::{Endpoint, Via};
 use crate::export::{
     BoxFuture, DnsStats, EndpointStats, ExportError, ExportReport, ExportRequest, Exporter, Members,
 };
+use crate::fleet::{Route, Router, Standing};
 use crate::retry::{Backoff, RetryConfig};
-use crate::route::Route;
 use crate::sync::lock;
 
 /// The first backoff of a member taken out of the route.
@@ -63,7 +64,17 @@ struct Member {
 
 impl Member {
     fn is_up(&self, now: Instant) -> bool {
-        !self.gone.load(Ordering::Relaxed) && lock(&self.down_until).is_none_or(|t| now >= t)
+        self.standing(now) == Standing::Up
+    }
+
+    fn standing(&self, now: Instant) -> Standing {
+        if self.gone.load(Ordering::Relaxed) {
+            Standing::Gone
+        } else if lock(&self.down_until).is_none_or(|t| now >= t) {
+            Standing::Up
+        } else {
+            Standing::Down
+        }
     }
 
     fn mark_down(&self, max: Duration) {
@@ -239,22 +250,10 @@ impl FleetExporter {
     }
 
     /// The members up now; every member still resolved when none is.
-    fn fill_route(&self, route: &mut Route) {
-        route.clear();
+    fn fill_route(&self, router: &mut Router) {
         let now = Instant::now();
         let members = self.snapshot();
-        for (id, m) in members.iter().enumerate() {
-            if m.is_up(now) {
-                route.push(id, m.seed);
-            }
-        }
-        if route.is_empty() {
-            for (id, m) in members.iter().enumerate() {
-                if !m.gone.load(Ordering::Relaxed) {
-                    route.push(id, m.seed);
-                }
-            }
-        }
+        router.fill(members.iter().map(|m| (m.seed, m.standing(now))));
     }
 
     /// Re-resolves the `dns:///` names in the background, at most once per
@@ -359,7 +358,7 @@ impl FleetExporter {
         let mut backoff = Backoff::new(self.retry);
         // Requests still to send: member, buffer, spans, whether a resend.
         let mut work = vec![(request.member, request.buffer, request.spans, false)];
-        let mut route = Route::default();
+        let mut router = Router::default();
         while let Some((id, buffer, n, resend)) = work.pop() {
             let members = self.snapshot();
             let Some(member) = members.get(id).cloned() else {
@@ -423,7 +422,7 @@ impl FleetExporter {
                 report.failed += n as u64;
                 continue;
             }
-            self.fill_route(&mut route);
+            self.fill_route(&mut router);
             let anyone_up = {
                 let now = Instant::now();
                 let members = self.snapshot();
@@ -437,9 +436,9 @@ impl FleetExporter {
                     continue;
                 }
                 tokio::time::sleep(delay).await;
-                self.fill_route(&mut route);
+                self.fill_route(&mut router);
             }
-            match split_request(&buffer[self.prefix..], self.prefix, |t| route.pick(t)) {
+            match router.split(&buffer[self.prefix..], self.prefix) {
                 Ok(parts) => {
                     for p in parts {
                         work.push((p.member, p.buffer, p.spans, true));
@@ -501,9 +500,9 @@ impl Exporter for Fleet {
 }
 
 impl Members for Fleet {
-    fn route(&self, route: &mut Route) {
+    fn route(&self, router: &mut Router) {
         self.0.maybe_resolve(false);
-        self.0.fill_route(route);
+        self.0.fill_route(router);
     }
 
     fn endpoint_stats(&self) -> Vec<EndpointStats> {

@@ -291,6 +291,63 @@ async fn when_every_member_is_down_the_usual_accounting_applies() {
     assert!(s.is_consistent());
 }
 
+/// With one member up and one down, each batch goes straight to the member
+/// up (the only one in the route, whatever its index), not first to member
+/// 0: while its backoff lasts, the member that is down is not tried again
+/// and nothing is resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_member_is_down_batches_go_straight_to_the_one_up() {
+    let b = HttpCollector::start(vec![], None).await;
+    // The member down stays out of the route for its first backoff (500
+    // ms): both batches must fit in it. A slow round is run again.
+    for round in 1.. {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut cfg = http_fleet(&[format!("http://{dead}/v1/traces"), b.url(false)]);
+        cfg.retry.max_backoff = Duration::from_secs(30);
+        let p = pipeline(&cfg);
+        let started = Instant::now();
+        // 1. Member 0 refuses: it goes down, its traces go to member 1.
+        let first = tokio::task::block_in_place(|| record_traces(&p, 100));
+        let (m1, s1) = (p.endpoint_stats(), p.stats());
+        // 2. Member 0 still down: the whole batch goes to member 1.
+        let second = tokio::task::block_in_place(|| record_traces(&p, 100));
+        let in_time = started.elapsed() < Duration::from_millis(450);
+        let (m2, s2) = (p.endpoint_stats(), p.stats());
+        let s = tokio::task::block_in_place(|| p.shutdown(Duration::from_secs(10))).unwrap();
+        assert_eq!((s.exported, s.failed), (400, 0), "{s:?}");
+        assert_eq!(m1[0].state, "down", "{m1:?}");
+        assert!(m1[0].failed > 0 && s1.retried > 0, "{m1:?} {s1:?}");
+        if !in_time {
+            assert!(
+                round < 10,
+                "ten rounds took over 450 ms each: too slow to test"
+            );
+            continue;
+        }
+        assert_eq!(
+            m2[0].failed, m1[0].failed,
+            "member 0 was tried while down: {m2:?}"
+        );
+        assert_eq!(
+            s2.retried, s1.retried,
+            "the second batch was resent: {s2:?}"
+        );
+        assert_eq!(m2[1].exported - m1[1].exported, 200, "{m2:?}");
+        let states = [&*b.state];
+        let mut all = first;
+        all.extend(second);
+        let delivered: Vec<_> = http_delivered(&states)
+            .into_iter()
+            .filter(|(_, t, _)| all.contains_key(t))
+            .collect();
+        assert_eq!(check_whole(&all, &delivered, 1), [400]);
+        break;
+    }
+}
+
 /// Records a span at a time until `done` holds (a `dns:///` refresh runs
 /// when the worker builds a batch past the interval); fails after 10 s,
 /// naming `what`.

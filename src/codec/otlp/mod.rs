@@ -28,21 +28,20 @@
 //!
 //! This module must never know about sockets or depend on prost. Its
 //! recording-path and request writers never allocate beyond the caller's
-//! buffer growing; two things do: `split`, which re-routes a failed request
-//! across a fleet (per request), and `encode_span` for a whole `SpanData`
-//! (scratch vectors for its events and links).
+//! buffer growing; one thing does: `encode_span` for a whole `SpanData`
+//! (scratch vectors for its events and links). Reading a trace id back
+//! from encoded spans, and splitting a request by trace id, belong to
+//! fleet routing (`crate::fleet`), which reads these messages with
+//! [`field`]'s numbers.
 //!
 //! - [`field`]: the field numbers;
 //! - `value`: `AnyValue` / `KeyValue` and the scalar helpers;
 //! - `span`: the span's pieces, as the recording path writes them;
-//! - `request`: the envelope, written by the export worker;
-//! - `split`: trace ids read from encoded spans, and a request split by
-//!   trace id (a fleet of collectors).
+//! - `request`: the envelope, written by the export worker.
 
 pub(crate) mod field;
 mod request;
 mod span;
-mod split;
 mod value;
 
 pub use request::{
@@ -50,7 +49,6 @@ pub use request::{
     EncodedResource, EncodedScope, FramedGroup, ScopeGroup,
 };
 pub use span::{encode_span, patch_end_time, put_span_end, put_span_start, SpanEnd, SpanStart};
-pub use split::{framed_span_trace_id, span_trace_id, split_request, FRAMED_HEAD};
 pub use value::{put_i64_kv, put_kv, put_kv_span, put_str_kv, EncodeValue, MAX_VALUE_DEPTH};
 
 pub(crate) use span::{put_event, put_link, replace_span_name, LinkTarget, SpanStartLayout};

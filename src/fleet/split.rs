@@ -11,7 +11,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::field::{key, request, resource_spans, scope_spans, span, TRACE_ID_BYTES};
+use crate::codec::otlp::field::{key, request, resource_spans, scope_spans, span, TRACE_ID_BYTES};
 use crate::codec::wire::{get_varint, put_len_header};
 
 /// Why a request could not be split.
@@ -34,7 +34,7 @@ pub enum SplitError {
 /// Hot path (once per span when routing): no allocation.
 ///
 /// ```
-/// use tracewire::internal::codec::otlp::span_trace_id;
+/// use tracewire::internal::fleet::span_trace_id;
 /// let mut span = vec![0x0a, 0x10];
 /// span.extend_from_slice(&[7; 16]);
 /// assert_eq!(span_trace_id(&span), Some([7; 16]));
@@ -60,7 +60,7 @@ pub fn span_trace_id(span: &[u8]) -> Option<[u8; 16]> {
 /// Hot path (once per span when routing): no allocation.
 ///
 /// ```
-/// use tracewire::internal::codec::otlp::framed_span_trace_id;
+/// use tracewire::internal::fleet::framed_span_trace_id;
 /// let mut framed = vec![0x12, 18, 0x0a, 0x10];
 /// framed.extend_from_slice(&[3; 16]);
 /// assert_eq!(framed_span_trace_id(&framed), Some([3; 16]));
@@ -142,7 +142,7 @@ pub struct SplitPart {
 /// trace id.
 ///
 /// ```
-/// use tracewire::internal::codec::otlp::split_request;
+/// use tracewire::internal::fleet::split_request;
 /// // One resource, one scope, two spans of different traces.
 /// let span = |t: u8| { let mut s = vec![0x12, 18, 0x0a, 0x10]; s.extend_from_slice(&[t; 16]); s };
 /// let mut scope_spans = vec![0x0a, 0x00];
@@ -268,10 +268,8 @@ fn trace_id_anywhere(span: &[u8]) -> Result<[u8; 16], SplitError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::request::{
-        put_request, request_len, EncodedResource, EncodedScope, ScopeGroup,
-    };
     use super::*;
+    use crate::codec::otlp::{put_request, request_len, EncodedResource, EncodedScope, ScopeGroup};
     use crate::model::{InstrumentationScope, KeyValue, Resource};
     use prost::Message;
 

@@ -17,7 +17,7 @@
 //! worker (not on recording threads).
 //!
 //! ```
-//! use tracewire::internal::route::Route;
+//! use tracewire::internal::fleet::Route;
 //! let mut route = Route::default();
 //! for (id, addr) in ["10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"].iter().enumerate() {
 //!     route.push(id, Route::seed(addr));
@@ -39,7 +39,7 @@ impl Route {
     /// socket path, ...): the same in every process.
     ///
     /// ```
-    /// use tracewire::internal::route::Route;
+    /// use tracewire::internal::fleet::Route;
     /// assert_eq!(Route::seed("10.0.0.1:4317"), Route::seed("10.0.0.1:4317"));
     /// assert_ne!(Route::seed("10.0.0.1:4317"), Route::seed("10.0.0.2:4317"));
     /// ```
@@ -96,7 +96,7 @@ impl Route {
     /// The members in a trace's hash order: its first choice, then the next.
     ///
     /// ```
-    /// use tracewire::internal::route::Route;
+    /// use tracewire::internal::fleet::Route;
     /// let mut route = Route::default();
     /// route.push(0, Route::seed("a:1"));
     /// route.push(1, Route::seed("b:1"));
