@@ -44,13 +44,22 @@
 //! shown with control characters escaped. Limits: files of 4 MiB, nesting
 //! of 128 levels, durations of 100 years.
 //!
-//! Inside: `source` (files as text, positions), `depth` (nesting limits),
-//! `tree` (one tree for YAML, TOML and flags), `shown` (what messages may
-//! show of the input), `read` (typed values
-//! out of the tree), `sections` (what the `tracing` section says), `env`
-//! (the `OTEL_*` variables), `resolve` (all of it over the defaults),
-//! `declarative` and `substitute` (the OpenTelemetry configuration file),
-//! `types` (the result), `error`, and `show` (`tracewire config check`).
+//! Inside, three parts, arrows pointing down this list:
+//!
+//! - `syntax`: how a configuration is written. `source` (files as text,
+//!   positions), `yaml` (read event by event: nesting, aliases, duplicate
+//!   keys and documents limited by the reader itself), `toml`, `flags`,
+//!   all into one tree (`Node`), and the file [`Format`]s.
+//! - `meaning`: what the options mean. `read` (typed values out of the
+//!   tree), `sections` (what the `tracing` section says), `env` (the
+//!   `OTEL_*` variables), `resolve` (all of it over the defaults),
+//!   `declarative` and `substitute` (the OpenTelemetry configuration
+//!   file), `types` (the result, [`Config`]).
+//! - `display`: printing a resolved configuration
+//!   ([`Config::to_redacted_yaml`], `tracewire config check`).
+//!
+//! Beside them, for all three: `error` (the layer's [`ConfigError`]) and
+//! `shown` (what messages may show of the input).
 //!
 //! ```
 //! use tracewire::config::{load_str, Format};
@@ -67,29 +76,22 @@
 //! assert!(!config.exporter.endpoint.is_tls());
 //! ```
 
-mod declarative;
-mod depth;
-mod env;
+mod display;
 mod error;
-mod read;
-mod resolve;
-mod sections;
-mod show;
+mod meaning;
 mod shown;
-mod source;
-mod substitute;
-mod tree;
-mod types;
+mod syntax;
 
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use read::parse_duration;
-use resolve::resolve;
-use tree::Node;
-pub use types::{
-    Config, Format, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME,
+pub use meaning::read::parse_duration;
+use meaning::resolve::resolve;
+pub use meaning::types::{
+    Config, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME,
 };
+use meaning::{declarative, substitute};
+pub use syntax::Format;
 
 /// Loads the configuration from an optional file, Traefik-style flags
 /// (`--tracing...`), and an environment (usually [`std::env::var`]).
@@ -122,13 +124,13 @@ where
     };
     let file = file.or(from_env.as_deref().map(Path::new));
     let mut tree = match file {
-        Some(path) => parse(&source::read_file(path)?, Format::for_path(path))?,
-        None => Node::Map(Vec::new()),
+        Some(path) => syntax::parse(&syntax::source::read_file(path)?, Format::for_path(path))?,
+        None => syntax::Node::Map(Vec::new()),
     };
     if declarative::is_declarative(&tree) {
         return load_declarative(tree, flags, &env);
     }
-    tree.merge(tree::parse_flags(flags)?);
+    tree.merge(syntax::parse_flags(flags)?);
     resolve(&tree, &env)
 }
 
@@ -136,7 +138,7 @@ where
 /// top): substituted from `env`, mapped onto a `Config`; flags cannot be
 /// combined with it.
 fn load_declarative<S: AsRef<str>, E: Fn(&str) -> Option<String>>(
-    mut tree: Node,
+    mut tree: syntax::Node,
     flags: &[S],
     env: &E,
 ) -> Result<Config, ConfigErrors> {
@@ -166,11 +168,11 @@ where
     S: AsRef<str>,
     E: Fn(&str) -> Option<String>,
 {
-    let mut tree = parse(text, format)?;
+    let mut tree = syntax::parse(text, format)?;
     if declarative::is_declarative(&tree) {
         return load_declarative(tree, flags, &env);
     }
-    tree.merge(tree::parse_flags(flags)?);
+    tree.merge(syntax::parse_flags(flags)?);
     resolve(&tree, &env)
 }
 
@@ -226,12 +228,5 @@ pub fn load_with_process_env<S: AsRef<str>>(
             errors.append(&mut not_utf8);
             Err(ConfigErrors(errors))
         }
-    }
-}
-
-fn parse(text: &str, format: Format) -> Result<Node, ConfigError> {
-    match format {
-        Format::Yaml => tree::parse_yaml(text),
-        Format::Toml => tree::parse_toml(text),
     }
 }

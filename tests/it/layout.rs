@@ -164,11 +164,15 @@ fn child_modules(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in code.lines() {
         let t = line.trim();
-        let t = t
-            .strip_prefix("pub(crate) ")
-            .or_else(|| t.strip_prefix("pub(super) "))
-            .or_else(|| t.strip_prefix("pub "))
-            .unwrap_or(t);
+        // Any visibility: `pub`, `pub(crate)`, `pub(super)`, `pub(in path)`.
+        let t = match t.strip_prefix("pub") {
+            Some(rest) if rest.starts_with(' ') => rest.trim_start(),
+            Some(rest) if rest.starts_with('(') => match rest.find(')') {
+                Some(close) => rest[close + 1..].trim_start(),
+                None => t,
+            },
+            _ => t,
+        };
         if let Some(rest) = t.strip_prefix("mod ") {
             if let Some(name) = rest.strip_suffix(';') {
                 out.push(name.trim().to_owned());
@@ -278,7 +282,10 @@ fn paths(code: &str) -> Vec<String> {
             }
             let end = chars.get(j).map_or(code.len(), |x| x.0);
             let token = code[pos..end].trim_end_matches(':');
-            if token.contains("::") {
+            // `pub(in crate::a)` names where an item is visible, not an
+            // import.
+            let visibility = code[..pos].trim_end().ends_with("(in");
+            if token.contains("::") && !visibility {
                 out.push(token.to_owned());
             }
             i = j;
@@ -483,6 +490,37 @@ fn no_file_in_src_is_over_700_lines() {
     assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:?}");
 }
 
+/// Every file under src/ is a module the checker read: a declaration it
+/// cannot parse must not hide a file from the checks above.
+#[test]
+fn the_checker_reads_every_file_of_the_library() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read: BTreeSet<PathBuf> = crate_modules("src/lib.rs")
+        .into_iter()
+        .map(|m| m.file)
+        .collect();
+    let mut missed = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                let rel = p.strip_prefix(root).unwrap().to_path_buf();
+                if !read.contains(&rel) && !read.contains(&p) {
+                    missed.push(rel.display().to_string());
+                }
+            }
+        }
+    }
+    missed.sort();
+    assert!(
+        missed.is_empty(),
+        "files the checker never read: {missed:?}"
+    );
+}
+
 #[test]
 fn the_library_has_no_import_cycle() {
     let modules = crate_modules("src/lib.rs");
@@ -539,6 +577,63 @@ fn arrows_between_top_level_modules_point_down() {
                     modules[from].file.display(),
                     modules[to].file.display()
                 ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "arrows pointing up:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// Inside a module: its parts, lowest first, and the arrows between them
+/// (a part imports only parts listed before it; its own children are
+/// free).
+const INNER_LAYERS: &[(&str, &[&[&str]])] = &[(
+    "config",
+    &[
+        &["error", "shown"],
+        &["syntax"],
+        &["meaning"],
+        &["display"],
+        &["(root)"],
+    ],
+)];
+
+#[test]
+fn arrows_inside_a_module_point_down() {
+    let modules = crate_modules("src/lib.rs");
+    let mut wrong = Vec::new();
+    for (outer, layers) in INNER_LAYERS {
+        let part = |m: &Module| -> Option<String> {
+            match m.path.as_slice() {
+                [o, p, ..] if o == outer => Some(p.clone()),
+                [o] if o == outer => Some("(root)".into()),
+                _ => None,
+            }
+        };
+        let layer = |name: &str| {
+            layers
+                .iter()
+                .position(|l| l.contains(&name))
+                .unwrap_or_else(|| panic!("{outer}::{name} is not in INNER_LAYERS: place it"))
+        };
+        for (from, tos) in graph(&modules) {
+            let Some(a) = part(&modules[from]) else {
+                continue;
+            };
+            for to in tos {
+                let Some(b) = part(&modules[to]) else {
+                    continue;
+                };
+                if a != b && layer(&b) >= layer(&a) {
+                    wrong.push(format!(
+                        "{} imports {} ({outer}::{b} is not below {outer}::{a})",
+                        modules[from].file.display(),
+                        modules[to].file.display()
+                    ));
+                }
             }
         }
     }

@@ -10,10 +10,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::ConfigError;
 use super::read::{compression, MAX_DURATION};
-use super::shown;
 use crate::batch::BatchConfig;
+use crate::config::error::ConfigError;
+use crate::config::shown;
 use crate::model::SpanLimits;
 use crate::propagation::Propagators;
 use crate::sampling::Sampler;
@@ -21,22 +21,22 @@ use crate::transport::{Compression, Protocol};
 
 /// What the environment says (only what is set).
 #[derive(Default, Debug)]
-pub(super) struct Env {
-    pub(super) endpoint: Option<String>,
-    pub(super) traces_endpoint: Option<String>,
-    pub(super) headers: Vec<(String, String)>,
-    pub(super) timeout: Option<Duration>,
-    pub(super) compression: Option<Compression>,
-    pub(super) protocol: Option<Protocol>,
-    pub(super) certificate: Option<PathBuf>,
-    pub(super) client_certificate: Option<PathBuf>,
-    pub(super) client_key: Option<PathBuf>,
-    pub(super) insecure: Option<bool>,
-    pub(super) service_name: Option<String>,
-    pub(super) resource_attributes: Vec<(String, String)>,
-    pub(super) sampler: Option<Sampler>,
-    pub(super) sdk_disabled: bool,
-    pub(super) propagators: Option<Propagators>,
+pub(in crate::config) struct Env {
+    pub(in crate::config) endpoint: Option<String>,
+    pub(in crate::config) traces_endpoint: Option<String>,
+    pub(in crate::config) headers: Vec<(String, String)>,
+    pub(in crate::config) timeout: Option<Duration>,
+    pub(in crate::config) compression: Option<Compression>,
+    pub(in crate::config) protocol: Option<Protocol>,
+    pub(in crate::config) certificate: Option<PathBuf>,
+    pub(in crate::config) client_certificate: Option<PathBuf>,
+    pub(in crate::config) client_key: Option<PathBuf>,
+    pub(in crate::config) insecure: Option<bool>,
+    pub(in crate::config) service_name: Option<String>,
+    pub(in crate::config) resource_attributes: Vec<(String, String)>,
+    pub(in crate::config) sampler: Option<Sampler>,
+    pub(in crate::config) sdk_disabled: bool,
+    pub(in crate::config) propagators: Option<Propagators>,
     bsp_max_queue_size: Option<usize>,
     bsp_max_export_batch_size: Option<usize>,
     bsp_schedule_delay: Option<Duration>,
@@ -75,7 +75,7 @@ fn otlp<E: Fn(&str) -> Option<String>>(env: &E, name: &str) -> Option<(String, S
 /// Baggage format, as `OTEL_EXPORTER_OTLP_HEADERS` and
 /// `OTEL_RESOURCE_ATTRIBUTES`). A problem names the item by number and its
 /// key, never its value (a header value may be a secret).
-pub(super) fn key_values(
+pub(in crate::config) fn key_values(
     var: &str,
     value: &str,
     errs: &mut Vec<ConfigError>,
@@ -254,7 +254,10 @@ fn sampler(name: &str, arg: Option<&str>, errs: &mut Vec<ConfigError>) -> Option
 }
 
 /// Reads every variable tracewire understands.
-pub(super) fn read<E: Fn(&str) -> Option<String>>(env: &E, errs: &mut Vec<ConfigError>) -> Env {
+pub(in crate::config) fn read<E: Fn(&str) -> Option<String>>(
+    env: &E,
+    errs: &mut Vec<ConfigError>,
+) -> Env {
     let mut e = Env::default();
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
 
@@ -353,7 +356,7 @@ pub(super) fn read<E: Fn(&str) -> Option<String>>(env: &E, errs: &mut Vec<Config
 
 impl Env {
     /// Applies `OTEL_BSP_*` onto `b`.
-    pub(super) fn apply_batch(&self, b: &mut BatchConfig) {
+    pub(in crate::config) fn apply_batch(&self, b: &mut BatchConfig) {
         if let Some(v) = self.bsp_max_queue_size {
             b.max_queue_size = v;
         }
@@ -372,7 +375,7 @@ impl Env {
     }
 
     /// Applies the `OTEL_*_LIMIT` variables onto `l`.
-    pub(super) fn apply_limits(&self, l: &mut SpanLimits) {
+    pub(in crate::config) fn apply_limits(&self, l: &mut SpanLimits) {
         let apply = |slot: &mut u32, v: Option<u32>| {
             if let Some(v) = v {
                 *slot = v;

@@ -7,15 +7,15 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use super::error::ConfigError;
+use crate::config::error::ConfigError;
 
 /// The largest configuration file read (a tracing section is a few KB).
-pub(super) const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
+pub(in crate::config) const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
 
 /// Reads a whole configuration file as UTF-8 text, refusing one larger
 /// than [`MAX_CONFIG_FILE`] (rather than reading a prefix of it) and one
 /// that is not UTF-8 (naming the first bad byte's position).
-pub(super) fn read_file(path: &Path) -> Result<String, ConfigError> {
+pub(in crate::config) fn read_file(path: &Path) -> Result<String, ConfigError> {
     read_limited(path, MAX_CONFIG_FILE)
 }
 
@@ -66,7 +66,7 @@ fn read_limited(path: &Path, limit: u64) -> Result<String, ConfigError> {
 /// The line and column (both from 1, the column in characters) of a byte
 /// offset in `text`; an offset past the end or inside a character counts
 /// up to the character boundary before it.
-pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(in crate::config) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut end = offset.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;

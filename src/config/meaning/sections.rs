@@ -8,19 +8,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::ConfigError;
 use super::read::{
     compression, join, section, section_enabled, want_bool, want_duration, want_f64, want_headers,
     want_list, want_map, want_priority, want_string, want_u32,
 };
-use super::tree::Node;
 use crate::batch::BatchConfig;
+use crate::config::error::ConfigError;
+use crate::config::syntax::Node;
 use crate::model::SpanLimits;
 use crate::retry::RetryConfig;
 use crate::tls::TlsOptions;
 use crate::transport::Compression;
 
-pub(super) const TRACING_KEYS: &[&str] = &[
+pub(in crate::config) const TRACING_KEYS: &[&str] = &[
     "addInternals",
     "serviceName",
     "sampleRate",
@@ -34,8 +34,8 @@ pub(super) const TRACING_KEYS: &[&str] = &[
     "batch",
     "spanLimits",
 ];
-pub(super) const OTLP_KEYS: &[&str] = &["http", "grpc"];
-pub(super) const HTTP_KEYS: &[&str] = &[
+pub(in crate::config) const OTLP_KEYS: &[&str] = &["http", "grpc"];
+pub(in crate::config) const HTTP_KEYS: &[&str] = &[
     "enabled",
     "endpoint",
     "endpoints",
@@ -47,7 +47,7 @@ pub(super) const HTTP_KEYS: &[&str] = &[
     "connectTimeout",
     "retry",
 ];
-pub(super) const GRPC_KEYS: &[&str] = &[
+pub(in crate::config) const GRPC_KEYS: &[&str] = &[
     "enabled",
     "endpoint",
     "endpoints",
@@ -63,14 +63,14 @@ pub(super) const GRPC_KEYS: &[&str] = &[
     "connectTimeout",
     "retry",
 ];
-pub(super) const TLS_KEYS: &[&str] = &["ca", "cert", "key", "insecureSkipVerify"];
-pub(super) const RETRY_KEYS: &[&str] = &[
+pub(in crate::config) const TLS_KEYS: &[&str] = &["ca", "cert", "key", "insecureSkipVerify"];
+pub(in crate::config) const RETRY_KEYS: &[&str] = &[
     "enabled",
     "initialInterval",
     "maxInterval",
     "maxElapsedTime",
 ];
-pub(super) const BATCH_KEYS: &[&str] = &[
+pub(in crate::config) const BATCH_KEYS: &[&str] = &[
     "maxQueueSize",
     "maxExportBatchSize",
     "scheduleDelay",
@@ -80,7 +80,7 @@ pub(super) const BATCH_KEYS: &[&str] = &[
     "shedding",
     "workerPriority",
 ];
-pub(super) const LIMIT_KEYS: &[&str] = &[
+pub(in crate::config) const LIMIT_KEYS: &[&str] = &[
     "attributeCountLimit",
     "eventCountLimit",
     "linkCountLimit",
@@ -91,25 +91,25 @@ pub(super) const LIMIT_KEYS: &[&str] = &[
 
 /// Everything the `tracing` section sets explicitly.
 #[derive(Default, Debug)]
-pub(super) struct TracingSection<'a> {
-    pub(super) service_name: Option<String>,
-    pub(super) sample_rate: Option<f64>,
+pub(in crate::config) struct TracingSection<'a> {
+    pub(in crate::config) service_name: Option<String>,
+    pub(in crate::config) sample_rate: Option<f64>,
     /// `tracing.sampler: probability`: ratios sample by consistent
     /// probability (`th`) rather than by the legacy trace-id ratio.
-    pub(super) probability: Option<bool>,
-    pub(super) add_internals: bool,
-    pub(super) resource_attributes: Vec<(String, String)>,
-    pub(super) captured_request_headers: Vec<String>,
-    pub(super) captured_response_headers: Vec<String>,
-    pub(super) safe_query_params: Vec<String>,
-    pub(super) http: TransportSection,
-    pub(super) grpc: TransportSection,
-    pub(super) batch: Option<&'a Node>,
-    pub(super) limits: Option<&'a Node>,
+    pub(in crate::config) probability: Option<bool>,
+    pub(in crate::config) add_internals: bool,
+    pub(in crate::config) resource_attributes: Vec<(String, String)>,
+    pub(in crate::config) captured_request_headers: Vec<String>,
+    pub(in crate::config) captured_response_headers: Vec<String>,
+    pub(in crate::config) safe_query_params: Vec<String>,
+    pub(in crate::config) http: TransportSection,
+    pub(in crate::config) grpc: TransportSection,
+    pub(in crate::config) batch: Option<&'a Node>,
+    pub(in crate::config) limits: Option<&'a Node>,
 }
 
 /// Reads the `tracing` section (a map, or `true` for defaults).
-pub(super) fn tracing_section<'a>(
+pub(in crate::config) fn tracing_section<'a>(
     tracing: &'a Node,
     errs: &mut Vec<ConfigError>,
 ) -> TracingSection<'a> {
@@ -176,26 +176,26 @@ pub(super) fn tracing_section<'a>(
 }
 
 #[derive(Default, Debug)]
-pub(super) struct TransportSection {
-    pub(super) present: bool,
-    pub(super) enabled: bool,
-    pub(super) endpoint: Option<String>,
-    pub(super) endpoints: Option<Vec<String>>,
-    pub(super) dns_refresh: Option<Duration>,
-    pub(super) keep_alive: Option<Duration>,
-    pub(super) keep_alive_timeout: Option<Duration>,
-    pub(super) max_connection_age: Option<Duration>,
-    pub(super) headers: Vec<(String, String)>,
-    pub(super) insecure: Option<bool>,
-    pub(super) tls: TlsOptions,
-    pub(super) tls_given: bool,
-    pub(super) compression: Option<Compression>,
-    pub(super) timeout: Option<Duration>,
-    pub(super) connect_timeout: Option<Duration>,
-    pub(super) retry: Option<RetryConfig>,
+pub(in crate::config) struct TransportSection {
+    pub(in crate::config) present: bool,
+    pub(in crate::config) enabled: bool,
+    pub(in crate::config) endpoint: Option<String>,
+    pub(in crate::config) endpoints: Option<Vec<String>>,
+    pub(in crate::config) dns_refresh: Option<Duration>,
+    pub(in crate::config) keep_alive: Option<Duration>,
+    pub(in crate::config) keep_alive_timeout: Option<Duration>,
+    pub(in crate::config) max_connection_age: Option<Duration>,
+    pub(in crate::config) headers: Vec<(String, String)>,
+    pub(in crate::config) insecure: Option<bool>,
+    pub(in crate::config) tls: TlsOptions,
+    pub(in crate::config) tls_given: bool,
+    pub(in crate::config) compression: Option<Compression>,
+    pub(in crate::config) timeout: Option<Duration>,
+    pub(in crate::config) connect_timeout: Option<Duration>,
+    pub(in crate::config) retry: Option<RetryConfig>,
 }
 
-pub(super) fn transport_section(
+pub(in crate::config) fn transport_section(
     node: &Node,
     path: &str,
     grpc: bool,
@@ -281,7 +281,11 @@ pub(super) fn transport_section(
 
 /// Applies `tracing.batch` onto `b` (the defaults, with the environment
 /// already applied).
-pub(super) fn apply_batch(node: Option<&Node>, b: &mut BatchConfig, errs: &mut Vec<ConfigError>) {
+pub(in crate::config) fn apply_batch(
+    node: Option<&Node>,
+    b: &mut BatchConfig,
+    errs: &mut Vec<ConfigError>,
+) {
     if let Some(node) = node {
         for (key, v) in section(node, "tracing.batch", BATCH_KEYS, errs) {
             let option = join("tracing.batch", key);
@@ -333,7 +337,11 @@ pub(super) fn apply_batch(node: Option<&Node>, b: &mut BatchConfig, errs: &mut V
 
 /// Applies `tracing.spanLimits` onto `l` (the defaults, with the
 /// environment already applied).
-pub(super) fn apply_limits(node: Option<&Node>, l: &mut SpanLimits, errs: &mut Vec<ConfigError>) {
+pub(in crate::config) fn apply_limits(
+    node: Option<&Node>,
+    l: &mut SpanLimits,
+    errs: &mut Vec<ConfigError>,
+) {
     if let Some(node) = node {
         for (key, v) in section(node, "tracing.spanLimits", LIMIT_KEYS, errs) {
             let option = join("tracing.spanLimits", key);

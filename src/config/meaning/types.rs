@@ -1,9 +1,6 @@
-//! The resolved configuration: [`Config`], its defaults, and the file
-//! [`Format`]s it is read from.
+//! The resolved configuration: [`Config`] and its defaults.
 //!
 //! Plain data: this module must never read files or the environment.
-
-use std::path::Path;
 
 use crate::batch::BatchConfig;
 use crate::endpoint::Endpoint;
@@ -69,26 +66,6 @@ impl Default for Config {
             exporter: ExporterConfig::new(Protocol::Http, Endpoint::default_http()),
             batch: BatchConfig::default(),
             limits: SpanLimits::default(),
-        }
-    }
-}
-
-/// A configuration file's syntax.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Format {
-    /// YAML (`.yml`, `.yaml`).
-    Yaml,
-    /// TOML (`.toml`).
-    Toml,
-}
-
-impl Format {
-    /// The format for a file name: `.toml` is TOML, anything else YAML.
-    pub fn for_path(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("toml") => Format::Toml,
-            _ => Format::Yaml,
         }
     }
 }

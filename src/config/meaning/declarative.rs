@@ -29,12 +29,12 @@
 
 use std::time::Duration;
 
-use super::error::{ConfigError, ConfigErrors};
 use super::read::{
     compression, headers, join, section, want_bool, want_f64, want_string, want_u32,
 };
-use super::tree::Node;
 use super::types::Config;
+use crate::config::error::{ConfigError, ConfigErrors};
+use crate::config::syntax::Node;
 use crate::endpoint::Endpoint;
 use crate::propagation::Propagators;
 use crate::sampling::Sampler;
@@ -42,7 +42,7 @@ use crate::transport::{ExporterConfig, Protocol};
 
 /// Whether a parsed YAML file is a declarative configuration file (it has
 /// `file_format` at the top).
-pub(super) fn is_declarative(tree: &Node) -> bool {
+pub(in crate::config) fn is_declarative(tree: &Node) -> bool {
     matches!(tree, Node::Map(entries) if entries.iter().any(|(k, _)| k == "file_format"))
 }
 
@@ -60,7 +60,7 @@ const TOP: &[&str] = &[
 ];
 
 /// The file's tree (already substituted by [`substitute`]) to a `Config`.
-pub(super) fn resolve_declarative(tree: &Node) -> Result<Config, ConfigErrors> {
+pub(in crate::config) fn resolve_declarative(tree: &Node) -> Result<Config, ConfigErrors> {
     let mut errs = Vec::new();
     // The schema's default sampler (Traefik's section defaults to a ratio).
     let mut c = Config {

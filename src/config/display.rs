@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::types::Config;
+use super::meaning::types::Config;
 use crate::sampling::Sampler;
 use crate::transport::Protocol;
 
@@ -224,6 +224,17 @@ mod tests {
             let q = yaml_quote(v);
             let back: String = serde_yaml_ng::from_str(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
             assert_eq!(back, v, "{q}");
+            // And tracewire's own reader.
+            let doc = crate::config::syntax::parse(
+                &format!("k: {q}\n"),
+                crate::config::syntax::Format::Yaml,
+            )
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(
+                doc.get("k"),
+                Some(&crate::config::syntax::Node::Str(v.into())),
+                "{q}"
+            );
         }
     }
 }

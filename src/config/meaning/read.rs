@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::error::ConfigError;
-use super::shown;
-use super::tree::Node;
+use crate::config::error::ConfigError;
+use crate::config::shown;
+use crate::config::syntax::Node;
 use crate::priority::WorkerPriority;
 use crate::transport::Compression;
 
 /// The closest known key, if close enough to be a typo.
-pub(super) fn suggest(key: &str, known: &[&str], path: &str) -> Option<String> {
+pub(in crate::config) fn suggest(key: &str, known: &[&str], path: &str) -> Option<String> {
     let lower = key.to_ascii_lowercase();
     known
         .iter()
@@ -26,7 +26,7 @@ pub(super) fn suggest(key: &str, known: &[&str], path: &str) -> Option<String> {
         .map(|(_, k)| join(path, k))
 }
 
-pub(super) fn join(path: &str, key: &str) -> String {
+pub(in crate::config) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -36,7 +36,7 @@ pub(super) fn join(path: &str, key: &str) -> String {
 
 /// The entries of a section, keyed by their canonical names; unknown keys
 /// are reported with a suggestion. `Null` and `true` are an empty section.
-pub(super) fn section<'a>(
+pub(in crate::config) fn section<'a>(
     node: &'a Node,
     path: &str,
     known: &[&'static str],
@@ -67,12 +67,16 @@ pub(super) fn section<'a>(
 }
 
 /// Whether a section node is switched on (`false` switches it off).
-pub(super) fn section_enabled(node: &Node) -> bool {
+pub(in crate::config) fn section_enabled(node: &Node) -> bool {
     !matches!(node, Node::Bool(false))
         && !matches!(node, Node::Str(s) if s.eq_ignore_ascii_case("false"))
 }
 
-pub(super) fn want_bool(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -> Option<bool> {
+pub(in crate::config) fn want_bool(
+    node: &Node,
+    option: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Option<bool> {
     match node {
         Node::Bool(b) => Some(*b),
         Node::Null => Some(true),
@@ -89,7 +93,7 @@ pub(super) fn want_bool(node: &Node, option: &str, errs: &mut Vec<ConfigError>) 
     }
 }
 
-pub(super) fn want_string(
+pub(in crate::config) fn want_string(
     node: &Node,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -110,7 +114,11 @@ pub(super) fn want_string(
     }
 }
 
-pub(super) fn want_f64(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -> Option<f64> {
+pub(in crate::config) fn want_f64(
+    node: &Node,
+    option: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Option<f64> {
     let v = match node {
         Node::Float(f) => Some(*f),
         Node::Int(i) => Some(*i as f64),
@@ -127,7 +135,11 @@ pub(super) fn want_f64(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -
     v
 }
 
-pub(super) fn want_u32(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -> Option<u32> {
+pub(in crate::config) fn want_u32(
+    node: &Node,
+    option: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Option<u32> {
     let v = match node {
         Node::Int(i) => u32::try_from(*i).ok(),
         Node::Str(s) => s.trim().parse::<u32>().ok(),
@@ -145,7 +157,7 @@ pub(super) fn want_u32(node: &Node, option: &str, errs: &mut Vec<ConfigError>) -
 
 /// The longest duration read (100 years): anything longer is surely a
 /// mistake, and a deadline that far out overflows a clock.
-pub(super) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub(in crate::config) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Parses a duration: Go-style (`500ms`, `5s`, `1m30s`, `1h`), or a bare
 /// number of seconds as Traefik reads durations. `None` for anything else,
@@ -196,7 +208,7 @@ fn parse_any_duration(s: &str) -> Option<Duration> {
     Some(total)
 }
 
-pub(super) fn want_duration(
+pub(in crate::config) fn want_duration(
     node: &Node,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -219,7 +231,7 @@ pub(super) fn want_duration(
     v
 }
 
-pub(super) fn want_list(
+pub(in crate::config) fn want_list(
     node: &Node,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -255,7 +267,7 @@ pub(super) fn want_list(
     }
 }
 
-pub(super) fn want_map(
+pub(in crate::config) fn want_map(
     node: &Node,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -282,7 +294,7 @@ pub(super) fn want_map(
 /// A `headers` map. Anything else is refused without showing it: a string
 /// there is usually `Name: value` written on one line, and the value a
 /// secret.
-pub(super) fn want_headers(
+pub(in crate::config) fn want_headers(
     node: &Node,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -306,7 +318,7 @@ pub(super) fn want_headers(
     }
 }
 
-pub(super) fn compression(
+pub(in crate::config) fn compression(
     s: &str,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -337,7 +349,7 @@ pub(super) fn compression(
 }
 
 /// `tracing.batch.workerPriority`: `idle`, `low` or `normal`.
-pub(super) fn want_priority(
+pub(in crate::config) fn want_priority(
     node: &Node,
     option: &str,
     errs: &mut Vec<ConfigError>,
@@ -358,7 +370,7 @@ pub(super) fn want_priority(
 }
 
 /// Validates header names and values; values become sensitive (never shown).
-pub(super) fn headers(
+pub(in crate::config) fn headers(
     pairs: &[(String, String)],
     option: &str,
     errs: &mut Vec<ConfigError>,

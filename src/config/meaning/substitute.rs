@@ -8,14 +8,14 @@
 //! This module must never panic on the file's content, and never put a
 //! variable's value in an error.
 
-use super::error::ConfigError;
 use super::read::join;
-use super::tree::Node;
+use crate::config::error::ConfigError;
+use crate::config::syntax::{plain_scalar, Node};
 
 /// Replaces `${VAR}`, `${env:VAR}`, `${VAR:-default}` in every scalar of
 /// `tree` from `env` (`$$` is `$`); a value that was one reference alone
 /// takes the type its text reads as. Keys are left alone.
-pub(super) fn substitute(
+pub(in crate::config) fn substitute(
     tree: &mut Node,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -101,27 +101,14 @@ fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, bool
     Ok((out, refs == 1 && !literal))
 }
 
-/// A substituted value's YAML type: null, a boolean, an integer, a float,
-/// or a string.
+/// A substituted value's YAML type, read as the YAML reader reads a plain
+/// scalar (`config::syntax::plain_scalar`): null, a boolean, an integer,
+/// a float, or else the string as substituted.
 fn infer(text: String) -> Node {
-    let t = text.trim();
-    if t.is_empty() || t == "null" || t == "~" {
-        return Node::Null;
+    match plain_scalar(text.trim()) {
+        Node::Str(_) => Node::Str(text),
+        typed => typed,
     }
-    match t {
-        "true" | "True" | "TRUE" => return Node::Bool(true),
-        "false" | "False" | "FALSE" => return Node::Bool(false),
-        _ => {}
-    }
-    if let Ok(i) = t.parse::<i64>() {
-        return Node::Int(i);
-    }
-    if t.chars().any(|c| c.is_ascii_digit()) {
-        if let Ok(f) = t.parse::<f64>() {
-            return Node::Float(f);
-        }
-    }
-    Node::Str(text)
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use super::env::{self, Env};
-use super::error::{ConfigError, ConfigErrors};
 use super::read::{headers, section_enabled};
 use super::sections::{self, TracingSection, TransportSection};
-use super::tree::Node;
 use super::types::{Config, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_SERVICE_NAME};
 use crate::batch::BatchConfig;
+use crate::config::error::{ConfigError, ConfigErrors};
+use crate::config::syntax::Node;
 use crate::endpoint::{has_userinfo, redact_userinfo, Endpoint, EndpointError};
 use crate::model::SpanLimits;
 use crate::sampling::Sampler;
@@ -21,7 +21,7 @@ use crate::tls::TlsOptions;
 use crate::transport::{ExporterConfig, Protocol};
 
 /// Resolves a parsed tree (file and flags merged) against an environment.
-pub(super) fn resolve<E: Fn(&str) -> Option<String>>(
+pub(in crate::config) fn resolve<E: Fn(&str) -> Option<String>>(
     tree: &Node,
     env: &E,
 ) -> Result<Config, ConfigErrors> {
@@ -124,7 +124,7 @@ fn tracing_node<'a>(tree: &'a Node, errs: &mut Vec<ConfigError>) -> (bool, &'a N
                     && strsim::jaro_winkler(&k.to_ascii_lowercase(), "tracing") >= 0.85
                 {
                     errs.push(ConfigError::UnknownOption {
-                        option: super::shown::key(k),
+                        option: crate::config::shown::key(k),
                         suggestion: Some("tracing".into()),
                     });
                 }
