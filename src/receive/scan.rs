@@ -21,6 +21,7 @@
 
 use std::mem::size_of;
 
+use crate::codec::wire::{get_varint, MAX_VARINT_LEN};
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{
     AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
@@ -265,18 +266,16 @@ fn skip(buf: &[u8], n: usize) -> Result<&[u8], ScanError> {
 }
 
 fn varint(buf: &mut &[u8]) -> Result<u64, ScanError> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let (&b, rest) = buf
-            .split_first()
-            .ok_or(ScanError::Malformed("varint past the end of the message"))?;
-        *buf = rest;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(value);
+    match get_varint(buf) {
+        Some((value, n)) => {
+            *buf = &buf[n..];
+            Ok(value)
         }
+        None if buf.len() < MAX_VARINT_LEN => {
+            Err(ScanError::Malformed("varint past the end of the message"))
+        }
+        None => Err(ScanError::Malformed("varint longer than 10 bytes")),
     }
-    Err(ScanError::Malformed("varint longer than 10 bytes"))
 }
 
 /// Counts the spans in an encoded `ExportTraceServiceRequest` and
@@ -409,6 +408,19 @@ mod tests {
             );
             assert!(ExportTraceServiceRequest::decode(body).is_err(), "{body:?}");
         }
+        // The two ways a varint goes wrong, each named.
+        assert_eq!(
+            scan(&[0x0a, 0x80, 0x80], 10, 1 << 20),
+            Err(ScanError::Malformed("varint past the end of the message"))
+        );
+        assert_eq!(
+            scan(
+                &[0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+                10,
+                1 << 20
+            ),
+            Err(ScanError::Malformed("varint longer than 10 bytes"))
+        );
         // Unknown fields are skipped, as prost skips them.
         let body = [0x78, 0x01, 0x82, 0x01, 0x01, 0xff];
         assert_eq!(scan(&body, 10, 1 << 20).unwrap().spans, 0);
