@@ -5,12 +5,16 @@
 //! reads them anyway: it copies the span next). 512 framed, proxy-sized (360-byte) spans
 //! with random trace ids per iteration.
 //!
+//! `one_collector` is the same loop through the worker's seam
+//! (`fleet::Router`) for an exporter that is not a fleet; `three_members`
+//! through the seam, `three_members_route_alone` the hashing without it.
+//!
 //! Run: `cargo bench --bench route`
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tracewire::internal::fleet::{framed_span_trace_id, Route};
+use tracewire::internal::fleet::{framed_span_trace_id, Route, Router, Standing};
 
 /// What routing adds per span on the export worker: reading the trace id
 /// from the framed span and picking a member among three, against the
@@ -29,13 +33,16 @@ fn bench_route(c: &mut Criterion) {
         span.resize(360, 0x20);
         framed.push(span);
     }
+    let members = ["10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"];
     let mut route = Route::default();
-    for (i, m) in ["10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"]
-        .iter()
-        .enumerate()
-    {
+    for (i, m) in members.iter().enumerate() {
         route.push(i, Route::seed(m));
     }
+    // The seam the worker routes through (`fleet::Router`), for a fleet of
+    // three and for an exporter that is not a fleet.
+    let mut fleet = Router::default();
+    fleet.fill(members.iter().map(|m| (Route::seed(m), Standing::Up)));
+    let single = Router::default();
     let mut g = c.benchmark_group("route");
     g.throughput(Throughput::Elements(512));
     g.bench_function("none", |b| {
@@ -48,7 +55,27 @@ fn bench_route(c: &mut Criterion) {
             per
         })
     });
+    g.bench_function("one_collector", |b| {
+        b.iter(|| {
+            let mut per = [0usize; 3];
+            for f in black_box(&framed) {
+                let m = black_box(&single).member_of_framed(&f[..single.head_len()]);
+                per[m] += f.len() + usize::from(f[5]);
+            }
+            per
+        })
+    });
     g.bench_function("three_members", |b| {
+        b.iter(|| {
+            let mut per = [0usize; 3];
+            for f in black_box(&framed) {
+                let m = fleet.member_of_framed(&f[..fleet.head_len()]);
+                per[m] += f.len();
+            }
+            per
+        })
+    });
+    g.bench_function("three_members_route_alone", |b| {
         b.iter(|| {
             let mut per = [0usize; 3];
             for f in black_box(&framed) {
