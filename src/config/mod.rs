@@ -47,8 +47,8 @@
 //! Inside, three parts, arrows pointing down this list:
 //!
 //! - `syntax`: how a configuration is written. `source` (files as text,
-//!   positions), `yaml` (read event by event: nesting, aliases, duplicate
-//!   keys and documents limited by the reader itself), `toml`, `flags`,
+//!   positions), `yaml` (libyaml's grammar through serde_yaml_ng, as
+//!   Traefik reads YAML; nesting counted by a scan first), `toml`, `flags`,
 //!   all into one tree (`Node`), and the file [`Format`]s.
 //! - `meaning`: what the options mean. `read` (typed values out of the
 //!   tree), `sections` (what the `tracing` section says), `env` (the

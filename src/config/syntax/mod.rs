@@ -5,7 +5,7 @@
 //!
 //! - `source`: a file read whole and checked to be UTF-8; positions as a
 //!   person counts them;
-//! - `yaml`: YAML, read event by event, its limits the reader's own;
+//! - `yaml`: YAML, libyaml's grammar (Traefik's), nesting limited first;
 //! - `toml`: TOML, through the `toml` crate's parser;
 //! - `flags`: `--tracing.a.b=value` flags.
 //!
