@@ -469,24 +469,34 @@ fn describe(modules: &[Module], cycle: &[usize]) -> String {
         .join(" -> ")
 }
 
-#[test]
-fn no_file_in_src_is_over_700_lines() {
-    let mut long = Vec::new();
+/// Every `.rs` file below `dirs` (relative to the package root).
+fn rust_files(dirs: &[&str]) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("src"), root.join("cli/src")];
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = dirs.iter().map(|d| root.join(d)).collect();
     while let Some(d) = dirs.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let p = entry.unwrap().path();
             if p.is_dir() {
                 dirs.push(p);
             } else if p.extension().is_some_and(|e| e == "rs") {
-                let n = std::fs::read_to_string(&p).unwrap().lines().count();
-                if n > MAX_LINES {
-                    long.push(format!("{} ({n} lines)", p.display()));
-                }
+                out.push(p);
             }
         }
     }
+    out.sort();
+    out
+}
+
+#[test]
+fn no_file_in_src_is_over_700_lines() {
+    let long: Vec<String> = rust_files(&["src", "cli/src"])
+        .into_iter()
+        .filter_map(|p| {
+            let n = std::fs::read_to_string(&p).unwrap().lines().count();
+            (n > MAX_LINES).then(|| format!("{} ({n} lines)", p.display()))
+        })
+        .collect();
     assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:?}");
 }
 
@@ -499,21 +509,13 @@ fn the_checker_reads_every_file_of_the_library() {
         .into_iter()
         .map(|m| m.file)
         .collect();
-    let mut missed = Vec::new();
-    let mut dirs = vec![root.join("src")];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|e| e == "rs") {
-                let rel = p.strip_prefix(root).unwrap().to_path_buf();
-                if !read.contains(&rel) && !read.contains(&p) {
-                    missed.push(rel.display().to_string());
-                }
-            }
-        }
-    }
+    let mut missed: Vec<String> = rust_files(&["src"])
+        .into_iter()
+        .filter_map(|p| {
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            (!read.contains(&rel) && !read.contains(&p)).then(|| rel.display().to_string())
+        })
+        .collect();
     missed.sort();
     assert!(
         missed.is_empty(),
@@ -541,14 +543,49 @@ fn the_command_has_no_import_cycle() {
     }
 }
 
+/// The arrows between parts (named by `part`; a module in none is left
+/// out) that do not point down `layer`'s order, or that `forbidden` names,
+/// described.
+fn up_arrows(
+    modules: &[Module],
+    part: impl Fn(&Module) -> Option<String>,
+    layer: impl Fn(&str) -> usize,
+    forbidden: &[(&str, &str, &str)],
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (from, tos) in graph(modules) {
+        let Some(a) = part(&modules[from]) else {
+            continue;
+        };
+        for to in tos {
+            let Some(b) = part(&modules[to]) else {
+                continue;
+            };
+            if a == b {
+                continue;
+            }
+            let (f, t) = (modules[from].file.display(), modules[to].file.display());
+            if layer(&b) >= layer(&a) {
+                wrong.push(format!("{f} imports {t} ({b} is not below {a})"));
+            }
+            if let Some((_, _, why)) = forbidden.iter().find(|(x, y, _)| *x == a && *y == b) {
+                wrong.push(format!("{f} imports {t}: {why}"));
+            }
+        }
+    }
+    wrong
+}
+
 #[test]
 fn arrows_between_top_level_modules_point_down() {
     let modules = crate_modules("src/lib.rs");
     let top = |m: &Module| {
-        m.path
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "(crate root)".into())
+        Some(
+            m.path
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "(crate root)".into()),
+        )
     };
     let layer = |name: &str| {
         LAYERS
@@ -556,30 +593,7 @@ fn arrows_between_top_level_modules_point_down() {
             .position(|l| l.contains(&name))
             .unwrap_or_else(|| panic!("module {name} is not in LAYERS: place it in the house"))
     };
-    let mut wrong = Vec::new();
-    for (from, tos) in graph(&modules) {
-        let a = top(&modules[from]);
-        for to in tos {
-            let b = top(&modules[to]);
-            if a == b {
-                continue;
-            }
-            if layer(&b) >= layer(&a) {
-                wrong.push(format!(
-                    "{} imports {} ({b} is not below {a})",
-                    modules[from].file.display(),
-                    modules[to].file.display()
-                ));
-            }
-            if let Some((_, _, why)) = FORBIDDEN.iter().find(|(x, y, _)| *x == a && *y == b) {
-                wrong.push(format!(
-                    "{} imports {}: {why}",
-                    modules[from].file.display(),
-                    modules[to].file.display()
-                ));
-            }
-        }
-    }
+    let wrong = up_arrows(&modules, top, layer, FORBIDDEN);
     assert!(
         wrong.is_empty(),
         "arrows pointing up:\n{}",
@@ -608,34 +622,19 @@ fn arrows_inside_a_module_point_down() {
     for (outer, layers) in INNER_LAYERS {
         let part = |m: &Module| -> Option<String> {
             match m.path.as_slice() {
-                [o, p, ..] if o == outer => Some(p.clone()),
-                [o] if o == outer => Some("(root)".into()),
+                [o, p, ..] if o == outer => Some(format!("{outer}::{p}")),
+                [o] if o == outer => Some(format!("{outer}::(root)")),
                 _ => None,
             }
         };
         let layer = |name: &str| {
+            let name = name.rsplit("::").next().unwrap_or(name);
             layers
                 .iter()
                 .position(|l| l.contains(&name))
                 .unwrap_or_else(|| panic!("{outer}::{name} is not in INNER_LAYERS: place it"))
         };
-        for (from, tos) in graph(&modules) {
-            let Some(a) = part(&modules[from]) else {
-                continue;
-            };
-            for to in tos {
-                let Some(b) = part(&modules[to]) else {
-                    continue;
-                };
-                if a != b && layer(&b) >= layer(&a) {
-                    wrong.push(format!(
-                        "{} imports {} ({outer}::{b} is not below {outer}::{a})",
-                        modules[from].file.display(),
-                        modules[to].file.display()
-                    ));
-                }
-            }
-        }
+        wrong.extend(up_arrows(&modules, part, layer, &[]));
     }
     assert!(
         wrong.is_empty(),
