@@ -142,11 +142,7 @@ impl Router {
     /// Hot path (once per moved span): no allocation, no lock.
     #[inline]
     pub fn member_of_span(&self, span: &[u8]) -> usize {
-        match self.route.len() {
-            0 => 0,
-            1 => self.route.pick(&[0; 16]),
-            _ => self.route.pick(&span_trace_id(span).unwrap_or_default()),
-        }
+        self.member_of(|| span_trace_id(span))
     }
 
     /// The member of a framed span log record, from its first
@@ -155,12 +151,17 @@ impl Router {
     /// Hot path (once per span in the log): no allocation, no lock.
     #[inline]
     pub fn member_of_framed(&self, head: &[u8]) -> usize {
-        match self.route.len() {
-            0 => 0,
-            1 => self.route.pick(&[0; 16]),
-            _ => self
-                .route
-                .pick(&framed_span_trace_id(head).unwrap_or_default()),
+        self.member_of(|| framed_span_trace_id(head))
+    }
+
+    /// The member of the trace `trace_id` reads, read only when there is a
+    /// choice (with one member or none, the answer does not depend on it).
+    #[inline]
+    fn member_of(&self, trace_id: impl FnOnce() -> Option<[u8; 16]>) -> usize {
+        if self.is_routing() {
+            self.route.pick(&trace_id().unwrap_or_default())
+        } else {
+            self.route.pick(&[0; 16])
         }
     }
 

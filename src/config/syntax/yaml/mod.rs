@@ -483,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn nesting_is_refused_where_it_passes_the_limit_in_linear_time() {
+    fn nesting_is_refused_where_it_passes_the_limit() {
         // Block nesting: the reader's own count stops at depth 129.
         let deep_block: String = (0..100_000).map(|_| "- ").collect::<String>() + "x\n";
         let e = err(&deep_block);
