@@ -107,6 +107,22 @@ fn spans(p: &Pipeline, t: &Tracer, from: u64) {
     }
 }
 
+/// [`proxy_span::tracewire_span`] as `benches/record.rs` calls it (every
+/// phase inlined): the whole span's count, without the phases' calls.
+fn spans_inlined(p: &Pipeline, t: &Tracer, from: u64) {
+    for i in from..from + SPANS {
+        proxy_span::tracewire_span(t, i);
+        if i % 1000 == 999 {
+            let _ = p.force_flush(std::time::Duration::from_secs(10));
+        }
+    }
+}
+
+#[inline(never)]
+fn measured_inlined(p: &Pipeline, t: &Tracer) {
+    spans_inlined(p, t, SPANS)
+}
+
 /// The counted half: what `--toggle-collect=*measured*` collects.
 #[inline(never)]
 fn measured(p: &Pipeline, t: &Tracer) {
@@ -149,6 +165,18 @@ fn main() {
         let p = pipeline(None);
         let t = p.tracer("phases");
         record(&p, &t);
+    }
+    if side == "inlined" || side == "all" {
+        let p = pipeline(None);
+        let t = p.tracer("phases");
+        spans_inlined(&p, &t, 0);
+        measured_inlined(&p, &t);
+    }
+    if side == "unsampled-inlined" || side == "all" {
+        let p = pipeline(Some(Sampler::AlwaysOff));
+        let t = p.tracer("phases");
+        spans_inlined(&p, &t, 0);
+        measured_inlined(&p, &t);
     }
     if side == "unsampled" || side == "all" {
         let p = pipeline(Some(Sampler::AlwaysOff));

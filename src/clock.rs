@@ -9,6 +9,11 @@
 //! adjustments of the system clock. Where no reliable counter exists,
 //! `quanta` falls back to the monotonic clock and the scheme is unchanged.
 //!
+//! A span reads the clock once for its start ([`now`]: the counter, and the
+//! Unix time it stands for) and its end from the same counter, relative to
+//! the start ([`since`]): one anchored reading per span, and an end that
+//! never precedes its start.
+//!
 //! This module must never block, allocate or lock; `now_unix_nanos` is one
 //! counter read, one relaxed atomic load and arithmetic.
 //!
@@ -51,12 +56,38 @@ fn system_unix_nanos() -> u64 {
 
 /// The current time in nanoseconds since the Unix epoch.
 ///
-/// Hot path (runs twice per span): no syscall, no allocation, no lock.
+/// Hot path (runs per span start): no syscall, no allocation, no lock.
 #[inline]
 pub fn now_unix_nanos() -> u64 {
+    now().1
+}
+
+/// A reading of the counter and the Unix nanoseconds it stands for: a
+/// span's start. Its end is [`since`] this reading.
+///
+/// Hot path (runs per span start): one counter read, one relaxed load and
+/// arithmetic.
+#[inline]
+pub(crate) fn now() -> (u64, u64) {
     let c = &*CLOCK;
-    let elapsed = c.clock.delta_as_nanos(c.anchor_raw, c.clock.raw());
-    c.anchor_unix.load(Ordering::Relaxed).wrapping_add(elapsed)
+    let raw = c.clock.raw();
+    let elapsed = c.clock.delta_as_nanos(c.anchor_raw, raw);
+    (
+        raw,
+        c.anchor_unix.load(Ordering::Relaxed).wrapping_add(elapsed),
+    )
+}
+
+/// Unix nanoseconds now, as `start_unix` plus the time since the counter
+/// read `start_raw` (a reading of [`now`]): a span's end from the same
+/// counter as its start, so never before it, whatever re-anchoring
+/// happened in between.
+///
+/// Hot path (runs per span end): one counter read and arithmetic.
+#[inline]
+pub(crate) fn since(start_raw: u64, start_unix: u64) -> u64 {
+    let c = &*CLOCK;
+    start_unix.wrapping_add(c.clock.delta_as_nanos(start_raw, c.clock.raw()))
 }
 
 /// Re-anchors the counter to the system clock, so timestamps follow it
@@ -89,5 +120,21 @@ mod tests {
         recalibrate();
         let sys = system_unix_nanos();
         assert!(now_unix_nanos().abs_diff(sys) < 50_000_000);
+    }
+
+    #[test]
+    fn an_end_from_the_same_counter_follows_its_start() {
+        let (raw, start) = now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        // A re-anchoring in between moves neither reading.
+        recalibrate();
+        let end = since(raw, start);
+        assert!(end >= start + 1_000_000, "{} ns", end - start);
+        assert!(end - start < 1_000_000_000);
+        assert_eq!(
+            since(u64::MAX, start),
+            start,
+            "a later start reads as no time"
+        );
     }
 }

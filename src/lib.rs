@@ -190,7 +190,7 @@ pub mod internal {
     pub mod codec {
         /// Span buffers.
         pub mod buf {
-            pub use crate::codec::buf::SpanBuf;
+            pub use crate::codec::buf::{SpanBuf, SpanSink};
         }
         /// gRPC framing and status.
         pub mod grpc {

@@ -28,7 +28,7 @@ use crate::pool::Pool;
 use crate::priority::{Bounded, WorkerPriority};
 use crate::shared::{BufReturner, Shared};
 use crate::span_log::lane::LargeSpan;
-use crate::span_log::{LogReader, Mark, RecordRef};
+use crate::span_log::{Joins, LogReader, Mark, RecordRef};
 use crate::stats::Stats;
 
 mod pace;
@@ -274,15 +274,19 @@ pub(crate) struct Worker {
     per_member: Vec<(usize, usize)>,
     /// The batch's requests: member, buffer, spans (reused).
     requests: Vec<(usize, BytesMut, usize)>,
-    /// A large span taken from the lane that did not fit the last batch's
-    /// byte cap: it leads the next one.
+    /// A large (or joined) span that did not fit the last batch's byte
+    /// cap: it leads the next one.
     held: Option<LargeSpan>,
+    /// Split spans being put back together (see `span_log::join`).
+    joins: Joins,
     /// The largest request (protobuf message) the peer accepts.
     max_request_bytes: usize,
     /// An upper bound on a request's size beyond its spans (per scopes).
     overhead: usize,
     /// When the last "span larger than the limit" warning was logged.
     last_too_large_warning: Option<Instant>,
+    /// When the last "split span lost" warning was logged.
+    last_lost_warning: Option<Instant>,
     /// Large spans' buffers, on their way back to the recording threads.
     returner: BufReturner,
     scopes: Vec<Arc<EncodedScope>>,
@@ -293,6 +297,10 @@ pub(crate) struct Worker {
     /// The bytes of the spans taken from the logs so far.
     taken_bytes_total: u64,
 }
+
+/// The most bytes of split spans' part ones the worker keeps waiting for
+/// the rest (the oldest go past it).
+const JOIN_BUDGET: usize = 8 << 20;
 
 /// How often the worker re-anchors the span clock to the system clock.
 const RECALIBRATE_EVERY: Duration = Duration::from_secs(5);
@@ -325,9 +333,11 @@ impl Worker {
             per_member: Vec::new(),
             requests: Vec::new(),
             held: None,
+            joins: Joins::new(JOIN_BUDGET),
             max_request_bytes,
             overhead: 0,
             last_too_large_warning: None,
+            last_lost_warning: None,
             returner: BufReturner::default(),
             scopes: Vec::new(),
             scope_version: u64::MAX,
@@ -461,10 +471,14 @@ impl Worker {
     /// exported any.
     async fn drain_full_batches(&mut self) -> bool {
         let mut any = false;
+        // Chunks can be full of the part ones of spans still open (split
+        // when their chunk was let go) with no ended span waiting: one
+        // look then takes the part ones and frees the chunks.
+        let mut tidy = self.shared.memory_pressed();
         // A batch is full by count, or by memory: big spans fill half the
         // queue's memory before they make a batch's count.
         while match self.waiting() {
-            0 => false,
+            0 => std::mem::take(&mut tidy),
             n => n >= self.batch_target() || self.shared.memory_pressed(),
         } {
             if self.export_batch(None).await == 0 {

@@ -15,6 +15,7 @@ use crate::codec::otlp::{
     put_request_framed, request_len_framed, request_overhead, EncodedScope, FramedGroup,
 };
 use crate::codec::wire::{len_field_len, put_len_header};
+use crate::fleet::Router;
 use crate::shared::SPAN_BUFFER_RETAIN;
 use crate::span_log::{Admit, LogReader};
 use crate::sync::lock;
@@ -24,12 +25,13 @@ const SCOPE_SPANS_SPANS: u32 = crate::codec::otlp::field::scope_spans::SPANS;
 
 impl Worker {
     /// Spans waiting in the logs and the lane (and one held back by the
-    /// byte cap).
+    /// byte cap, and split spans being joined).
     pub(super) fn waiting(&mut self) -> u64 {
         self.refresh_logs();
         self.readers.iter().map(LogReader::waiting).sum::<u64>()
             + self.shared.lane.len() as u64
             + u64::from(self.held.is_some())
+            + self.joins.pending() as u64
     }
 
     pub(super) fn refresh_scopes(&mut self) {
@@ -89,8 +91,15 @@ impl Worker {
         let mut per = std::mem::take(&mut self.per_member);
         per.clear();
         let router = std::mem::take(&mut self.router);
-        let mut taken = 0usize;
-        let mut rejected = 0u64;
+        let mut b = Building {
+            per: &mut per,
+            batch,
+            cap,
+            overhead,
+            taken: 0,
+            rejected: 0,
+            fresh: 0,
+        };
         self.records.clear();
         self.marks.clear();
         self.large.clear();
@@ -98,68 +107,65 @@ impl Worker {
         // A span whose request alone would pass the cap is never sent; a
         // member's request closes before the span that would take it past
         // the cap or the batch size, and so does the whole batch.
-        while let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) {
-            let size = len_field_len(SCOPE_SPANS_SPANS, span.span().len());
-            if overhead.saturating_add(size) > cap {
-                rejected += 1;
-                self.returner
-                    .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
-                continue;
-            }
-            let m = router.member_of_span(span.span());
-            let slot = slot(&mut per, m);
-            if slot.0 >= batch || overhead + slot.1 + size > cap {
-                self.held = Some(span);
-                break;
-            }
-            slot.0 += 1;
-            slot.1 += size;
-            taken += 1;
-            self.large.push(span);
-            self.large_members.push(m as u32);
-        }
+        let mut full = self.take_large(&router, &mut b);
         let n = self.readers.len();
         let peek = router.head_len();
         for k in 0..n {
-            if self.held.is_some() {
+            if full {
                 break;
             }
             let i = (self.next_reader + k) % n;
             let start = self.records.len();
-            let mut full = false;
-            let mark = self.readers[i].gather(&mut self.records, peek, |r, head| {
-                if overhead.saturating_add(r.len) > cap {
-                    rejected += 1;
-                    return Admit::Skip;
-                }
-                let m = router.member_of_framed(head);
-                let slot = slot(&mut per, m);
-                if slot.0 >= batch || overhead + slot.1 + r.len > cap {
-                    full = true;
-                    Admit::Stop
-                } else {
-                    slot.0 += 1;
-                    slot.1 += r.len;
-                    taken += 1;
-                    r.member = m as u32;
-                    Admit::Take
-                }
-            });
+            let mark =
+                self.readers[i].gather(&mut self.records, peek, &mut self.joins, |r, head| {
+                    if overhead.saturating_add(r.len) > cap {
+                        b.rejected += 1;
+                        return Admit::Skip;
+                    }
+                    let m = router.member_of_framed(head);
+                    let slot = slot(b.per, m);
+                    if slot.0 >= batch || overhead + slot.1 + r.len > cap {
+                        full = true;
+                        Admit::Stop
+                    } else {
+                        slot.0 += 1;
+                        slot.1 += r.len;
+                        b.taken += 1;
+                        r.member = m as u32;
+                        Admit::Take
+                    }
+                });
+            b.fresh += mark.spans();
             let end = self.records.len();
             if end > start || mark.spans() > 0 {
                 self.marks.push((i, mark, start..end));
             }
-            if full {
-                break;
+        }
+        // Split spans whose rest was found: joined, and into this batch
+        // while it has room.
+        if self.joins.pending() > 0 {
+            let lost = self.joins.resolve(&mut self.readers);
+            if lost > 0 {
+                self.lost_parts(lost);
+            }
+            if !full {
+                self.take_large(&router, &mut b);
             }
         }
+        let Building {
+            taken,
+            rejected,
+            fresh,
+            ..
+        } = b;
+        let taken = taken as usize;
         self.router = router;
         if rejected > 0 {
             self.reject_too_large(rejected);
         }
         // Out of the logs: no longer shedding pressure.
-        self.shared.shed.taken(taken as u64 + rejected);
-        self.taken_total += taken as u64 + rejected;
+        self.shared.shed.taken(fresh);
+        self.taken_total += fresh;
         self.taken_bytes_total += per.iter().map(|&(_, bytes)| bytes as u64).sum::<u64>();
         self.next_reader = if n == 0 {
             0
@@ -195,6 +201,64 @@ impl Worker {
             .fetch_add(taken as u64, Ordering::Relaxed);
         self.shared.wake.drained();
         taken
+    }
+
+    /// Adds large and joined spans to the batch being built (a held one
+    /// first): whether the batch is full. A continuation too large for a
+    /// chunk goes to the joins.
+    fn take_large(&mut self, router: &Router, b: &mut Building<'_>) -> bool {
+        loop {
+            let span = match self.held.take().or_else(|| self.joins.pop_ready()) {
+                Some(s) => s,
+                None => match self.shared.lane.pop() {
+                    Some(s) => {
+                        b.fresh += 1;
+                        s
+                    }
+                    None => return false,
+                },
+            };
+            if span.part.is_some() {
+                self.joins.cont_large(span);
+                continue;
+            }
+            let size = len_field_len(SCOPE_SPANS_SPANS, span.span().len());
+            if b.overhead.saturating_add(size) > b.cap {
+                b.rejected += 1;
+                self.returner
+                    .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
+                continue;
+            }
+            let m = router.member_of_span(span.span());
+            let slot = slot(b.per, m);
+            if slot.0 >= b.batch || b.overhead + slot.1 + size > b.cap {
+                self.held = Some(span);
+                return true;
+            }
+            slot.0 += 1;
+            slot.1 += size;
+            b.taken += 1;
+            self.large.push(span);
+            self.large_members.push(m as u32);
+        }
+    }
+
+    /// Counts split spans whose part one was gone (dropped for the joins'
+    /// budget) as dropped, with a warning at most once a second.
+    fn lost_parts(&mut self, n: u64) {
+        self.shared.counters.dropped.fetch_add(n, Ordering::Release);
+        let now = Instant::now();
+        if self
+            .last_lost_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_lost_warning = Some(now);
+            log::warn!(
+                "tracewire: {n} long-lived span(s) dropped: the start they wrote before their \
+                 log moved on was no longer kept (more spans were open at once than the worker \
+                 keeps the start of)"
+            );
+        }
     }
 
     /// Writes member `m`'s share of the gathered batch into a pooled
@@ -281,22 +345,43 @@ impl Worker {
     pub(super) fn discard_waiting(&mut self) -> u64 {
         self.refresh_logs();
         let mut n = 0;
-        while let Some(span) = self.held.take().or_else(|| self.shared.lane.pop()) {
+        let mut fresh = 0;
+        while let Some(span) = self.held.take().or_else(|| self.joins.pop_ready()) {
             n += 1;
+            self.returner
+                .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
+        }
+        while let Some(span) = self.shared.lane.pop() {
+            fresh += 1;
             self.returner
                 .give(&self.shared.bufs, span.body, SPAN_BUFFER_RETAIN);
         }
         for reader in &mut self.readers {
             self.records.clear();
-            let mark = reader.gather(&mut self.records, 0, |_, _| Admit::Take);
-            n += mark.spans();
+            let mark = reader.gather(&mut self.records, 0, &mut self.joins, |_, _| Admit::Take);
+            fresh += mark.spans();
             reader.consume(mark, &self.shared.pool);
         }
+        // The continuations gathered just now are counted in `fresh`.
+        self.joins.discard();
         self.records.clear();
-        self.shared.shed.taken(n);
-        self.taken_total += n;
-        n
+        self.shared.shed.taken(fresh);
+        self.taken_total += fresh;
+        n + fresh
     }
+}
+
+/// The batch being built: its limits, and what went in so far.
+struct Building<'a> {
+    per: &'a mut Vec<(usize, usize)>,
+    batch: usize,
+    cap: usize,
+    overhead: usize,
+    taken: u64,
+    rejected: u64,
+    /// Spans taken out of the logs and the lane (for the shedding pressure
+    /// and the arrival rate).
+    fresh: u64,
 }
 
 /// Member `m`'s (spans, bytes) slot, grown when the route names a new id.

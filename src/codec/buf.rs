@@ -133,18 +133,84 @@ impl SpanBuf {
     /// Replaces the bytes in `start..end` with `with`, moving what follows.
     /// Out-of-range positions change nothing.
     pub fn splice(&mut self, start: usize, end: usize, with: &[u8]) {
-        if start > end || end > self.len {
-            return;
-        }
-        let tail = self.len - end;
-        let new_end = start + with.len();
-        if new_end > end {
-            let _ = self.claim(new_end - end);
-        } else {
-            self.len -= end - new_end;
-        }
-        self.bytes.copy_within(end..end + tail, new_end);
-        self.bytes[start..new_end].copy_from_slice(with);
+        splice(self, start, end, with)
+    }
+}
+
+/// Where a span's bytes are written: in exact sizes, each claimed and
+/// filled in one step. [`SpanBuf`] is one; the recording path's other is a
+/// span's slot in its thread's log, written in place.
+///
+/// The encoders take any sink, so the same code writes a span into its own
+/// buffer or straight into the log.
+///
+/// Hot path (runs per field): implementations must not allocate but to
+/// grow, lock or make a syscall.
+///
+/// ```
+/// use tracewire::internal::codec::buf::{SpanBuf, SpanSink};
+///
+/// let mut b = SpanBuf::with_capacity(4);
+/// SpanSink::claim(&mut b, 3).copy_from_slice(b"abc");
+/// b.written_mut()[0] = b'A';
+/// assert_eq!(b.as_slice(), b"Abc");
+/// assert_eq!(SpanSink::len(&b), 3);
+/// ```
+pub trait SpanSink {
+    /// Bytes written so far.
+    fn len(&self) -> usize;
+    /// Whether nothing was written.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The next `n` bytes, to be filled by the caller; they count as
+    /// written.
+    fn claim(&mut self, n: usize) -> &mut [u8];
+    /// Every byte written so far (to patch reserved bytes, or move some
+    /// within).
+    fn written_mut(&mut self) -> &mut [u8];
+    /// Forgets what was written past `len`.
+    fn truncate(&mut self, len: usize);
+}
+
+impl SpanSink for SpanBuf {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len
+    }
+    #[inline(always)]
+    fn claim(&mut self, n: usize) -> &mut [u8] {
+        SpanBuf::claim(self, n)
+    }
+    #[inline]
+    fn written_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        SpanBuf::truncate(self, len)
+    }
+}
+
+/// Replaces the bytes in `start..end` of what `sink` holds with `with`,
+/// moving what follows. Out-of-range positions change nothing.
+pub(crate) fn splice<S: SpanSink + ?Sized>(sink: &mut S, start: usize, end: usize, with: &[u8]) {
+    let len = sink.len();
+    if start > end || end > len {
+        return;
+    }
+    let new_end = start + with.len();
+    if new_end > end {
+        sink.claim(new_end - end);
+    }
+    let all = sink.written_mut();
+    if all.len() < len.max(new_end + (len - end)) {
+        return;
+    }
+    all.copy_within(end..len, new_end);
+    all[start..new_end].copy_from_slice(with);
+    if new_end < end {
+        sink.truncate(len - (end - new_end));
     }
 }
 

@@ -62,20 +62,40 @@ impl fmt::Debug for TraceState {
 /// );
 /// assert!(ctx.is_valid() && ctx.is_sampled() && ctx.is_remote());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct SpanContext {
     trace_id: TraceId,
     span_id: SpanId,
-    flags: TraceFlags,
-    is_remote: bool,
     trace_state: TraceState,
-    /// The pipeline shed this span's trace under overload: its local
-    /// children are shed too (never propagated).
-    shed: bool,
+    /// The trace flags (bits 0-7), whether the context is remote
+    /// ([`REMOTE`]) and whether the pipeline shed its trace ([`SHED`]):
+    /// one word, written and copied whole (a span is moved by value, and
+    /// a copy reading bytes written one by one waits for every one).
+    bits: u32,
+}
+
+/// [`SpanContext::bits`]: the context came from another process.
+const REMOTE: u32 = 1 << 8;
+/// [`SpanContext::bits`]: the pipeline shed this span's trace under
+/// overload: its local children are shed too (never propagated).
+const SHED: u32 = 1 << 9;
+
+impl fmt::Debug for SpanContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanContext")
+            .field("trace_id", &self.trace_id)
+            .field("span_id", &self.span_id)
+            .field("flags", &self.trace_flags())
+            .field("is_remote", &self.is_remote())
+            .field("trace_state", &self.trace_state)
+            .field("shed", &self.is_shed())
+            .finish()
+    }
 }
 
 impl SpanContext {
     /// Assembles a context.
+    #[inline]
     pub const fn new(
         trace_id: TraceId,
         span_id: SpanId,
@@ -86,54 +106,59 @@ impl SpanContext {
         SpanContext {
             trace_id,
             span_id,
-            flags,
-            is_remote,
             trace_state,
-            shed: false,
+            bits: flags.bits() as u32 | if is_remote { REMOTE } else { 0 },
         }
     }
 
     /// This context, marked as belonging to a trace the pipeline shed.
     pub(crate) fn into_shed(mut self) -> Self {
-        self.shed = true;
+        self.bits |= SHED;
         self
     }
 
     /// Whether the pipeline shed this span's trace (its local children
     /// are shed too).
+    #[inline]
     pub(crate) fn is_shed(&self) -> bool {
-        self.shed
+        self.bits & SHED != 0
     }
 
     /// The trace id.
+    #[inline]
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
     }
 
     /// The span id.
+    #[inline]
     pub fn span_id(&self) -> SpanId {
         self.span_id
     }
 
     /// The trace flags.
+    #[inline]
     pub fn trace_flags(&self) -> TraceFlags {
-        self.flags
+        TraceFlags::new(self.bits as u8)
     }
 
     /// Whether the context came from another process (extracted from a
     /// request) rather than from a local span.
+    #[inline]
     pub fn is_remote(&self) -> bool {
-        self.is_remote
+        self.bits & REMOTE != 0
     }
 
     /// The W3C trace state.
+    #[inline]
     pub fn trace_state(&self) -> &TraceState {
         &self.trace_state
     }
 
     /// Whether the `sampled` flag is set.
+    #[inline]
     pub fn is_sampled(&self) -> bool {
-        self.flags.is_sampled()
+        self.trace_flags().is_sampled()
     }
 
     /// Both ids are non-zero.
@@ -145,7 +170,7 @@ impl SpanContext {
     /// link target) is this context: the trace flags in bits 0-7, plus
     /// `CONTEXT_HAS_IS_REMOTE` (bit 8) and `CONTEXT_IS_REMOTE` (bit 9).
     pub fn otlp_flags(&self) -> u32 {
-        otlp_flags(self.flags, self.is_remote)
+        otlp_flags(self.trace_flags(), self.is_remote())
     }
 }
 
@@ -184,7 +209,7 @@ mod tests {
         );
         assert_eq!(local.otlp_flags(), 0x101);
         let remote = SpanContext {
-            is_remote: true,
+            bits: local.bits | REMOTE,
             ..local
         };
         assert_eq!(remote.otlp_flags(), 0x301);

@@ -42,6 +42,20 @@ pub const X_B3_SAMPLED: &str = "x-b3-sampled";
 /// The multi-header form's debug flag.
 pub const X_B3_FLAGS: &str = "x-b3-flags";
 
+/// The header names as `http` values, made once (see
+/// `trace_context::TRACEPARENT_HEADER`).
+pub(super) mod headers {
+    use http::HeaderName;
+
+    pub(crate) const B3: HeaderName = HeaderName::from_static(super::B3);
+    pub(crate) const X_B3_TRACE_ID: HeaderName = HeaderName::from_static(super::X_B3_TRACE_ID);
+    pub(crate) const X_B3_SPAN_ID: HeaderName = HeaderName::from_static(super::X_B3_SPAN_ID);
+    pub(crate) const X_B3_PARENT_SPAN_ID: HeaderName =
+        HeaderName::from_static(super::X_B3_PARENT_SPAN_ID);
+    pub(crate) const X_B3_SAMPLED: HeaderName = HeaderName::from_static(super::X_B3_SAMPLED);
+    pub(crate) const X_B3_FLAGS: HeaderName = HeaderName::from_static(super::X_B3_FLAGS);
+}
+
 /// Why a B3 context was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

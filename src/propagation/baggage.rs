@@ -27,6 +27,10 @@ use std::sync::Arc;
 
 /// The `baggage` header name.
 pub const BAGGAGE: &str = "baggage";
+
+/// The header name as an `http` value, made once (see
+/// `trace_context::TRACEPARENT_HEADER`).
+pub(super) const BAGGAGE_HEADER: http::HeaderName = http::HeaderName::from_static(BAGGAGE);
 /// The most bytes a baggage list may have (all headers together).
 pub const MAX_BAGGAGE_BYTES: usize = 8192;
 /// The most members a baggage list may have.

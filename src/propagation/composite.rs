@@ -35,11 +35,8 @@ use std::str::FromStr;
 
 use http::{HeaderMap, HeaderValue};
 
-use super::b3::{
-    format_b3, format_b3_multi, parse_b3, parse_b3_multi, B3, X_B3_FLAGS, X_B3_PARENT_SPAN_ID,
-    X_B3_SAMPLED, X_B3_SPAN_ID, X_B3_TRACE_ID,
-};
-use super::baggage::{Baggage, BAGGAGE};
+use super::b3::{format_b3, format_b3_multi, headers as names, parse_b3, parse_b3_multi};
+use super::baggage::{Baggage, BAGGAGE_HEADER};
 use super::trace_context::{extract_from_headers, inject_into_headers};
 use crate::model::SpanContext;
 
@@ -201,20 +198,24 @@ impl Propagators {
             let ctx = match p {
                 Propagator::TraceContext => extract_from_headers(headers),
                 Propagator::Baggage => {
-                    found.baggage =
-                        Baggage::parse(headers.get_all(BAGGAGE).iter().map(|v| v.as_bytes()));
+                    found.baggage = Baggage::parse(
+                        headers
+                            .get_all(&BAGGAGE_HEADER)
+                            .iter()
+                            .map(|v| v.as_bytes()),
+                    );
                     None
                 }
                 Propagator::B3 => headers
-                    .get(B3)
+                    .get(&names::B3)
                     .and_then(|v| parse_b3(v.as_bytes()).ok().flatten()),
                 Propagator::B3Multi => {
-                    let get = |name: &str| headers.get(name).map(|v| v.as_bytes());
+                    let get = |name: &http::HeaderName| headers.get(name).map(|v| v.as_bytes());
                     parse_b3_multi(
-                        get(X_B3_TRACE_ID),
-                        get(X_B3_SPAN_ID),
-                        get(X_B3_SAMPLED),
-                        get(X_B3_FLAGS),
+                        get(&names::X_B3_TRACE_ID),
+                        get(&names::X_B3_SPAN_ID),
+                        get(&names::X_B3_SAMPLED),
+                        get(&names::X_B3_FLAGS),
                     )
                     .ok()
                 }
@@ -235,35 +236,35 @@ impl Propagators {
             match p {
                 Propagator::TraceContext => inject_into_headers(ctx, headers),
                 Propagator::Baggage => {
-                    headers.remove(BAGGAGE);
+                    headers.remove(&BAGGAGE_HEADER);
                     if !baggage.is_empty() {
                         // Checked header-safe when parsed: this cannot fail.
                         if let Ok(v) = HeaderValue::from_str(baggage.as_str()) {
-                            headers.insert(BAGGAGE, v);
+                            headers.insert(BAGGAGE_HEADER, v);
                         }
                     }
                 }
                 Propagator::B3 if ctx.is_valid() => {
                     let mut buf = [0u8; 51];
                     if let Ok(v) = HeaderValue::from_str(format_b3(ctx, &mut buf)) {
-                        headers.insert(B3, v);
+                        headers.insert(names::B3, v);
                     }
                 }
                 Propagator::B3Multi if ctx.is_valid() => {
                     let (mut t, mut s) = ([0u8; 32], [0u8; 16]);
                     let (trace, span, sampled) = format_b3_multi(ctx, &mut t, &mut s);
                     for (name, value) in [
-                        (X_B3_TRACE_ID, trace),
-                        (X_B3_SPAN_ID, span),
-                        (X_B3_SAMPLED, sampled),
+                        (names::X_B3_TRACE_ID, trace),
+                        (names::X_B3_SPAN_ID, span),
+                        (names::X_B3_SAMPLED, sampled),
                     ] {
                         if let Ok(v) = HeaderValue::from_str(value) {
                             headers.insert(name, v);
                         }
                     }
                     // Never ours to send: the parent id and a stale debug flag.
-                    headers.remove(X_B3_PARENT_SPAN_ID);
-                    headers.remove(X_B3_FLAGS);
+                    headers.remove(&names::X_B3_PARENT_SPAN_ID);
+                    headers.remove(&names::X_B3_FLAGS);
                 }
                 Propagator::B3 | Propagator::B3Multi => {}
             }

@@ -12,6 +12,11 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The `tracestate` header name.
 pub const TRACESTATE: &str = "tracestate";
 
+/// The header names as `http` values, made once: a lookup or an insert by
+/// name string parses the name each time.
+pub(super) const TRACEPARENT_HEADER: http::HeaderName = http::HeaderName::from_static(TRACEPARENT);
+pub(super) const TRACESTATE_HEADER: http::HeaderName = http::HeaderName::from_static(TRACESTATE);
+
 /// The most list members a `tracestate` may have.
 pub const MAX_TRACESTATE_MEMBERS: usize = 32;
 
@@ -316,8 +321,11 @@ where
 /// ```
 pub fn extract_from_headers(headers: &http::HeaderMap) -> Option<SpanContext> {
     extract(
-        headers.get(TRACEPARENT).map(|v| v.as_bytes()),
-        headers.get_all(TRACESTATE).iter().map(|v| v.as_bytes()),
+        headers.get(&TRACEPARENT_HEADER).map(|v| v.as_bytes()),
+        headers
+            .get_all(&TRACESTATE_HEADER)
+            .iter()
+            .map(|v| v.as_bytes()),
     )
 }
 
@@ -341,13 +349,14 @@ pub fn inject_into_headers(ctx: &SpanContext, headers: &mut http::HeaderMap) {
     let mut buf = [0u8; 55];
     let tp = format_traceparent(ctx, &mut buf);
     if let Ok(v) = http::HeaderValue::from_str(tp) {
-        headers.insert(TRACEPARENT, v);
+        headers.insert(TRACEPARENT_HEADER, v);
     }
-    headers.remove(TRACESTATE);
-    if !ctx.trace_state().is_empty() {
-        if let Ok(v) = http::HeaderValue::from_str(ctx.trace_state().as_str()) {
-            headers.insert(TRACESTATE, v);
-        }
+    if ctx.trace_state().is_empty() {
+        headers.remove(&TRACESTATE_HEADER);
+    } else if let Ok(v) = http::HeaderValue::from_str(ctx.trace_state().as_str()) {
+        headers.insert(TRACESTATE_HEADER, v);
+    } else {
+        headers.remove(&TRACESTATE_HEADER);
     }
 }
 

@@ -1,14 +1,27 @@
-//! [`Recording`]: the state of a sampled span while it is recorded (its
-//! buffer, the start fields' layout, the counts against the limits, the
-//! status), in a box that is pooled: `thread` takes one per span start and
-//! gives it back, buffer and all, at the span's end.
+//! [`Recording`]: the state of a sampled span while it is recorded (where
+//! its bytes are, the start fields' layout, the counts against the limits,
+//! the status, its start on the clock), in a box that is pooled: `thread`
+//! takes one per span start and gives it back at the span's end, on
+//! whichever thread that is.
 //!
-//! Data only: the setters are in `span`, the pooling in `thread`. Runs per
-//! span: it must never allocate, lock or make a syscall.
+//! Where the bytes are is one of three places:
+//! - in place: the span's slot in its thread's log ([`SlotWriter`]), the
+//!   common case;
+//! - its own buffer (`buf`, pooled with the box): a span that outgrew its
+//!   slot and could not extend it, or that started when no chunk was free;
+//!   copied into the log when it ends;
+//! - split: part one stays in the slot it left, `part` names it, and `buf`
+//!   holds the rest (a span that outlived its chunk, or moved to another
+//!   thread while being written); the rest is appended when it ends.
+//!
+//! Data only: the setters and the moves between those places are in
+//! `span`, the pooling in `thread`. Runs per span: it must never allocate,
+//! lock or make a syscall.
 
 use crate::codec::buf::SpanBuf;
 use crate::codec::otlp::SpanStartLayout;
 use crate::model::Status;
+use crate::span_log::{PartOne, SlotWriter};
 
 /// What a sampled span carries while it is recorded. Pooled: a box is
 /// taken per span start and given back (with its buffer) at its end, on
@@ -17,6 +30,11 @@ pub(super) struct Recording {
     /// The pipeline's id (spans hold no reference count on it; see
     /// `thread::with_pipeline`).
     pub(super) pipeline: u64,
+    /// In place: the span's slot.
+    pub(super) slot: Option<SlotWriter>,
+    /// Split: the slot part one is in.
+    pub(super) part: Option<PartOne>,
+    /// The span's bytes when not in place (the rest, when split).
     pub(super) buf: SpanBuf,
     /// Encoded `Span.events` fields, then encoded `Span.links` fields, each
     /// in order (a pooled buffer, taken on first use).
@@ -35,15 +53,22 @@ pub(super) struct Recording {
     pub(super) value_limit: u32,
     pub(super) flags: u32,
     pub(super) scope: u16,
+    /// The name was replaced while split (written again with the rest).
+    pub(super) renamed: bool,
     pub(super) status: Option<Status>,
+    /// The clock's counter at start, when the start was read from it (the
+    /// end is then read relative to it), and the start's Unix time.
+    pub(super) start_raw: Option<u64>,
+    pub(super) start_unix: u64,
 }
 
 impl Recording {
-    /// A recording with an empty body in `buf` (its headroom reserved by
-    /// the caller), not yet begun.
+    /// A recording with an empty buffer, not yet begun.
     pub(super) fn new(buf: SpanBuf) -> Recording {
         Recording {
             pipeline: 0,
+            slot: None,
+            part: None,
             buf,
             side: Vec::new(),
             events_end: 0,
@@ -58,12 +83,16 @@ impl Recording {
             value_limit: 0,
             flags: 0,
             scope: 0,
+            renamed: false,
             status: None,
+            start_raw: None,
+            start_unix: 0,
         }
     }
 
-    /// Resets every field for a new span of `pipeline` (the buffer and the
-    /// side buffer were reset when the box was given back).
+    /// Resets every field for a new span of `pipeline` but where its bytes
+    /// go (`slot`, set when it was taken; its own buffer when `None`, which
+    /// was emptied when the box was given back).
     ///
     /// Hot path (runs per span start): plain stores into a box in cache.
     #[inline(always)]
@@ -71,15 +100,15 @@ impl Recording {
     pub(super) fn begin(
         &mut self,
         pipeline: u64,
-        layout: SpanStartLayout,
         max_attributes: u32,
         value_limit: u32,
         flags: u32,
         scope: u16,
+        start: (Option<u64>, u64),
     ) {
         self.pipeline = pipeline;
+        self.part = None;
         self.events_end = 0;
-        self.layout = layout;
         self.attributes = 0;
         self.dropped_attributes = 0;
         self.event_count = 0;
@@ -90,6 +119,14 @@ impl Recording {
         self.value_limit = value_limit;
         self.flags = flags;
         self.scope = scope;
+        self.renamed = false;
         self.status = None;
+        (self.start_raw, self.start_unix) = start;
+    }
+
+    /// Whether the span is split (its start fields are out of reach).
+    #[inline]
+    pub(super) fn is_split(&self) -> bool {
+        self.part.is_some()
     }
 }

@@ -1,11 +1,12 @@
-//! [`Span`]: a span being recorded. Its fields are encoded straight into
-//! its buffer as they are set; `end` (or drop) writes the closing fields and
-//! queues the buffer through this thread's handle on its pipeline.
+//! [`Span`]: a span being recorded. Its fields are encoded as they are set
+//! straight into its slot in its thread's log (or, when it is not in place,
+//! into its own buffer; see `recording`); `end` (or drop) writes the
+//! closing fields and publishes it.
 //!
 //! A `Span` is a small handle: its context and a pointer to its
-//! [`Recording`] (the buffer, the layout, the counts), which lives in a
-//! pooled box that the recording threads reuse (`thread`), so returning a
-//! span from `start` and passing it to `end` moves 64 bytes, not 200.
+//! [`Recording`] (where its bytes are, the layout, the counts), which lives
+//! in a pooled box that the recording threads reuse (`thread`), so
+//! returning a span from `start` and passing it to `end` moves 64 bytes.
 //!
 //! This module runs per span: the setters and `end` must never block, do
 //! I/O, lock, or allocate once warm (events and links take a pooled side
@@ -14,11 +15,13 @@
 use std::time::SystemTime;
 
 use super::recording::Recording;
-use super::thread::{end_span, with_pipeline};
+use super::thread::{end_span, extend_slot, with_pipeline};
 use crate::clock;
+use crate::codec::buf::SpanSink;
 use crate::codec::otlp::{
-    field, patch_end_time, put_event, put_i64_kv, put_kv_span, put_link, put_span_end, put_str_kv,
-    replace_span_name, EncodeValue, LinkTarget, SpanEnd, MAX_VALUE_DEPTH,
+    field, patch_end_time, put_end_time, put_event, put_i64_kv, put_kv_span, put_link, put_name,
+    put_span_end, put_status_and_flags, put_str_kv, replace_span_name, EncodeValue, LinkTarget,
+    SpanEnd, MAX_VALUE_DEPTH,
 };
 use crate::model::{SpanContext, Status, StatusCode, ValueRef};
 
@@ -73,7 +76,8 @@ impl Span {
     pub fn set_str(&mut self, key: &str, value: &str) {
         if let Some(r) = self.rec.as_mut() {
             if r.admit_attribute() {
-                put_str_kv(&mut r.buf, ATTRIBUTES, key, value, r.value_limit as usize);
+                let limit = r.value_limit as usize;
+                put_str_kv(&mut **r, ATTRIBUTES, key, value, limit);
             }
         }
     }
@@ -83,7 +87,7 @@ impl Span {
     pub fn set_i64(&mut self, key: &str, value: i64) {
         if let Some(r) = self.rec.as_mut() {
             if r.admit_attribute() {
-                put_i64_kv(&mut r.buf, ATTRIBUTES, key, value);
+                put_i64_kv(&mut **r, ATTRIBUTES, key, value);
             }
         }
     }
@@ -124,10 +128,11 @@ impl Span {
             return;
         }
         let limit = r.value_limit as usize;
+        let r = &mut **r;
         match value {
-            ValueRef::Str(s) => put_str_kv(&mut r.buf, ATTRIBUTES, key, s, limit),
-            ValueRef::I64(v) => put_i64_kv(&mut r.buf, ATTRIBUTES, key, v),
-            other => put_kv_span(&mut r.buf, ATTRIBUTES, key, &other, limit),
+            ValueRef::Str(s) => put_str_kv(r, ATTRIBUTES, key, s, limit),
+            ValueRef::I64(v) => put_i64_kv(r, ATTRIBUTES, key, v),
+            other => put_kv_span(r, ATTRIBUTES, key, &other, limit),
         }
     }
 
@@ -231,6 +236,7 @@ impl Span {
     /// Sets the status, following OpenTelemetry's rules: `Ok` is final,
     /// `Error` replaces `Unset`, `Unset` changes nothing, and a message is
     /// only kept for `Error`.
+    #[inline]
     pub fn set_status(&mut self, status: Status) {
         let Some(r) = self.rec.as_mut() else { return };
         let current = r.status.as_ref().map_or(StatusCode::Unset, |s| s.code);
@@ -243,56 +249,214 @@ impl Span {
 
     /// Replaces the span's name.
     pub fn update_name(&mut self, name: &str) {
-        if let Some(r) = self.rec.as_mut() {
+        let Some(r) = self.rec.as_mut() else { return };
+        // Rare: the name moves what follows it, so the span leaves its
+        // slot for its own buffer first.
+        r.move_to_own_buffer();
+        if r.is_split() {
+            put_name(&mut **r, name);
+            r.renamed = true;
+        } else {
             r.layout = replace_span_name(&mut r.buf, &r.layout, name);
         }
     }
 
     /// Ends the span now and queues it for export.
     ///
-    /// Hot path: one clock read, the closing fields, one lock-free push.
-    #[inline]
+    /// Hot path: one counter read, the closing fields, one release store
+    /// (or, for a span not in place, one copy into the log).
+    #[inline(always)]
     pub fn end(mut self) {
-        self.finish(None);
+        if let Some(rec) = self.rec.take() {
+            finish(rec, None);
+        }
     }
 
     /// Ends the span at an explicit time.
     pub fn end_at(mut self, time: SystemTime) {
-        self.finish(Some(clock::to_unix_nanos(time)));
-    }
-
-    #[inline]
-    fn finish(&mut self, end_time: Option<u64>) {
-        let Some(mut rec) = self.rec.take() else {
-            return;
-        };
-        let r = &mut *rec;
-        let end = end_time.unwrap_or_else(clock::now_unix_nanos);
-        patch_end_time(&mut r.buf, &r.layout, end);
-        let (events, links) = r.side.split_at(r.events_end as usize);
-        put_span_end(
-            &mut r.buf,
-            &SpanEnd {
-                dropped_attributes_count: r.dropped_attributes,
-                events,
-                dropped_events_count: r.dropped_events,
-                links,
-                dropped_links_count: r.dropped_links,
-                status: r.status.as_ref(),
-                flags: r.flags,
-            },
-        );
-        end_span(rec);
+        if let Some(rec) = self.rec.take() {
+            finish(rec, Some(clock::to_unix_nanos(time)));
+        }
     }
 }
 
+/// Ends the span being recorded in `rec`, now or at `end_time` (out of
+/// line: ending an unsampled span is then one check at the call site).
+///
+/// Hot path (runs per span end): see [`Span::end`].
+#[inline(never)]
+fn finish(mut rec: Box<Recording>, end_time: Option<u64>) {
+    let r = &mut *rec;
+    let end = match (end_time, r.start_raw) {
+        (Some(t), _) => t,
+        (None, Some(raw)) => clock::since(raw, r.start_unix),
+        (None, None) => clock::now_unix_nanos(),
+    };
+    r.settle();
+    if r.is_split() {
+        put_end_time(r, end);
+    } else {
+        let layout = r.layout;
+        patch_end_time(r, &layout, end);
+    }
+    // Nearly every span: nothing dropped, no events or links, a status
+    // without a message (or none): its status and flags, a few stores.
+    let plain =
+        r.side.is_empty() && (r.dropped_attributes | r.dropped_events | r.dropped_links) == 0;
+    let code = match &r.status {
+        None => Some(None),
+        Some(st) if st.message.is_empty() => Some(Some(st.code)),
+        Some(_) => None,
+    };
+    match (plain, code) {
+        (true, Some(code)) => {
+            let flags = r.flags;
+            put_status_and_flags(r, code, flags);
+        }
+        _ => put_closing(r),
+    }
+    end_span(rec);
+}
+
+/// The closing fields of a span with something dropped, events, links or
+/// a status message.
+#[cold]
+fn put_closing(r: &mut Recording) {
+    let side = std::mem::take(&mut r.side);
+    let status = r.status.take();
+    let (events, links) = side.split_at((r.events_end as usize).min(side.len()));
+    let closing = SpanEnd {
+        dropped_attributes_count: r.dropped_attributes,
+        events,
+        dropped_events_count: r.dropped_events,
+        links,
+        dropped_links_count: r.dropped_links,
+        status: status.as_ref(),
+        flags: r.flags,
+    };
+    put_span_end(r, &closing);
+    r.side = side;
+}
+
 impl Drop for Span {
+    /// Ends a span dropped without `end` (dropping an ended or unsampled
+    /// span is one check).
+    #[inline(always)]
     fn drop(&mut self) {
-        self.finish(None);
+        if let Some(rec) = self.rec.take() {
+            finish(rec, None);
+        }
+    }
+}
+
+/// A span's bytes go where it is: its slot while in place and at home,
+/// else its own buffer (see `recording`).
+impl SpanSink for Recording {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        match &self.slot {
+            Some(w) => w.len(),
+            None => self.buf.len(),
+        }
+    }
+
+    /// Hot path (runs per field): in place, the slot's checks and one
+    /// store; no allocation, lock or syscall.
+    #[inline(always)]
+    fn claim(&mut self, n: usize) -> &mut [u8] {
+        if self.slot.as_ref().is_some_and(|w| w.fits(n)) {
+            // Checked just now: the slot's own claim succeeds (its checks
+            // are the same; the compiler folds them).
+            return match self.slot.as_mut() {
+                Some(w) => w.claim(n).unwrap_or_default(),
+                None => Default::default(),
+            };
+        }
+        self.claim_slow(n)
+    }
+
+    #[inline]
+    fn written_mut(&mut self) -> &mut [u8] {
+        match self.slot.as_mut() {
+            // Away from home nothing in the slot may be touched: callers
+            // settle first (`Recording::settle`), so this is never empty.
+            Some(w) => w.written_mut().unwrap_or_default(),
+            None => self.buf.as_mut_slice(),
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        match self.slot.as_mut() {
+            Some(w) => w.unclaim(w.len().saturating_sub(len)),
+            None => self.buf.truncate(len),
+        }
     }
 }
 
 impl Recording {
+    /// The slot has no room for `n` more bytes, or the span is away from
+    /// home (or has no slot): the slot grows (when it is its chunk's
+    /// last), or the span moves to its own buffer (at home), or splits
+    /// (away); then the bytes come from where it is now.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&mut self, n: usize) -> &mut [u8] {
+        if let Some(w) = self.slot.as_mut() {
+            if w.is_home() {
+                if extend_slot(self.pipeline, w, n) {
+                    return self.claim_in_slot(n);
+                }
+                self.move_to_own_buffer();
+            } else {
+                self.split();
+            }
+        }
+        self.buf.claim(n)
+    }
+
+    /// `n` bytes from the slot, which has them (the caller checked): or,
+    /// should it not, from the span's own buffer.
+    fn claim_in_slot(&mut self, n: usize) -> &mut [u8] {
+        if !self.slot.as_ref().is_some_and(|w| w.fits(n)) {
+            self.move_to_own_buffer();
+            return self.buf.claim(n);
+        }
+        match self.slot.as_mut() {
+            Some(w) => w.claim(n).unwrap_or_default(),
+            None => Default::default(),
+        }
+    }
+
+    /// Away from home (on another thread, or its chunk let go), a span in
+    /// place splits now: what it wrote stays in its slot as part one.
+    ///
+    /// Hot path (runs per span end): the slot's home check.
+    #[inline]
+    fn settle(&mut self) {
+        if self.slot.as_ref().is_some_and(|w| !w.is_home()) {
+            self.split();
+        }
+    }
+
+    /// Gives the slot up without touching it: the rest goes to `buf`.
+    fn split(&mut self) {
+        if let Some(w) = self.slot.take() {
+            self.buf.clear();
+            self.part = Some(w.abandon());
+        }
+    }
+
+    /// Leaves the slot for the span's own buffer: its bytes copied at home,
+    /// split away from home.
+    fn move_to_own_buffer(&mut self) {
+        let Some(w) = self.slot.take() else { return };
+        self.buf.clear();
+        let buf = &mut self.buf;
+        if let Err(w) = w.move_out(|bytes| buf.extend_from_slice(bytes)) {
+            self.part = Some(w.abandon());
+        }
+    }
+
     /// Takes the side buffer for events and links on first use.
     fn ensure_side(&mut self) {
         if self.side.capacity() == 0 {

@@ -1,14 +1,16 @@
 //! Each recording thread's own state: its id generator, its span log in
 //! each pipeline it records into, and a small cache of pooled
-//! [`Recording`]s (each with its scratch buffer), all in one thread-local;
-//! bundles of recordings move between threads through one process-wide
-//! spare list.
+//! [`Recording`]s (each with a buffer for spans not written in place), all
+//! in one thread-local; bundles of recordings move between threads through
+//! one process-wide spare list.
 //!
-//! A span holds only its pipeline's id and, when it ends, is appended to
-//! the log of the thread it ends on ([`end_span`]), so starting and ending
-//! a span touches no reference count and no shared cache line but the
-//! log's own. When the thread exits, its logs are marked finished: the
-//! worker exports what they hold and frees them.
+//! A span starts in a slot of its thread's log ([`ThreadState::begin_slot`])
+//! and holds only its pipeline's id; when it ends ([`end_span`]) it is
+//! published in place, or, when it is not in place, appended to the log of
+//! the thread it ends on. Starting and ending a span touches no reference
+//! count and no shared cache line but the log's own. When the thread exits,
+//! its logs are marked finished: the worker exports what they hold and
+//! frees them.
 //!
 //! This module runs per span: it must never block, lock (except the
 //! pipeline's registry, once per thread and pipeline), make a syscall
@@ -26,7 +28,7 @@ use crate::pool::{Bundles, BUNDLE};
 use crate::rand::Wyrand;
 use crate::shared::{self as pipelines, Shared, SPAN_BUFFER_INITIAL, SPAN_BUFFER_RETAIN};
 use crate::span_log::lane::LargeSpan;
-use crate::span_log::{frame_in_place, LogProducer, Refused, HEADROOM};
+use crate::span_log::{LogProducer, PartOne, Refused, SlotWriter};
 
 /// This thread's log in one pipeline.
 struct ThreadLog {
@@ -40,9 +42,8 @@ pub(super) struct ThreadState {
     pub(super) rng: Wyrand,
     /// This thread's logs, one per pipeline it records into (usually one).
     logs: RefCell<Vec<ThreadLog>>,
-    /// The recording (with its scratch buffer) the last span on this
-    /// thread gave back, ready (the headroom reserved), kept right here:
-    /// most spans take it.
+    /// The recording (with its buffer) the last span on this thread gave
+    /// back, ready, kept right here: most spans take it.
     hot: RefCell<Option<Box<Recording>>>,
     /// More recordings cached for this thread (at most one bundle): taking
     /// one costs no atomic. Boxed on purpose: a span holds its recording
@@ -105,24 +106,41 @@ impl ThreadState {
         self.with_log(shared.id, Some(shared), |_, log| log.count_shed());
     }
 
-    /// Counts a kept span's start in the shedding pressure.
+    /// Begins a slot for a kept span of `shared` in this thread's log (a
+    /// new chunk when the current one is full, waking the worker when a
+    /// batch waits), its writer into `into`, counting its start in the
+    /// shedding pressure when shedding is on. No writer when no chunk is
+    /// free or enough spans are in place already (the span is written in
+    /// its own buffer).
     ///
-    /// Hot path (runs per sampled span while shedding is on): the log
-    /// lookup and local arithmetic; one read-modify-write per
-    /// [`STEP`](crate::shed::STEP) spans.
+    /// Hot path (runs per sampled span start): the log lookup, a few stores
+    /// and one release store; one read-modify-write per
+    /// [`STEP`](crate::shed::STEP) spans while shedding is on, and per
+    /// chunk.
     #[inline]
-    pub(super) fn count_started(&self, shared: &Arc<Shared>) {
+    pub(super) fn begin_slot(
+        &self,
+        shared: &Arc<Shared>,
+        scope: u16,
+        into: &mut Option<SlotWriter>,
+    ) {
         self.with_log(shared.id, Some(shared), |shared, log| {
-            if let Some(d) = log.count_started() {
-                shared.shed.add(d);
+            if shared.shed.enabled() {
+                if let Some(d) = log.count_started() {
+                    shared.shed.add(d);
+                }
+            }
+            let sealed = log.begin(scope, &shared.pool, into);
+            if sealed > 0 {
+                shared.wake.sealed(sealed);
             }
         });
     }
 
-    /// A recording whose buffer has [`HEADROOM`] reserved: from this
-    /// thread's cache, else the cache swaps itself for a full bundle from
-    /// the process's spare recordings, else a new one around a buffer from
-    /// `bufs` (warm-up only).
+    /// A recording with an empty buffer: from this thread's cache, else the
+    /// cache swaps itself for a full bundle from the process's spare
+    /// recordings, else a new one around a buffer from `bufs` (warm-up
+    /// only).
     ///
     /// Hot path (runs per span start): no atomic except once per bundle.
     #[inline]
@@ -135,9 +153,8 @@ impl ThreadState {
             Some(r) => r,
             None => take_bundle(&mut cache, bufs),
         };
-        // Recordings wait with the headroom reserved already; a new one
-        // has not.
-        r.buf.reset_to(HEADROOM);
+        // Recordings wait emptied already; a new one is empty.
+        r.buf.clear();
         r
     }
 
@@ -150,14 +167,12 @@ impl ThreadState {
     /// Hot path (runs per span end): no atomic except once per bundle.
     #[inline]
     fn give_recording(&self, mut r: Box<Recording>) {
-        if !(HEADROOM..=SPAN_BUFFER_RETAIN).contains(&r.buf.capacity()) {
+        if !(1..=SPAN_BUFFER_RETAIN).contains(&r.buf.capacity()) {
             // Rare: the span was too big for its buffer to be kept, or its
             // buffer went to the large-span lane.
             r.buf = SpanBuf::with_capacity(SPAN_BUFFER_INITIAL);
         }
-        // Made ready for the next span where it will wait (done here, not
-        // when taken, so taking one reads a buffer written long before).
-        r.buf.reset_to(HEADROOM);
+        r.buf.clear();
         let mut hot = self.hot.borrow_mut();
         if hot.is_none() {
             *hot = Some(r);
@@ -246,13 +261,15 @@ impl Drop for ThreadState {
     }
 }
 
-/// Queues an ended span (its recording, `rec`) into the log of the thread
-/// it ends on, or counts it dropped when the log is full or the pipeline
-/// closed; the recording goes back to this thread's cache.
+/// Publishes an ended span (its recording, `rec`): in place, in its slot;
+/// otherwise into the log of the thread it ends on (the whole span, or the
+/// rest of a split one); or counts it dropped when there is no room or the
+/// pipeline closed. The recording goes back to this thread's cache.
 ///
-/// Hot path (runs per span): one thread-local visit, one copy into the log,
-/// one release store; no allocation, no lock, no read-modify-write atomic
-/// but once per chunk, no syscall but the worker's wake-up once per batch.
+/// Hot path (runs per span): one thread-local visit and, in place, one
+/// plain store and one release store (not in place: one copy into the
+/// log); no allocation, no lock, no read-modify-write atomic but once per
+/// chunk, no syscall but the worker's wake-up once per batch.
 #[inline]
 pub(super) fn end_span(rec: Box<Recording>) {
     let pipeline = rec.pipeline;
@@ -262,7 +279,7 @@ pub(super) fn end_span(rec: Box<Recording>) {
         // count the span in.
         let _ = l.with_log(pipeline, None, |shared, log| {
             let Some(mut r) = rec.take() else { return };
-            queue(shared, log, &mut r.buf, r.scope);
+            publish(shared, log, &mut r);
             if shared.shed.enabled() {
                 // Spans it dropped no longer press.
                 if let Some(d) = log.take_pending(crate::shed::STEP) {
@@ -279,9 +296,61 @@ pub(super) fn end_span(rec: Box<Recording>) {
         // This thread's state is gone (it is exiting): the pipeline's
         // shared log for such spans takes it.
         if let (Some(shared), Some(mut r)) = (pipelines::find(pipeline), rec.take()) {
-            shared.with_orphan_log(|log| queue(&shared, log, &mut r.buf, r.scope));
+            shared.with_orphan_log(|log| publish(&shared, log, &mut r));
         }
     }
+}
+
+/// Publishes the ended span `r` (see [`end_span`]) into `log`, the log of
+/// the thread it ends on.
+#[inline]
+fn publish(shared: &Shared, log: &mut LogProducer, r: &mut Recording) {
+    if shared.closed.load(Ordering::Acquire) {
+        log.count_dropped();
+        // Nothing of it is exported: an open slot is emptied (a split
+        // span's part one is dropped by the worker in time).
+        if let Some(w) = r.slot.take() {
+            let _ = w.move_out(|_| {});
+        }
+        r.part = None;
+        return;
+    }
+    if let Some(w) = r.slot.take() {
+        if w.is_home() {
+            // Counted before anyone can take it (see `stats`).
+            log.count_recorded();
+            match w.finish() {
+                Ok(()) => return,
+                Err(w) => {
+                    // Cannot happen (at home, checked just now): drop it,
+                    // counted.
+                    debug_assert!(false, "a slot left home while published");
+                    let _ = w.abandon();
+                    log.count_refused_dropped();
+                    return;
+                }
+            }
+        }
+        // Its home changed since the span settled (this thread let a chunk
+        // go as the span ended): what it wrote is part one, the rest empty.
+        r.buf.clear();
+        r.part = Some(w.abandon());
+    }
+    match r.part.take() {
+        None => queue(shared, log, &mut r.buf, r.scope),
+        Some(part) => queue_cont(shared, log, part, &mut r.buf, r.scope),
+    }
+}
+
+/// Grows `w`'s slot by `n` bytes in this thread's log of `pipeline`, when
+/// the slot is its chunk's last (a span outgrowing its slot); `false`
+/// otherwise.
+pub(super) fn extend_slot(pipeline: u64, w: &mut SlotWriter, n: usize) -> bool {
+    LOCAL
+        .try_with(|l| l.with_log(pipeline, None, |_, log| log.extend(w, n)))
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Calls `f` with pipeline `id`'s shared state (through this thread's
@@ -299,34 +368,49 @@ pub(super) fn with_pipeline<R>(id: u64, f: impl FnOnce(&Shared) -> R) -> Option<
     }
 }
 
-/// Appends the span in `buf` (its body after [`HEADROOM`]) to `log`; a
-/// span larger than a chunk goes to the large-span lane, taking the
-/// buffer with it (`buf` is left empty).
+/// Appends the whole span in `buf` to `log`; a span larger than a chunk
+/// goes to the large-span lane, taking the buffer with it (`buf` is left
+/// empty).
 ///
-/// Hot path (runs per span end): see [`end_span`].
+/// Runs per span not written in place: one copy.
 #[inline]
 fn queue(shared: &Shared, log: &mut LogProducer, buf: &mut SpanBuf, scope: u16) {
-    if shared.closed.load(Ordering::Acquire) {
-        log.count_dropped();
-        return;
-    }
-    let Some(start) = frame_in_place(buf.as_mut_slice(), scope) else {
-        log.count_dropped();
-        return;
-    };
-    match log.append(&buf.as_slice()[start..], &shared.pool) {
+    match log.append(buf.as_slice(), scope, &shared.pool) {
         Ok(0) | Err(Refused::Full) => {}
         Ok(sealed) => shared.wake.sealed(sealed),
-        Err(Refused::TooLarge) => queue_large(shared, log, buf, scope),
+        Err(Refused::TooLarge) => queue_large(shared, log, buf, scope, None),
+    }
+}
+
+/// Appends the rest of a split span (in `buf`) to `log`, naming its part
+/// one (`part`).
+fn queue_cont(
+    shared: &Shared,
+    log: &mut LogProducer,
+    part: PartOne,
+    buf: &mut SpanBuf,
+    scope: u16,
+) {
+    match log.append_cont(part, buf.as_slice(), scope, &shared.pool) {
+        Ok(0) | Err((Refused::Full, _)) => {}
+        Ok(sealed) => shared.wake.sealed(sealed),
+        Err((Refused::TooLarge, part)) => queue_large(shared, log, buf, scope, Some(part)),
     }
 }
 
 #[cold]
-fn queue_large(shared: &Shared, log: &mut LogProducer, buf: &mut SpanBuf, scope: u16) {
+fn queue_large(
+    shared: &Shared,
+    log: &mut LogProducer,
+    buf: &mut SpanBuf,
+    scope: u16,
+    part: Option<PartOne>,
+) {
     match shared.lane.push(LargeSpan {
         body: std::mem::take(buf),
-        start: HEADROOM,
+        start: 0,
         scope,
+        part,
     }) {
         Ok(()) => {
             log.count_diverted();

@@ -1,11 +1,12 @@
 //! [`Tracer`] starts spans; [`SpanBuilder`] starts the rare span that needs
 //! links at creation or an explicit start time.
 //!
-//! Starting a sampled span costs: one thread-local visit (ids, sampling,
-//! this thread's handle and a pooled recording with its buffer), one
-//! clock read, and the fields known at start written into the buffer. An
-//! unsampled span is only a context: no clock, no buffer, no queueing, but
-//! its context still propagates.
+//! Starting a sampled span costs: one thread-local visit (ids, sampling, a
+//! slot in this thread's log, a pooled recording), one clock read, and the
+//! fields known at start written in place. The sampling decision comes
+//! before anything an unsampled span does not need: an unsampled span is
+//! only a context (its ids), no clock, no slot, no recording, but its
+//! context still propagates.
 //!
 //! This module runs per span: it must never block, do I/O, lock, or
 //! allocate once warm.
@@ -107,7 +108,7 @@ impl Tracer {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn start_inner(
         &self,
         name: &str,
@@ -143,9 +144,23 @@ impl Tracer {
         let ctx = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         let parent_remote = parent.is_some_and(SpanContext::is_remote);
         let parent_id = parent.map(SpanContext::span_id);
-        let start = start_time.unwrap_or_else(clock::now_unix_nanos);
-        let layout = put_span_start(
-            &mut rec.buf,
+        let start = match start_time {
+            Some(t) => (None, t),
+            None => {
+                let (raw, unix) = clock::now();
+                (Some(raw), unix)
+            }
+        };
+        rec.begin(
+            shared.id,
+            shared.limits.max_attributes_per_span,
+            shared.limits.max_attribute_value_length.unwrap_or(u32::MAX),
+            otlp_flags(flags, parent_remote),
+            self.scope,
+            start,
+        );
+        rec.layout = put_span_start(
+            &mut *rec,
             &SpanStart {
                 trace_id: &trace_id,
                 span_id: &span_id,
@@ -153,16 +168,8 @@ impl Tracer {
                 parent_span_id: parent_id.as_ref(),
                 name,
                 kind,
-                start_time_unix_nano: start,
+                start_time_unix_nano: start.1,
             },
-        );
-        rec.begin(
-            shared.id,
-            layout,
-            shared.limits.max_attributes_per_span,
-            shared.limits.max_attribute_value_length.unwrap_or(u32::MAX),
-            otlp_flags(flags, parent_remote),
-            self.scope,
         );
         Span {
             ctx,
@@ -197,24 +204,23 @@ impl Tracer {
         }
     }
 
-    /// The ids and the decision: sampled (with a pooled recording, its
-    /// buffer's log record headroom reserved, and the `th` to carry),
-    /// sampled out, or
-    /// shed (see [`crate::shed`]: decided where the trace enters
+    /// The ids and the decision: sampled (with a pooled recording, a slot
+    /// in this thread's log to write it in, and the `th` to carry), sampled
+    /// out, or shed (see [`crate::shed`]: decided where the trace enters
     /// this process, followed by its local children).
     ///
     /// Hot path (runs per span start): no lock, no atomic but once per
-    /// bundle of recordings, one relaxed load of the shedding threshold for a
-    /// sampled span whose parent is not a local sampled span, and one
-    /// read-modify-write per 16 sampled spans while shedding is on.
+    /// bundle of recordings and per chunk, one relaxed load of the shedding
+    /// threshold for a sampled span whose parent is not a local sampled
+    /// span, and one read-modify-write per 16 sampled spans while shedding
+    /// is on.
     #[inline(always)]
     fn begin(&self, l: &ThreadState, parent: Option<&SpanContext>) -> (TraceId, SpanId, Begun) {
         let shared = &self.shared;
-        let trace_id = match parent {
-            Some(p) => p.trace_id(),
-            None => l.rng.trace_id(),
+        let (trace_id, span_id) = match parent {
+            Some(p) => (p.trace_id(), l.rng.span_id()),
+            None => l.rng.trace_and_span_ids(),
         };
-        let span_id = l.rng.span_id();
         if parent.is_some_and(SpanContext::is_shed) {
             // Its trace was shed: so is every span of it started here.
             l.count_shed(shared);
@@ -240,19 +246,17 @@ impl Tracer {
                     th = Shed::raise(th, s);
                 }
             }
-            l.count_started(shared);
         }
-        (
-            trace_id,
-            span_id,
-            Begun::Sampled(l.take_recording(&shared.bufs), th),
-        )
+        let mut rec = l.take_recording(&shared.bufs);
+        l.begin_slot(shared, self.scope, &mut rec.slot);
+        (trace_id, span_id, Begun::Sampled(rec, th))
     }
 }
 
 /// What [`Tracer::begin`] decided.
 enum Begun {
-    /// Sampled: the span's pooled recording and the `th` it carries.
+    /// Sampled: the span's pooled recording (with its slot, unless it
+    /// writes into its own buffer) and the `th` it carries.
     Sampled(Box<Recording>, Th),
     /// Not sampled.
     Out,

@@ -82,6 +82,14 @@ impl ChunkPool {
         self.chunk_bytes
     }
 
+    /// The bytes a slot reserves for a span written in place (its share of
+    /// a chunk: 512 by default, a proxy span's size with room to spare).
+    /// A span that is the last in its chunk grows past it; one that is not
+    /// moves to memory of its own.
+    pub(crate) fn slot_bytes(&self) -> usize {
+        self.chunk_bytes / self.spans_per_chunk as usize
+    }
+
     /// Chunks the budget holds (beyond the recording threads' own).
     pub(crate) fn budget(&self) -> usize {
         self.budget
@@ -111,6 +119,12 @@ impl ChunkPool {
         self.budget + self.producers.load(Ordering::Relaxed).saturating_sub(1)
     }
 
+    /// A new chunk of this pool's size (outside its accounting: the
+    /// caller counts it, see [`ChunkPool::take`]).
+    pub(crate) fn new_chunk(&self) -> Arc<Chunk> {
+        Chunk::new(self.chunk_bytes, self.spans_per_chunk as usize)
+    }
+
     /// A free chunk, or a new one within the limit; `force` allocates past
     /// it (a thread's first chunk).
     ///
@@ -122,7 +136,7 @@ impl ChunkPool {
         let n = self.allocated.load(Ordering::Relaxed);
         if n < self.limit() || force {
             self.allocated.fetch_add(1, Ordering::Relaxed);
-            return Some(Chunk::new(self.chunk_bytes));
+            return Some(self.new_chunk());
         }
         None
     }
@@ -151,7 +165,7 @@ impl ChunkPool {
         }
         while self.allocated.load(Ordering::Relaxed) < self.limit() {
             self.allocated.fetch_add(1, Ordering::Relaxed);
-            if self.free.push(Chunk::new(self.chunk_bytes)).is_err() {
+            if self.free.push(self.new_chunk()).is_err() {
                 self.allocated.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
@@ -168,6 +182,20 @@ impl ChunkPool {
         self.allocated()
             .saturating_sub(free)
             .saturating_sub(self.producers.load(Ordering::Relaxed))
+    }
+
+    /// Whether few chunks are left to take (under a quarter of the
+    /// budget, free or yet to allocate): recording threads then write new
+    /// spans in memory of their own rather than reserve log room for them
+    /// while they are open (the log's room goes to ended spans).
+    ///
+    /// Runs once per chunk on a recording thread.
+    pub(crate) fn is_low(&self) -> bool {
+        let spare = self.free.len()
+            + self
+                .limit()
+                .saturating_sub(self.allocated.load(Ordering::Relaxed));
+        spare * 4 < self.budget
     }
 
     /// Chunks allocated now (for tests and the RSS figures).

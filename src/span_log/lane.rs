@@ -10,15 +10,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
+use super::chunk::PartOne;
 use crate::codec::buf::SpanBuf;
 
 /// A span too large for a chunk: the buffer holding its `Span` body (from
-/// offset `start`) and its scope's index.
+/// offset `start`) and its scope's index. With `part`, the body is the rest
+/// of a split span, whose part one `part` names (the worker joins them).
 #[derive(Debug)]
 pub(crate) struct LargeSpan {
     pub(crate) body: SpanBuf,
     pub(crate) start: usize,
     pub(crate) scope: u16,
+    pub(crate) part: Option<PartOne>,
 }
 
 impl LargeSpan {
@@ -97,6 +100,7 @@ mod tests {
             body,
             start: 0,
             scope: 0,
+            part: None,
         }
     }
 

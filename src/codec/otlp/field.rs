@@ -82,18 +82,22 @@ pub(crate) mod status {
 /// One-byte keys (field number and wire type), named `MESSAGE_FIELD`.
 pub(crate) mod key {
     use crate::codec::wire::key_byte;
-    use crate::codec::wire::WireType::{LengthDelimited, Varint};
+    use crate::codec::wire::WireType::{Fixed64, LengthDelimited, Varint};
 
-    pub(crate) const SCOPE_SPANS_SPANS: u8 = key_byte(super::scope_spans::SPANS, LengthDelimited);
     pub(crate) const SPAN_TRACE_ID: u8 = key_byte(super::span::TRACE_ID, LengthDelimited);
     pub(crate) const SPAN_SPAN_ID: u8 = key_byte(super::span::SPAN_ID, LengthDelimited);
     pub(crate) const SPAN_PARENT_SPAN_ID: u8 =
         key_byte(super::span::PARENT_SPAN_ID, LengthDelimited);
     pub(crate) const SPAN_KIND: u8 = key_byte(super::span::KIND, Varint);
+    pub(crate) const SPAN_NAME: u8 = key_byte(super::span::NAME, LengthDelimited);
+    pub(crate) const SPAN_START_TIME: u8 = key_byte(super::span::START_TIME, Fixed64);
+    pub(crate) const SPAN_END_TIME: u8 = key_byte(super::span::END_TIME, Fixed64);
     pub(crate) const KEY_VALUE_KEY: u8 = key_byte(super::key_value::KEY, LengthDelimited);
     pub(crate) const KEY_VALUE_VALUE: u8 = key_byte(super::key_value::VALUE, LengthDelimited);
     pub(crate) const ANY_VALUE_STRING: u8 = key_byte(super::any_value::STRING, LengthDelimited);
     pub(crate) const ANY_VALUE_INT: u8 = key_byte(super::any_value::INT, Varint);
+    pub(crate) const SPAN_STATUS: u8 = key_byte(super::span::STATUS, LengthDelimited);
+    pub(crate) const STATUS_CODE: u8 = key_byte(super::status::CODE, Varint);
 }
 
 /// Bytes of a trace id and of a span id.
@@ -107,14 +111,18 @@ mod tests {
     #[test]
     fn one_byte_keys_are_the_wire_bytes() {
         // As protoc writes them: (field << 3) | wire type.
-        assert_eq!(key::SCOPE_SPANS_SPANS, 0x12);
         assert_eq!(key::SPAN_TRACE_ID, 0x0a);
         assert_eq!(key::SPAN_SPAN_ID, 0x12);
         assert_eq!(key::SPAN_PARENT_SPAN_ID, 0x22);
         assert_eq!(key::SPAN_KIND, 0x30);
+        assert_eq!(key::SPAN_NAME, 0x2a);
+        assert_eq!(key::SPAN_START_TIME, 0x39);
+        assert_eq!(key::SPAN_END_TIME, 0x41);
         assert_eq!(key::KEY_VALUE_KEY, 0x0a);
         assert_eq!(key::KEY_VALUE_VALUE, 0x12);
         assert_eq!(key::ANY_VALUE_STRING, 0x0a);
         assert_eq!(key::ANY_VALUE_INT, 0x18);
+        assert_eq!(key::SPAN_STATUS, 0x7a);
+        assert_eq!(key::STATUS_CODE, 0x18);
     }
 }

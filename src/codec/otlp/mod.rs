@@ -51,4 +51,7 @@ pub use request::{
 pub use span::{encode_span, patch_end_time, put_span_end, put_span_start, SpanEnd, SpanStart};
 pub use value::{put_i64_kv, put_kv, put_kv_span, put_str_kv, EncodeValue, MAX_VALUE_DEPTH};
 
-pub(crate) use span::{put_event, put_link, replace_span_name, LinkTarget, SpanStartLayout};
+pub(crate) use span::{
+    put_end_time, put_event, put_link, put_name, put_status_and_flags, replace_span_name,
+    LinkTarget, SpanStartLayout,
+};

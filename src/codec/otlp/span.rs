@@ -15,12 +15,12 @@ use super::value::{
     opt_str_len, opt_u32_len, put_i64_kv, put_kv_span, put_opt_str, put_opt_u32, put_str_kv,
     AttributeList,
 };
-use crate::codec::buf::SpanBuf;
+use crate::codec::buf::{splice, SpanBuf, SpanSink};
 use crate::codec::wire::{
-    fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field, put_fixed32_field,
-    put_fixed64_field, put_len_header, varint_field_len, Cursor, WireType,
+    copy_short, fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field,
+    put_fixed32_field, put_fixed64_field, put_len_header, varint_field_len, Cursor, WireType,
 };
-use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, TraceId};
+use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};
 
 /// The fields of a span known when it starts, written first (fields 1-7),
 /// followed by a reserved `end_time_unix_nano` (field 8) patched by
@@ -69,7 +69,14 @@ const KIND_LEN: usize = varint_field_len(span::KIND, SpanKind::Consumer as u64);
 ///
 /// Hot path (runs per span): one claimed slice, filled in place.
 #[inline]
-pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
+pub fn put_span_start<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
+    if s.trace_state.is_empty()
+        && s.name.len() < 0x80
+        && s.kind != SpanKind::Unspecified
+        && s.start_time_unix_nano != 0
+    {
+        return put_span_start_plain(buf, s);
+    }
     let name_len = opt_str_len(span::NAME, s.name);
     let head = IDS_LEN
         + opt_str_len(span::TRACE_STATE, s.trace_state)
@@ -88,63 +95,141 @@ pub fn put_span_start(buf: &mut SpanBuf, s: &SpanStart<'_>) -> SpanStartLayout {
         0
     } + fixed64_field_len(span::END_TIME);
     let base = buf.len();
-    let mut w = Cursor::new(buf.claim(head + name_len + tail));
-    // trace_id and span_id: fixed sizes.
+    let total = head + name_len + tail;
+    {
+        let mut w = Cursor::new(buf.claim(total));
+        // trace_id and span_id: fixed sizes.
+        const SPAN_ID_AT: usize = 2 + TRACE_ID_BYTES;
+        let mut ids = [0u8; IDS_LEN];
+        ids[0] = key::SPAN_TRACE_ID;
+        ids[1] = TRACE_ID_BYTES as u8;
+        ids[2..SPAN_ID_AT].copy_from_slice(&s.trace_id.to_bytes());
+        ids[SPAN_ID_AT] = key::SPAN_SPAN_ID;
+        ids[SPAN_ID_AT + 1] = SPAN_ID_BYTES as u8;
+        ids[SPAN_ID_AT + 2..].copy_from_slice(&s.span_id.to_bytes());
+        w.bytes(&ids);
+        if !s.trace_state.is_empty() {
+            w.bytes_field(span::TRACE_STATE, s.trace_state.as_bytes());
+        }
+        if let Some(parent) = s.parent_span_id {
+            w.byte(key::SPAN_PARENT_SPAN_ID);
+            w.byte(SPAN_ID_BYTES as u8);
+            w.bytes(&parent.to_bytes());
+        }
+        if !s.name.is_empty() {
+            w.bytes_field(span::NAME, s.name.as_bytes());
+        }
+        if s.kind != SpanKind::Unspecified {
+            w.byte(key::SPAN_KIND);
+            w.byte(s.kind as i32 as u8);
+        }
+        if s.start_time_unix_nano != 0 {
+            w.fixed64_field(span::START_TIME, s.start_time_unix_nano);
+        }
+        w.fixed64_field(span::END_TIME, 0);
+    }
+    let name_start = base + head;
+    SpanStartLayout {
+        name: (name_start as u32, (name_start + name_len) as u32),
+        end_time_at: (base + total - 8) as u32,
+    }
+}
+
+/// `kind`, `start_time_unix_nano` and the reserved `end_time_unix_nano`:
+/// the fixed tail of a span's start fields.
+const TAIL_LEN: usize = KIND_LEN + 2 * fixed64_field_len(span::START_TIME);
+
+/// [`put_span_start`] for nearly every span (no trace state, a name under
+/// 128 bytes, a kind and a start time): every field's place is known, so
+/// each is a fixed-size store or a short copy.
+///
+/// Hot path (runs per span start).
+#[inline(always)]
+fn put_span_start_plain<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
+    let parent_len = if s.parent_span_id.is_some() {
+        PARENT_LEN
+    } else {
+        0
+    };
+    let n = s.name.len();
+    let name_len = if n > 0 { 2 + n } else { 0 };
+    let head = IDS_LEN + parent_len;
+    let total = head + name_len + TAIL_LEN;
+    let base = buf.len();
+    let out = buf.claim(total);
+    let (ids, rest) = out.split_at_mut(IDS_LEN);
     const SPAN_ID_AT: usize = 2 + TRACE_ID_BYTES;
-    let mut ids = [0u8; IDS_LEN];
     ids[0] = key::SPAN_TRACE_ID;
     ids[1] = TRACE_ID_BYTES as u8;
     ids[2..SPAN_ID_AT].copy_from_slice(&s.trace_id.to_bytes());
     ids[SPAN_ID_AT] = key::SPAN_SPAN_ID;
     ids[SPAN_ID_AT + 1] = SPAN_ID_BYTES as u8;
     ids[SPAN_ID_AT + 2..].copy_from_slice(&s.span_id.to_bytes());
-    w.bytes(&ids);
-    if !s.trace_state.is_empty() {
-        w.bytes_field(span::TRACE_STATE, s.trace_state.as_bytes());
+    let (parent, rest) = rest.split_at_mut(parent_len);
+    if let Some(p) = s.parent_span_id {
+        parent[0] = key::SPAN_PARENT_SPAN_ID;
+        parent[1] = SPAN_ID_BYTES as u8;
+        parent[2..].copy_from_slice(&p.to_bytes());
     }
-    if let Some(parent) = s.parent_span_id {
-        w.byte(key::SPAN_PARENT_SPAN_ID);
-        w.byte(SPAN_ID_BYTES as u8);
-        w.bytes(&parent.to_bytes());
+    let (name, tail) = rest.split_at_mut(name_len);
+    if n > 0 {
+        name[0] = key::SPAN_NAME;
+        name[1] = n as u8;
+        copy_short(&mut name[2..], s.name.as_bytes());
     }
-    if !s.name.is_empty() {
-        w.bytes_field(span::NAME, s.name.as_bytes());
-    }
-    if s.kind != SpanKind::Unspecified {
-        w.byte(key::SPAN_KIND);
-        w.byte(s.kind as i32 as u8);
-    }
-    if s.start_time_unix_nano != 0 {
-        w.fixed64_field(span::START_TIME, s.start_time_unix_nano);
-    }
-    w.fixed64_field(span::END_TIME, 0);
+    let mut fixed = [0u8; TAIL_LEN];
+    fixed[0] = key::SPAN_KIND;
+    fixed[1] = s.kind as i32 as u8;
+    fixed[2] = key::SPAN_START_TIME;
+    fixed[3..11].copy_from_slice(&s.start_time_unix_nano.to_le_bytes());
+    fixed[11] = key::SPAN_END_TIME;
+    tail[..TAIL_LEN].copy_from_slice(&fixed);
     let name_start = base + head;
     SpanStartLayout {
         name: (name_start as u32, (name_start + name_len) as u32),
-        end_time_at: (buf.len() - 8) as u32,
+        end_time_at: (base + total - 8) as u32,
     }
 }
 
 /// Writes the end time into the slot [`put_span_start`] reserved.
 #[inline]
-pub fn patch_end_time(buf: &mut SpanBuf, layout: &SpanStartLayout, end_time_unix_nano: u64) {
+pub fn patch_end_time<S: SpanSink + ?Sized>(
+    buf: &mut S,
+    layout: &SpanStartLayout,
+    end_time_unix_nano: u64,
+) {
     let at = layout.end_time_at as usize;
-    if let Some(slot) = buf.as_mut_slice().get_mut(at..at + 8) {
+    if let Some(slot) = buf.written_mut().get_mut(at..at + 8) {
         slot.copy_from_slice(&end_time_unix_nano.to_le_bytes());
     }
 }
 
+/// Writes `end_time_unix_nano` as a field of its own (for a span whose
+/// start fields are out of reach: a decoder takes the last value of a
+/// field written twice).
+#[inline]
+pub(crate) fn put_end_time<S: SpanSink + ?Sized>(buf: &mut S, end_time_unix_nano: u64) {
+    Cursor::new(buf.claim(fixed64_field_len(span::END_TIME)))
+        .fixed64_field(span::END_TIME, end_time_unix_nano);
+}
+
+/// Writes `name` as a field of its own (see [`put_end_time`]).
+pub(crate) fn put_name<S: SpanSink + ?Sized>(buf: &mut S, name: &str) {
+    Cursor::new(buf.claim(len_field_len(span::NAME, name.len())))
+        .bytes_field(span::NAME, name.as_bytes());
+}
+
 /// Replaces the `name` field of a started span in place, moving what
 /// follows; returns the updated layout.
-pub(crate) fn replace_span_name(
-    buf: &mut SpanBuf,
+pub(crate) fn replace_span_name<S: SpanSink + ?Sized>(
+    buf: &mut S,
     layout: &SpanStartLayout,
     name: &str,
 ) -> SpanStartLayout {
     let mut field = Vec::with_capacity(len_field_len(span::NAME, name.len()));
     put_opt_str(&mut field, span::NAME, name);
     let (start, end) = (layout.name.0 as usize, layout.name.1 as usize);
-    buf.splice(start, end, &field);
+    splice(buf, start, end, &field);
     let at = layout.end_time_at as usize;
     let end_time_at = if at >= end {
         at + field.len() - (end - start)
@@ -295,45 +380,105 @@ pub(crate) fn span_end_len(e: &SpanEnd<'_>) -> usize {
 
 /// Appends a span's fields 10-16.
 ///
-/// Hot path (runs per span): one claimed slice, filled in place.
+/// Hot path (runs per span): one claimed slice, filled in place; a span
+/// with nothing dropped and no events or links (nearly every one) writes
+/// its status and flags with a few stores.
 #[inline]
-pub fn put_span_end(buf: &mut SpanBuf, e: &SpanEnd<'_>) {
-    let mut w = Cursor::new(buf.claim(span_end_len(e)));
-    if e.dropped_attributes_count != 0 {
-        w.varint_field(
-            span::DROPPED_ATTRIBUTES_COUNT,
-            u64::from(e.dropped_attributes_count),
-        );
-    }
-    if !e.events.is_empty() {
-        w.bytes(e.events);
-    }
-    if e.dropped_events_count != 0 {
-        w.varint_field(
-            span::DROPPED_EVENTS_COUNT,
-            u64::from(e.dropped_events_count),
-        );
-    }
-    if !e.links.is_empty() {
-        w.bytes(e.links);
-    }
-    if e.dropped_links_count != 0 {
-        w.varint_field(span::DROPPED_LINKS_COUNT, u64::from(e.dropped_links_count));
-    }
-    if let Some(status) = e.status {
-        w.key(span::STATUS, WireType::LengthDelimited);
-        w.varint(status_body_len(status) as u64);
-        if !status.message.is_empty() {
-            w.bytes_field(status::MESSAGE, status.message.as_bytes());
-        }
-        let code = status.code as i32 as u32;
-        if code != 0 {
-            w.varint_field(status::CODE, u64::from(code));
+pub fn put_span_end<S: SpanSink + ?Sized>(buf: &mut S, e: &SpanEnd<'_>) {
+    if e.dropped_attributes_count == 0
+        && e.dropped_events_count == 0
+        && e.dropped_links_count == 0
+        && e.events.is_empty()
+        && e.links.is_empty()
+    {
+        match e.status {
+            Some(st) if st.message.is_empty() => {
+                put_status_and_flags(buf, Some(st.code), e.flags);
+                return;
+            }
+            None => {
+                put_status_and_flags(buf, None, e.flags);
+                return;
+            }
+            _ => {}
         }
     }
-    if e.flags != 0 {
-        w.fixed32_field(span::FLAGS, e.flags);
+    {
+        let mut w = Cursor::new(buf.claim(span_end_len(e)));
+        if e.dropped_attributes_count != 0 {
+            w.varint_field(
+                span::DROPPED_ATTRIBUTES_COUNT,
+                u64::from(e.dropped_attributes_count),
+            );
+        }
+        if !e.events.is_empty() {
+            w.bytes(e.events);
+        }
+        if e.dropped_events_count != 0 {
+            w.varint_field(
+                span::DROPPED_EVENTS_COUNT,
+                u64::from(e.dropped_events_count),
+            );
+        }
+        if !e.links.is_empty() {
+            w.bytes(e.links);
+        }
+        if e.dropped_links_count != 0 {
+            w.varint_field(span::DROPPED_LINKS_COUNT, u64::from(e.dropped_links_count));
+        }
+        if let Some(status) = e.status {
+            w.key(span::STATUS, WireType::LengthDelimited);
+            w.varint(status_body_len(status) as u64);
+            if !status.message.is_empty() {
+                w.bytes_field(status::MESSAGE, status.message.as_bytes());
+            }
+            let code = status.code as i32 as u32;
+            if code != 0 {
+                w.varint_field(status::CODE, u64::from(code));
+            }
+        }
+        if e.flags != 0 {
+            w.fixed32_field(span::FLAGS, e.flags);
+        }
     }
+}
+
+/// A span's fields 15 and 16 when nothing else closes it: its status
+/// (`code`, no message; left out when `None`) and `Span.flags` (left out
+/// when 0), in one claim: what [`put_span_end`] writes for such a span.
+///
+/// Hot path (runs per span): a few stores.
+#[inline(always)]
+pub(crate) fn put_status_and_flags<S: SpanSink + ?Sized>(
+    buf: &mut S,
+    code: Option<StatusCode>,
+    flags: u32,
+) {
+    let status = match code.map(|c| c as i32 as u8) {
+        None => ([0; 4], 0),
+        Some(0) => ([key::SPAN_STATUS, 0, 0, 0], 2),
+        Some(c) => ([key::SPAN_STATUS, 2, key::STATUS_CODE, c], 4),
+    };
+    put_status_flags(buf, status, flags);
+}
+
+/// The status field as given (the first `status.1` bytes of `status.0`,
+/// already encoded) and the flags field (left out when 0), in one claim.
+#[inline(always)]
+fn put_status_flags<S: SpanSink + ?Sized>(buf: &mut S, status: ([u8; 4], usize), flags: u32) {
+    let flags_len = if flags != 0 {
+        fixed32_field_len(span::FLAGS)
+    } else {
+        0
+    };
+    // Both in one small array, copied without a call to memcpy.
+    let mut all = [0u8; 4 + fixed32_field_len(span::FLAGS)];
+    all[..4].copy_from_slice(&status.0);
+    let n = status.1.min(4);
+    if flags != 0 {
+        Cursor::new(&mut all[n..n + flags_len]).fixed32_field(span::FLAGS, flags);
+    }
+    copy_short(buf.claim(n + flags_len), &all[..n + flags_len]);
 }
 
 /// Encodes a whole [`SpanData`] as a `Span` message body, appended to `buf`.

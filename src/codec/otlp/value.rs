@@ -7,7 +7,7 @@
 use bytes::BufMut;
 
 use super::field::{any_value, key, key_value, LIST_VALUES};
-use crate::codec::buf::SpanBuf;
+use crate::codec::buf::SpanSink;
 use crate::codec::wire::{
     self, fixed64_field_len, len_field_len, put_bytes_field, put_fixed64_field, put_len_header,
     put_varint_field, varint_field_len,
@@ -310,14 +310,14 @@ pub fn put_kv<B: BufMut + ?Sized, V: EncodeValue + ?Sized>(
     value.put_value(buf, limit);
 }
 
-/// Writes a whole `KeyValue` field numbered `field` into a [`SpanBuf`]:
+/// Writes a whole `KeyValue` field numbered `field` into a [`SpanSink`]:
 /// the exact size is claimed once and filled in place.
 ///
 /// Hot path (runs per attribute): must not allocate beyond the span's
 /// buffer growing.
 #[inline]
-pub fn put_kv_span<V: EncodeValue + ?Sized>(
-    buf: &mut SpanBuf,
+pub fn put_kv_span<S: SpanSink + ?Sized, V: EncodeValue + ?Sized>(
+    buf: &mut S,
     field: u32,
     key: &str,
     value: &V,
@@ -338,7 +338,13 @@ pub fn put_kv_span<V: EncodeValue + ?Sized>(
 /// Hot path (runs per attribute): must not allocate beyond the span's
 /// buffer growing.
 #[inline(always)]
-pub fn put_str_kv(buf: &mut SpanBuf, field: u32, key: &str, value: &str, limit: usize) {
+pub fn put_str_kv<S: SpanSink + ?Sized>(
+    buf: &mut S,
+    field: u32,
+    key: &str,
+    value: &str,
+    limit: usize,
+) {
     let value = truncate_str(value, limit);
     let (k, v) = (key.len(), value.len());
     // key field (2 + k) + value field header (2) + AnyValue.string_value (2 + v)
@@ -374,7 +380,7 @@ pub fn put_str_kv(buf: &mut SpanBuf, field: u32, key: &str, value: &str, limit: 
 /// Hot path (runs per attribute): must not allocate beyond the span's
 /// buffer growing.
 #[inline(always)]
-pub fn put_i64_kv(buf: &mut SpanBuf, field: u32, key: &str, value: i64) {
+pub fn put_i64_kv<S: SpanSink + ?Sized>(buf: &mut S, field: u32, key: &str, value: i64) {
     let n = wire::varint_len(value as u64);
     let k = key.len();
     // key field (2 + k) + value field header (2) + AnyValue.int_value (1 + n)
