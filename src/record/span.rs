@@ -364,15 +364,19 @@ impl SpanSink for Recording {
     /// store; no allocation, lock or syscall.
     #[inline(always)]
     fn claim(&mut self, n: usize) -> &mut [u8] {
-        if self.slot.as_ref().is_some_and(|w| w.fits(n)) {
-            // Checked just now: the slot's own claim succeeds (its checks
-            // are the same; the compiler folds them).
-            return match self.slot.as_mut() {
-                Some(w) => w.claim(n).unwrap_or_default(),
-                None => Default::default(),
-            };
+        match &self.slot {
+            Some(w) if w.fits(n) => {
+                // Checked just now: the slot's own claim succeeds (its
+                // checks are the same; the compiler folds them).
+                match self.slot.as_mut() {
+                    Some(w) => w.claim(n).unwrap_or_default(),
+                    None => Default::default(),
+                }
+            }
+            // Not in place: its own buffer.
+            None => self.buf.claim(n),
+            Some(_) => self.claim_slow(n),
         }
-        self.claim_slow(n)
     }
 
     #[inline]

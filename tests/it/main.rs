@@ -16,6 +16,7 @@ mod config;
 mod encode;
 mod fleet;
 mod golden;
+mod in_place;
 mod layout;
 mod metrics;
 mod opentelemetry;

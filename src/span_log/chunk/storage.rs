@@ -112,7 +112,7 @@ pub(crate) struct Chunk {
     /// Under loom only: one loom cell per byte, claimed by every access to
     /// the byte, so that loom checks the real accesses (see the module doc).
     #[cfg(loom)]
-    shadow: Box<[loom::cell::UnsafeCell<()>]>,
+    pub(super) shadow: Box<[loom::cell::UnsafeCell<()>]>,
 }
 
 // SAFETY: the cells are written only through a `SlotWriter` (its own
@@ -245,11 +245,12 @@ pub(super) fn reset(c: &mut Chunk) {
 
 #[cfg(loom)]
 pub(super) fn reset(c: &mut Chunk) {
-    c.begun.0.with_mut(|b| *b = 0);
-    c.sealed.with_mut(|s| *s = false);
+    // Exclusive (the caller holds the only reference): plain stores.
+    c.begun.0.store(0, Ordering::Relaxed);
+    c.sealed.store(false, Ordering::Relaxed);
     let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    c.serial.with_mut(|s| *s = serial);
-    c.open.0.with_mut(|o| *o = 0);
+    c.serial.store(serial, Ordering::Relaxed);
+    c.open.0.store(0, Ordering::Relaxed);
 }
 
 #[inline(always)]
