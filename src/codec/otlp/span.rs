@@ -44,12 +44,51 @@ pub struct SpanStart<'a> {
 
 /// Where [`put_span_start`] put the name and end-time fields, so the name can
 /// be replaced and the end time patched without re-encoding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+///
+/// The three offsets are kept in one `u128` (built and copied as two whole
+/// words): a struct of three `u32`s, copied out of the inlined encoder,
+/// was stored as two 4-byte halves and read back as one 8-byte word, a
+/// load the processor cannot forward from the stores (it waits for them
+/// to retire, a stall on every span start).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct SpanStartLayout {
+    /// Name field start (bits 0-31), its end (32-63), end time's offset
+    /// (64-95).
+    bits: u128,
+}
+
+impl SpanStartLayout {
+    /// The layout of a name field at `name.0..name.1` (key, length and
+    /// bytes) and an end time whose 8 bytes begin at `end_time_at`.
+    #[inline(always)]
+    pub(crate) fn new(name: (usize, usize), end_time_at: usize) -> Self {
+        SpanStartLayout {
+            bits: name.0 as u32 as u128
+                | (name.1 as u32 as u128) << 32
+                | (end_time_at as u32 as u128) << 64,
+        }
+    }
+
     /// Byte range of the whole `name` field (key, length and bytes).
-    pub name: (u32, u32),
+    #[inline(always)]
+    pub(crate) fn name(&self) -> (usize, usize) {
+        (self.bits as u32 as usize, (self.bits >> 32) as u32 as usize)
+    }
+
     /// Offset of the 8 little-endian bytes of `end_time_unix_nano`.
-    pub end_time_at: u32,
+    #[inline(always)]
+    pub(crate) fn end_time_at(&self) -> usize {
+        (self.bits >> 64) as u32 as usize
+    }
+}
+
+impl std::fmt::Debug for SpanStartLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanStartLayout")
+            .field("name", &self.name())
+            .field("end_time_at", &self.end_time_at())
+            .finish()
+    }
 }
 
 /// `trace_id` (16 bytes) and `span_id` (8 bytes), each with key and length.
@@ -67,8 +106,12 @@ const KIND_LEN: usize = varint_field_len(span::KIND, SpanKind::Consumer as u64);
 /// from prost's form (which leaves a zero field out) until patched; a span
 /// ends with a real timestamp, so the finished span is canonical.
 ///
-/// Hot path (runs per span): one claimed slice, filled in place.
-#[inline]
+/// Hot path (runs per span): one claimed slice, filled in place. Always
+/// inlined, with the common case's stores: the layout it returns then
+/// goes straight into its place (returned through memory from a call, it
+/// is read back wider than it was written, and the load waits for the
+/// stores to retire).
+#[inline(always)]
 pub fn put_span_start<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
     if s.trace_state.is_empty()
         && s.name.len() < 0x80
@@ -77,6 +120,13 @@ pub fn put_span_start<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> S
     {
         return put_span_start_plain(buf, s);
     }
+    put_span_start_any(buf, s)
+}
+
+/// [`put_span_start`] for any span (a trace state, a long or empty name,
+/// no kind or no start time).
+#[inline(never)]
+fn put_span_start_any<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
     let name_len = opt_str_len(span::NAME, s.name);
     let head = IDS_LEN
         + opt_str_len(span::TRACE_STATE, s.trace_state)
@@ -129,10 +179,7 @@ pub fn put_span_start<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> S
         w.fixed64_field(span::END_TIME, 0);
     }
     let name_start = base + head;
-    SpanStartLayout {
-        name: (name_start as u32, (name_start + name_len) as u32),
-        end_time_at: (base + total - 8) as u32,
-    }
+    SpanStartLayout::new((name_start, name_start + name_len), base + total - 8)
 }
 
 /// `kind`, `start_time_unix_nano` and the reserved `end_time_unix_nano`:
@@ -185,10 +232,7 @@ fn put_span_start_plain<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) ->
     fixed[11] = key::SPAN_END_TIME;
     tail[..TAIL_LEN].copy_from_slice(&fixed);
     let name_start = base + head;
-    SpanStartLayout {
-        name: (name_start as u32, (name_start + name_len) as u32),
-        end_time_at: (base + total - 8) as u32,
-    }
+    SpanStartLayout::new((name_start, name_start + name_len), base + total - 8)
 }
 
 /// Writes the end time into the slot [`put_span_start`] reserved.
@@ -198,7 +242,7 @@ pub fn patch_end_time<S: SpanSink + ?Sized>(
     layout: &SpanStartLayout,
     end_time_unix_nano: u64,
 ) {
-    let at = layout.end_time_at as usize;
+    let at = layout.end_time_at();
     if let Some(slot) = buf.written_mut().get_mut(at..at + 8) {
         slot.copy_from_slice(&end_time_unix_nano.to_le_bytes());
     }
@@ -228,18 +272,15 @@ pub(crate) fn replace_span_name<S: SpanSink + ?Sized>(
 ) -> SpanStartLayout {
     let mut field = Vec::with_capacity(len_field_len(span::NAME, name.len()));
     put_opt_str(&mut field, span::NAME, name);
-    let (start, end) = (layout.name.0 as usize, layout.name.1 as usize);
+    let (start, end) = layout.name();
     splice(buf, start, end, &field);
-    let at = layout.end_time_at as usize;
+    let at = layout.end_time_at();
     let end_time_at = if at >= end {
         at + field.len() - (end - start)
     } else {
         at
     };
-    SpanStartLayout {
-        name: (start as u32, (start + field.len()) as u32),
-        end_time_at: end_time_at as u32,
-    }
+    SpanStartLayout::new((start, start + field.len()), end_time_at)
 }
 
 fn event_body_len<A: AttributeList + ?Sized>(
@@ -530,7 +571,7 @@ pub(crate) fn encode_span_into(buf: &mut SpanBuf, span: &SpanData) {
     );
     if span.end_time_unix_nano == 0 {
         // Canonical form leaves a zero end time out: drop the reserved slot.
-        buf.truncate(layout.end_time_at as usize - 1);
+        buf.truncate(layout.end_time_at() - 1);
     } else {
         patch_end_time(buf, &layout, span.end_time_unix_nano);
     }
@@ -586,4 +627,60 @@ pub(crate) fn encode_span_into(buf: &mut SpanBuf, span: &SpanData) {
             flags: span.flags,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_keeps_offsets_past_16_bits_apart() {
+        let l = SpanStartLayout::new((70_000, 70_012), 4_000_000_000);
+        assert_eq!(l.name(), (70_000, 70_012));
+        assert_eq!(l.end_time_at(), 4_000_000_000);
+        assert_eq!(
+            format!("{l:?}"),
+            "SpanStartLayout { name: (70000, 70012), end_time_at: 4000000000 }"
+        );
+    }
+
+    /// The plain span's fast writer and the general one write the same
+    /// bytes and report the same layout, with or without a parent, behind
+    /// bytes already written.
+    #[test]
+    fn plain_and_general_span_starts_agree() {
+        let trace_id = TraceId::from_bytes([7; 16]);
+        let span_id = SpanId::from_bytes([3; 8]);
+        let parent = SpanId::from_bytes([9; 8]);
+        for parent_span_id in [None, Some(&parent)] {
+            for name in ["", "GET", &"n".repeat(127)] {
+                let s = SpanStart {
+                    trace_id: &trace_id,
+                    span_id: &span_id,
+                    trace_state: "",
+                    parent_span_id,
+                    name,
+                    kind: SpanKind::Server,
+                    start_time_unix_nano: 0x0102_0304_0506_0708,
+                };
+                let (mut plain, mut any) = (SpanBuf::with_capacity(8), SpanBuf::with_capacity(8));
+                plain.extend_from_slice(b"ahead");
+                any.extend_from_slice(b"ahead");
+                let lp = put_span_start_plain(&mut plain, &s);
+                let la = put_span_start_any(&mut any, &s);
+                assert_eq!(plain.as_slice(), any.as_slice(), "name {name:?}");
+                assert_eq!(lp, la);
+                let (start, end) = lp.name();
+                assert_eq!(
+                    start,
+                    5 + IDS_LEN + parent_span_id.map_or(0, |_| PARENT_LEN)
+                );
+                assert_eq!(
+                    end - start,
+                    if name.is_empty() { 0 } else { 2 + name.len() }
+                );
+                assert_eq!(lp.end_time_at(), plain.len() - 8);
+            }
+        }
+    }
 }
