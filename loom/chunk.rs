@@ -125,9 +125,9 @@ fn a_span_that_moved_away_never_touches_its_slot_and_its_rest_names_it() {
         // The worker reads the rest, then part one from the open slot.
         if done.load(Ordering::Acquire) {
             let view = other_c.slot(0).expect("published");
-            let key = other_c.cont_key(&view).expect("a continuation");
+            let key = view.cont_key().expect("a continuation");
             assert_eq!(c.part_one(&key).unwrap(), [4, 5]);
-            assert_eq!(&other_c.bytes_of(&view).unwrap()[CONT_KEY..], [6]);
+            assert_eq!(&view.bytes().unwrap()[CONT_KEY..], [6]);
         }
         let other = away.join().unwrap();
         drop((p, other));
@@ -142,20 +142,25 @@ fn a_chunk_is_reclaimed_only_after_the_producer_lets_go() {
             assert!(p.append_span(&[1, 2], 0));
             drop(p);
         });
-        let c = match c.reclaim() {
+        match c.reclaim() {
             // The producer was already done: the chunk is ours alone, and
             // can be split again (a new use, starting empty).
             Ok(chunk) => {
                 producer.join().unwrap();
-                let (_p, c) = Chunk::split(chunk).expect("exclusive");
+                let (p, c) = Chunk::split(chunk).expect("exclusive");
                 assert_eq!(c.begun(), 0);
-                c
+                assert!(c.view(0).is_none(), "the last use's slot is not seen");
+                drop(p);
+                assert!(c.reclaim().is_ok(), "the new use's producer let go");
             }
+            // The producer still held it: once it lets go, the chunk is
+            // reclaimed, with the span it wrote read first.
             Err(c) => {
                 producer.join().unwrap();
-                c
+                assert_eq!(c.begun(), 1);
+                assert_eq!(c.view(0).and_then(|v| v.bytes()), Some(&[0x12, 2, 1, 2][..]));
+                assert!(c.reclaim().is_ok(), "the producer let go");
             }
-        };
-        let _ = c.reclaim();
+        }
     });
 }

@@ -155,8 +155,9 @@ impl PipelineBuilder {
 
     /// Allocates every chunk of the span logs' budget (`max_queue_size`
     /// spans, about 512 bytes each: 1 MiB by default) and a few bundles of
-    /// scratch buffers up front, so even the first spans allocate nothing
-    /// and no recording thread ever takes a page fault on new chunk memory.
+    /// span recordings (each with the buffer a span not in place writes
+    /// into) up front, so even the first spans allocate nothing and no
+    /// recording thread ever takes a page fault on new chunk memory.
     /// On by default; off, chunks are allocated as the logs first need
     /// them (and kept, up to the budget).
     pub fn preallocate(mut self, yes: bool) -> Self {

@@ -6,7 +6,7 @@
 //! ([`crate::stats`]), shedding ([`crate::shed`]), the sampler and limits
 //! every span reads, and the instrumentation scopes.
 //!
-//! Only chunks (back to the pool), scratch buffers and counters flow from
+//! Only chunks (back to the pool), span recordings (their buffers) and counters flow from
 //! the worker back up to the recording threads. This module must never
 //! block a recording thread: what a span touches here is lock-free; the
 //! locks below are taken once per scope registration, per new thread, per
@@ -138,7 +138,7 @@ impl Shared {
         self.pool.sealed() >= self.pool.batch_chunks() || self.lane.pressed()
     }
 
-    /// Allocates every chunk of the budget and a bundle of scratch buffers
+    /// Allocates every chunk of the budget and a bundle of span recordings
     /// now, so even the first spans allocate nothing.
     pub(crate) fn preallocate(&self) {
         self.pool.preallocate();

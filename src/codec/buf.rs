@@ -205,6 +205,8 @@ pub(crate) fn splice<S: SpanSink + ?Sized>(sink: &mut S, start: usize, end: usiz
     }
     let all = sink.written_mut();
     if all.len() < len.max(new_end + (len - end)) {
+        // The sink could not grow: give back what was claimed.
+        sink.truncate(len);
         return;
     }
     all.copy_within(end..len, new_end);

@@ -53,8 +53,6 @@ pub(super) struct Recording {
     pub(super) value_limit: u32,
     pub(super) flags: u32,
     pub(super) scope: u16,
-    /// The name was replaced while split (written again with the rest).
-    pub(super) renamed: bool,
     pub(super) status: Option<Status>,
     /// The clock's counter at start, when the start was read from it (the
     /// end is then read relative to it), and the start's Unix time.
@@ -83,7 +81,6 @@ impl Recording {
             value_limit: 0,
             flags: 0,
             scope: 0,
-            renamed: false,
             status: None,
             start_raw: None,
             start_unix: 0,
@@ -119,7 +116,6 @@ impl Recording {
         self.value_limit = value_limit;
         self.flags = flags;
         self.scope = scope;
-        self.renamed = false;
         self.status = None;
         (self.start_raw, self.start_unix) = start;
     }

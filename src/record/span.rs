@@ -255,7 +255,6 @@ impl Span {
         r.move_to_own_buffer();
         if r.is_split() {
             put_name(&mut **r, name);
-            r.renamed = true;
         } else {
             r.layout = replace_span_name(&mut r.buf, &r.layout, name);
         }

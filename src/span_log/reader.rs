@@ -89,7 +89,7 @@ pub(crate) struct LogReader {
     pub(super) taken: u64,
 }
 
-/// How far a [`LogReader::gather`] got, to be consumed once copied.
+/// The spans a [`LogReader::gather`] took out of the log, to be consumed once copied.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Mark {
     spans: u64,
@@ -139,7 +139,7 @@ impl LogReader {
     /// when `peek` is not 0, its first `peek` bytes at most; it may set the
     /// record's `member`; a skipped record is taken out of the log but not
     /// collected). The pieces of split spans go to `joins` as they are
-    /// found. Returns how far it got: the spans stay readable
+    /// found. Returns what it took (a count): the spans stay readable
     /// ([`LogReader::with_record`]) until [`LogReader::consume`].
     pub(crate) fn gather(
         &mut self,
@@ -197,7 +197,7 @@ impl LogReader {
         let bytes = self
             .chunks
             .get(r.chunk)
-            .and_then(|c| c.c.view(r.slot).and_then(|v| c.c.bytes_of(&v)))
+            .and_then(|c| c.c.view(r.slot).and_then(|v| v.bytes()))
             .unwrap_or(&[]);
         f(bytes)
     }
@@ -309,36 +309,36 @@ fn look(
     };
     if !r.joined.is_empty() && r.joined.contains(&i) {
         // Its part one went with its continuation already.
-        return match view.state {
+        return match view.state() {
             State::Open => Seen::Open,
             _ => Seen::Gone,
         };
     }
-    match view.state {
+    match view.state() {
         State::Open => Seen::Open,
         State::Empty => Seen::Gone,
         State::PartOne => {
-            if let Some(body) = r.c.bytes_of(&view) {
+            if let Some(body) = view.bytes() {
                 joins.part_one((r.c.serial(), i as u32), body);
             }
             Seen::Gone
         }
         State::Cont => {
-            if let (Some(part), Some(body)) = (r.c.cont_key(&view), r.c.bytes_of(&view)) {
-                joins.cont(part, body.get(CONT_KEY..).unwrap_or(&[]), view.scope);
+            if let (Some(part), Some(body)) = (view.cont_key(), view.bytes()) {
+                joins.cont(part, body.get(CONT_KEY..).unwrap_or(&[]), view.scope());
             }
             mark.spans += 1;
             Seen::Gone
         }
         State::Done => {
-            let Some(framed) = r.c.bytes_of(&view) else {
+            let Some(framed) = view.bytes() else {
                 return Seen::Gone;
             };
             let mut record = RecordRef {
                 chunk: ci,
                 slot: i,
                 len: framed.len(),
-                scope: view.scope,
+                scope: view.scope(),
                 member: 0,
             };
             match admit(&mut record, &framed[..framed.len().min(peek)]) {

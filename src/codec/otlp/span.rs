@@ -123,7 +123,7 @@ pub fn put_span_start<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> S
     put_span_start_any(buf, s)
 }
 
-/// [`put_span_start`] for any span (a trace state, a long or empty name,
+/// [`put_span_start`] for any span (a trace state, a name of 128 bytes or more,
 /// no kind or no start time).
 #[inline(never)]
 fn put_span_start_any<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {

@@ -264,6 +264,11 @@ pub(crate) fn frame_len(len: usize) -> usize {
     1 + crate_varint_len(len) + len
 }
 
+/// The varint length of a body length (at most three bytes: bodies are
+/// under [`MAX_BODY`]). `codec::wire::varint_len`'s job, written again so
+/// that this module compiles alone under `loom/`; `frames_match_protobuf`
+/// holds the two (and the `0x12` key, `ScopeSpans.spans` length-delimited)
+/// to prost's encoding.
 #[inline(always)]
 pub(super) fn crate_varint_len(len: usize) -> usize {
     match len {

@@ -116,7 +116,7 @@ fn a_writer_on_another_thread_touches_nothing_and_its_part_one_is_readable() {
     // The continuation, published elsewhere, names it.
     let (mut p2, c2) = Chunk::split(Chunk::new(512, 8)).unwrap();
     p2.append_cont(part, b"tail", 5).unwrap();
-    let key = c2.cont_key(&c2.slot(0).unwrap()).unwrap();
+    let key = c2.slot(0).unwrap().cont_key().unwrap();
     assert_eq!(c.part_one(&key).unwrap().to_vec(), b"head");
     let (state, bytes) = body(&c2, 0).unwrap();
     assert_eq!(state, State::Cont);
@@ -162,6 +162,29 @@ fn a_chunk_is_reused_only_when_both_halves_are_done_with_a_new_serial() {
     assert_eq!((c.begun(), c.is_sealed()), (0, false));
 }
 
+/// A reused chunk's slot table still holds the last use's words: the
+/// consumer of the new use sees no slot before the producer begins one.
+#[test]
+fn a_reused_chunk_shows_no_slot_of_its_last_use() {
+    let (mut p, c) = Chunk::split(Chunk::new(256, 4)).unwrap();
+    assert!(p.append_span(b"old", 0));
+    assert_eq!(body(&c, 0).unwrap(), (State::Done, b"\x12\x03old".to_vec()));
+    drop(p);
+    let Ok(chunk) = c.reclaim() else {
+        panic!("both halves gone")
+    };
+    let (mut p, c) = Chunk::split(chunk).expect("exclusive again");
+    assert!(c.view(0).is_none(), "not begun in this use");
+    assert!(c.slot(0).is_none());
+    assert!(body(&c, 0).is_none());
+    assert!(p.append_span(b"new!", 0));
+    assert!(c.view(0).is_none(), "not known begun until begun is read");
+    assert_eq!(
+        body(&c, 0).unwrap(),
+        (State::Done, b"\x12\x04new!".to_vec())
+    );
+}
+
 #[test]
 fn frames_match_protobuf() {
     for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, MAX_BODY] {
@@ -170,5 +193,9 @@ fn frames_match_protobuf() {
         let mut want = vec![0x12];
         prost::encoding::encode_varint(len as u64, &mut want);
         assert_eq!(&p[PREFIX - framed..], &want[..], "{len}");
+        assert_eq!(
+            frame_len(len),
+            crate::codec::wire::len_field_len(crate::codec::otlp::field::scope_spans::SPANS, len)
+        );
     }
 }

@@ -30,7 +30,10 @@ pub(crate) struct SlotWriter {
 // its epoch holds (checked by every method), when its chunk is alive and
 // its slot its own; anywhere else it reads only its own fields.
 unsafe impl Send for SlotWriter {}
-// SAFETY: every method that touches the chunk takes `&mut self`.
+// SAFETY: the safe methods that take `&self` (`is_home`, `len`, `fits`)
+// read only the writer's own fields; every one that touches the chunk
+// takes `&mut self` or `self` (the private `word(&self)` is an `unsafe fn`
+// called only from those).
 unsafe impl Sync for SlotWriter {}
 
 impl std::fmt::Debug for SlotWriter {
@@ -67,10 +70,13 @@ impl SlotWriter {
     }
 
     /// The slot's bytes `from..from + n` (its prefix, then its body),
-    /// mutably. The caller checked that the writer is at home and that
-    /// `from + n` is within the reservation (`PREFIX + cap`).
+    /// mutably.
+    ///
+    /// # Safety
+    /// The writer is at home ([`SlotWriter::is_home`]) and `from + n` is
+    /// within the reservation (`PREFIX + cap`).
     #[inline(always)]
-    fn slot_mut(&mut self, from: usize, n: usize) -> &mut [u8] {
+    unsafe fn slot_mut(&mut self, from: usize, n: usize) -> &mut [u8] {
         // Under loom: claim the bytes for writing, as every access does.
         #[cfg(loom)]
         {
@@ -92,16 +98,22 @@ impl SlotWriter {
         unsafe { std::slice::from_raw_parts_mut(self.slot.as_ptr().add(from), n) }
     }
 
-    /// The body's bytes `from..from + n` (see [`SlotWriter::slot_mut`]).
+    /// The body's bytes `from..from + n`.
+    ///
+    /// # Safety
+    /// As [`SlotWriter::slot_mut`]: at home, and `from + n <= cap`.
     #[inline(always)]
-    fn body_mut(&mut self, from: usize, n: usize) -> &mut [u8] {
-        self.slot_mut(PREFIX + from, n)
+    unsafe fn body_mut(&mut self, from: usize, n: usize) -> &mut [u8] {
+        // SAFETY: the caller's promise, the prefix added on both sides.
+        unsafe { self.slot_mut(PREFIX + from, n) }
     }
 
-    /// The slot's word, to publish it or note how far the span got. The
-    /// caller checked that the writer is at home.
+    /// The slot's word, to publish it or note how far the span got.
+    ///
+    /// # Safety
+    /// The writer is at home ([`SlotWriter::is_home`]).
     #[inline(always)]
-    fn word(&self) -> &AtomicU32 {
+    unsafe fn word(&self) -> &AtomicU32 {
         // SAFETY: at home the chunk, and so its slot table, is alive.
         unsafe { self.word.as_ref() }
     }
@@ -119,7 +131,8 @@ impl SlotWriter {
             return None;
         }
         self.len = end as u32;
-        Some(self.body_mut(start, n))
+        // SAFETY: at home, and `start + n <= cap` (both checked above).
+        Some(unsafe { self.body_mut(start, n) })
     }
 
     /// The body written so far (to patch a reserved field); `None` away
@@ -129,7 +142,8 @@ impl SlotWriter {
         if !self.is_home() {
             return None;
         }
-        Some(self.body_mut(0, self.len as usize))
+        // SAFETY: at home (checked above); `len <= cap` always holds.
+        Some(unsafe { self.body_mut(0, self.len as usize) })
     }
 
     /// Gives back the last `n` bytes claimed (the writer wrote fewer).
@@ -148,10 +162,13 @@ impl SlotWriter {
             return Err(self);
         }
         let len = self.len as usize;
-        self.slot_mut(0, PREFIX).copy_from_slice(&prefix(len));
-        self.word().store(word(State::Done, len), Ordering::Release);
-        // SAFETY: at home, as above.
-        unsafe { self.chunk.as_ref() }.closed_one();
+        // SAFETY: at home (checked above); the prefix is in every
+        // reservation.
+        unsafe {
+            self.slot_mut(0, PREFIX).copy_from_slice(&prefix(len));
+            self.word().store(word(State::Done, len), Ordering::Release);
+            self.chunk.as_ref().closed_one();
+        }
         std::mem::forget(self);
         Ok(())
     }
@@ -162,10 +179,13 @@ impl SlotWriter {
         if !self.is_home() {
             return Err(self);
         }
-        out(self.body_mut(0, self.len as usize));
-        self.word().store(word(State::Empty, 0), Ordering::Release);
-        // SAFETY: at home, as above.
-        unsafe { self.chunk.as_ref() }.closed_one();
+        // SAFETY: at home (checked above), `len <= cap`; `out` cannot
+        // reach this writer.
+        unsafe {
+            out(self.body_mut(0, self.len as usize));
+            self.word().store(word(State::Empty, 0), Ordering::Release);
+            self.chunk.as_ref().closed_one();
+        }
         std::mem::forget(self);
         Ok(())
     }
@@ -189,9 +209,11 @@ impl Drop for SlotWriter {
     /// is emptied; away, it stays as part one that nothing continues.
     fn drop(&mut self) {
         if self.is_home() {
-            self.word().store(word(State::Empty, 0), Ordering::Release);
-            // SAFETY: at home, as above.
-            unsafe { self.chunk.as_ref() }.closed_one();
+            // SAFETY: at home (checked just now): the chunk is alive.
+            unsafe {
+                self.word().store(word(State::Empty, 0), Ordering::Release);
+                self.chunk.as_ref().closed_one();
+            }
         }
     }
 }
