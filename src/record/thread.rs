@@ -408,7 +408,6 @@ fn queue_large(
 ) {
     match shared.lane.push(LargeSpan {
         body: std::mem::take(buf),
-        start: 0,
         scope,
         part,
     }) {

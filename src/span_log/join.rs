@@ -58,14 +58,8 @@ impl Joins {
 
     /// The rest of a split span too large for a chunk (from the lane).
     pub(crate) fn cont_large(&mut self, span: LargeSpan) {
-        let LargeSpan {
-            mut body,
-            start,
-            scope,
-            part,
-        } = span;
+        let LargeSpan { body, scope, part } = span;
         if let Some(part) = part {
-            body.splice(0, start, &[]);
             self.conts.push(Cont {
                 part,
                 scope,
@@ -97,7 +91,6 @@ impl Joins {
             match joined {
                 Some(body) => self.ready.push_back(LargeSpan {
                     body,
-                    start: 0,
                     scope: c.scope,
                     part: None,
                 }),

@@ -13,13 +13,12 @@ use crossbeam_queue::ArrayQueue;
 use super::chunk::PartOne;
 use crate::codec::buf::SpanBuf;
 
-/// A span too large for a chunk: the buffer holding its `Span` body (from
-/// offset `start`) and its scope's index. With `part`, the body is the rest
+/// A span too large for a chunk: the buffer holding its `Span` body and
+/// its scope's index. With `part`, the body is the rest
 /// of a split span, whose part one `part` names (the worker joins them).
 #[derive(Debug)]
 pub(crate) struct LargeSpan {
     pub(crate) body: SpanBuf,
-    pub(crate) start: usize,
     pub(crate) scope: u16,
     pub(crate) part: Option<PartOne>,
 }
@@ -27,7 +26,7 @@ pub(crate) struct LargeSpan {
 impl LargeSpan {
     /// The `Span` message body.
     pub(crate) fn span(&self) -> &[u8] {
-        self.body.as_slice().get(self.start..).unwrap_or(&[])
+        self.body.as_slice()
     }
 }
 
@@ -98,7 +97,6 @@ mod tests {
         body.claim(bytes);
         LargeSpan {
             body,
-            start: 0,
             scope: 0,
             part: None,
         }
