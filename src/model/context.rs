@@ -31,6 +31,13 @@ impl TraceState {
         }
     }
 
+    /// How many holders share this trace state's text (0 when empty): for
+    /// tests that a consumed span lets its share go.
+    #[cfg(test)]
+    pub(crate) fn holders(&self) -> usize {
+        self.0.as_ref().map_or(0, Arc::strong_count)
+    }
+
     /// The header value, `""` when empty.
     pub fn as_str(&self) -> &str {
         self.0.as_deref().unwrap_or("")
@@ -115,6 +122,13 @@ impl SpanContext {
     pub(crate) fn into_shed(mut self) -> Self {
         self.bits |= SHED;
         self
+    }
+
+    /// Takes the trace state out (leaving it empty): what a span being
+    /// consumed drops of its context.
+    #[inline(always)]
+    pub(crate) fn take_trace_state(&mut self) -> TraceState {
+        std::mem::take(&mut self.trace_state)
     }
 
     /// Whether the pipeline shed this span's trace (its local children

@@ -149,12 +149,12 @@ impl ThreadState {
             return r;
         }
         let mut cache = self.buffers.borrow_mut();
-        let mut r = match cache.pop() {
+        let r = match cache.pop() {
             Some(r) => r,
             None => take_bundle(&mut cache, bufs),
         };
-        // Recordings wait emptied already; a new one is empty.
-        r.buf.clear();
+        // Recordings wait emptied (`give_recording`); a new one is empty.
+        debug_assert!(r.buf.is_empty(), "a pooled recording kept its bytes");
         r
     }
 

@@ -311,3 +311,46 @@ impl<'a> SpanBuilder<'a> {
         span
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Span;
+    use super::Tracer;
+    use crate::model::{SpanKind, SpanLimits};
+    use crate::priority::WorkerPriority;
+    use crate::sampling::Sampler;
+    use crate::shared::Shared;
+
+    #[test]
+    fn a_consumed_span_lets_its_trace_state_go() {
+        // `end` and `end_at` drop what a span owns themselves, not through
+        // its drop glue: its share of the parent's trace state must still
+        // go, sampled or not, ended or dropped.
+        let parent = crate::propagation::extract(
+            Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            [&b"vendor=opaque"[..]],
+        )
+        .expect("a valid traceparent");
+        assert_eq!(parent.trace_state().holders(), 1);
+        for sampler in [Sampler::AlwaysOn, Sampler::AlwaysOff] {
+            let limits = SpanLimits::default();
+            let shared = Shared::new(64, 16, sampler, limits, false, WorkerPriority::default());
+            let tracer = Tracer::new(Arc::new(shared), 0);
+            let ends: [fn(Span); 3] = [Span::end, |s| s.end_at(std::time::SystemTime::now()), drop];
+            for end in ends {
+                let span = tracer.start_with_parent("child", SpanKind::Client, Some(&parent));
+                assert_eq!(span.is_recording(), sampler == Sampler::AlwaysOn);
+                assert_eq!(
+                    span.context().trace_state().as_str(),
+                    "vendor=opaque",
+                    "{sampler:?}"
+                );
+                assert_eq!(parent.trace_state().holders(), 2, "{sampler:?}");
+                end(span);
+                assert_eq!(parent.trace_state().holders(), 1, "{sampler:?}");
+            }
+        }
+    }
+}

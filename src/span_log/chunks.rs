@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::chunk::Chunk;
+use super::chunk::{Chunk, ChunkConsumer, ChunkProducer};
 
 /// Room for free chunks beyond the budget: one per recording thread's own
 /// chunk, for this many threads; a chunk that finds the free list full is
@@ -123,6 +123,12 @@ impl ChunkPool {
     /// caller counts it, see [`ChunkPool::take`]).
     pub(crate) fn new_chunk(&self) -> Arc<Chunk> {
         Chunk::new(self.chunk_bytes, self.spans_per_chunk as usize)
+    }
+
+    /// The producer and the consumer of a new chunk of this pool's size
+    /// (outside its accounting, as [`ChunkPool::new_chunk`]).
+    pub(crate) fn new_split(&self) -> (ChunkProducer, ChunkConsumer) {
+        Chunk::split_new(self.chunk_bytes, self.spans_per_chunk as usize)
     }
 
     /// A free chunk, or a new one within the limit; `force` allocates past

@@ -62,15 +62,13 @@ impl LogProducer {
     /// be), and the reader's half of it.
     pub(crate) fn new(pool: &ChunkPool) -> (LogProducer, LogReader) {
         pool.add_producer();
-        let first = pool.take(true).unwrap_or_else(|| pool.new_chunk());
-        let (chunk, consumer) = match Chunk::split(first) {
-            Some(halves) => halves,
-            // A pooled chunk is never shared; a fresh one cannot be.
-            None => match Chunk::split(pool.new_chunk()) {
-                Some(halves) => halves,
-                None => unreachable!("a new chunk has one owner"),
-            },
-        };
+        // A free chunk, or one allocated past the budget (`take(true)`
+        // always gives one, and a pooled chunk is never shared: a new one,
+        // should either ever fail, cannot).
+        let (chunk, consumer) = pool
+            .take(true)
+            .and_then(Chunk::split)
+            .unwrap_or_else(|| pool.new_split());
         let log = Arc::new(LogShared {
             next: CachePadded::new(ArrayQueue::new(pool.budget() + 64)),
             produced: CachePadded::new(Produced {

@@ -91,4 +91,15 @@ impl Chunk {
         let consumer = ChunkConsumer::new(chunk.clone());
         Some((ChunkProducer::new(chunk), consumer))
     }
+
+    /// Makes the producer and the consumer of a new chunk of `capacity`
+    /// bytes and `slots` slots (see [`Chunk::new`]): a chunk nobody else can
+    /// hold yet, so this cannot fail.
+    pub(crate) fn split_new(capacity: usize, slots: usize) -> (ChunkProducer, ChunkConsumer) {
+        let mut chunk = Chunk::unshared(capacity, slots);
+        storage::reset(&mut chunk);
+        let chunk = Arc::new(chunk);
+        let consumer = ChunkConsumer::new(chunk.clone());
+        (ChunkProducer::new(chunk), consumer)
+    }
 }

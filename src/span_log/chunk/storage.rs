@@ -182,8 +182,13 @@ impl Chunk {
     /// A chunk of `capacity` zeroed bytes (at most [`MAX_CHUNK`]) holding
     /// at most `slots` records.
     pub(crate) fn new(capacity: usize, slots: usize) -> Arc<Chunk> {
+        Arc::new(Chunk::unshared(capacity, slots))
+    }
+
+    /// [`Chunk::new`], not yet shared.
+    pub(super) fn unshared(capacity: usize, slots: usize) -> Chunk {
         let capacity = capacity.min(MAX_CHUNK);
-        Arc::new(Chunk {
+        Chunk {
             cells: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
             slots: (0..slots.max(1))
                 .map(|_| Slot {
@@ -199,7 +204,7 @@ impl Chunk {
             shadow: (0..capacity)
                 .map(|_| loom::cell::UnsafeCell::new(()))
                 .collect(),
-        })
+        }
     }
 
     /// The chunk's size in bytes.
