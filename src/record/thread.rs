@@ -72,7 +72,7 @@ impl ThreadState {
     ///
     /// Hot path (runs per span end): a look at the first entry of a list
     /// as long as the number of pipelines this thread records into
-    /// (usually one).
+    /// (usually one), the one it recorded into last first.
     #[inline(always)]
     fn with_log<R>(
         &self,
@@ -81,11 +81,10 @@ impl ThreadState {
         f: impl FnOnce(&Shared, &mut LogProducer) -> R,
     ) -> Option<R> {
         let mut logs = self.logs.borrow_mut();
-        let i = match logs.first() {
-            Some(l) if l.shared.id == id => 0,
-            _ => find_or_add_log(&mut logs, id, shared)?,
-        };
-        let l = &mut logs[i];
+        if logs.first().is_none_or(|l| l.shared.id != id) {
+            to_front(&mut logs, id, shared)?;
+        }
+        let l = logs.first_mut()?;
         Some(f(&l.shared, &mut l.producer))
     }
 
@@ -199,25 +198,30 @@ fn spare() -> &'static Bundles<Box<Recording>> {
     SPARE.get_or_init(|| Bundles::new(64))
 }
 
-/// This thread's log in pipeline `id`, other than the first: found, or
-/// created (and the logs of pipelines that have shut down dropped).
+/// Puts this thread's log in pipeline `id`, not the first, first: found,
+/// or created (and the logs of pipelines that have shut down dropped).
+/// `None` when it has none and the pipeline no longer exists.
+///
+/// Runs when a thread records into another pipeline than its last: so a
+/// thread that moves from one pipeline to another pays for the search
+/// once, not on every span.
 #[cold]
-fn find_or_add_log(
-    logs: &mut Vec<ThreadLog>,
-    id: u64,
-    shared: Option<&Arc<Shared>>,
-) -> Option<usize> {
-    if let Some(i) = logs.iter().position(|l| l.shared.id == id) {
-        return Some(i);
-    }
-    let shared = match shared {
-        Some(s) => s.clone(),
-        None => pipelines::find(id)?,
+fn to_front(logs: &mut Vec<ThreadLog>, id: u64, shared: Option<&Arc<Shared>>) -> Option<()> {
+    let i = match logs.iter().position(|l| l.shared.id == id) {
+        Some(i) => i,
+        None => {
+            let shared = match shared {
+                Some(s) => s.clone(),
+                None => pipelines::find(id)?,
+            };
+            logs.retain(|l| !l.shared.finished.load(Ordering::Relaxed));
+            let producer = shared.new_log();
+            logs.push(ThreadLog { shared, producer });
+            logs.len() - 1
+        }
     };
-    logs.retain(|l| !l.shared.finished.load(Ordering::Relaxed));
-    let producer = shared.new_log();
-    logs.push(ThreadLog { shared, producer });
-    Some(logs.len() - 1)
+    logs.swap(0, i);
+    Some(())
 }
 
 #[cold]

@@ -333,6 +333,61 @@ fn two_pipelines_on_one_thread_keep_their_spans_apart() {
     assert_eq!(cb.spans().len(), 100);
 }
 
+#[test]
+fn spans_of_three_pipelines_interleaved_on_one_thread_each_arrive_in_theirs() {
+    // The thread's log in the pipeline it recorded into last is looked up
+    // first: spans of three pipelines open at once and set, ended, in
+    // turn, move each log to the front over and over.
+    let captures = [
+        Capture::new(Behaviour::Accept),
+        Capture::new(Behaviour::Accept),
+        Capture::new(Behaviour::Accept),
+    ];
+    let pipelines: Vec<Pipeline> = captures.iter().map(small).collect();
+    let tracers: Vec<Tracer> = pipelines.iter().map(|p| p.tracer("t")).collect();
+    const ROUNDS: i64 = 40;
+    for round in 0..ROUNDS {
+        let mut a = tracers[0].start("a", SpanKind::Server);
+        let mut b = tracers[1].start("b", SpanKind::Client);
+        a.set_i64("round", round);
+        let mut c = tracers[2].start("c", SpanKind::Internal);
+        b.set_i64("round", round);
+        c.set_i64("round", round);
+        b.end();
+        a.set_i64("after", round);
+        c.end();
+        a.end();
+        if round % 10 == 9 {
+            for p in &pipelines {
+                p.force_flush(FLUSH).expect("flush");
+            }
+        }
+    }
+    for p in &pipelines {
+        p.force_flush(FLUSH).expect("flush");
+    }
+    for (capture, name) in captures.iter().zip(["a", "b", "c"]) {
+        let got = by_id(capture);
+        assert_eq!(got.len(), ROUNDS as usize, "pipeline {name}");
+        let mut rounds: Vec<i64> = got
+            .values()
+            .map(|s| {
+                assert_eq!(s.name, name);
+                int(s, "round").expect("round")
+            })
+            .collect();
+        rounds.sort_unstable();
+        assert_eq!(rounds, (0..ROUNDS).collect::<Vec<_>>(), "pipeline {name}");
+        if name == "a" {
+            assert!(got.values().all(|s| int(s, "after") == int(s, "round")));
+        }
+    }
+    for p in &pipelines {
+        let s = p.stats();
+        assert_eq!((s.recorded, s.dropped), (ROUNDS as u64, 0));
+    }
+}
+
 /// One step of a script (span numbers are taken modulo what is open).
 #[derive(Clone, Debug)]
 enum Op {
