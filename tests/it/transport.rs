@@ -312,12 +312,15 @@ async fn http_collector_that_hangs_cannot_stall_shutdown() {
         "shutdown took {:?}",
         started.elapsed()
     );
-    match r {
-        Err(ShutdownError::DeadlineExceeded { stats, .. }) => {
-            assert_eq!((stats.failed, stats.exported, stats.queued), (5, 0, 0));
-        }
-        other => panic!("expected the deadline to pass, got {other:?}"),
-    }
+    // As in `grpc_collector_that_hangs_cannot_stall_shutdown`: the last
+    // attempt gives up at the shutdown's deadline, and which of the two
+    // ends first is a race; in both, nothing was delivered.
+    let stats = match r {
+        Err(ShutdownError::DeadlineExceeded { stats, .. }) => stats,
+        Ok(stats) => stats,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((stats.failed, stats.exported, stats.queued), (5, 0, 0));
     assert!(
         collector.state.requests() >= 2,
         "per-request timeout, then retries"
@@ -595,10 +598,18 @@ async fn grpc_collector_that_hangs_cannot_stall_shutdown() {
         "shutdown took {:?}",
         started.elapsed()
     );
-    assert!(
-        matches!(r, Err(ShutdownError::DeadlineExceeded { unsent: 5, .. })),
-        "{r:?}"
-    );
+    // The last attempt's timeout is cut to the shutdown's deadline: either
+    // the shutdown's own timer fires first (the spans were still in flight:
+    // `DeadlineExceeded`), or the attempt gives up a moment before it (the
+    // spans failed, and shutdown has nothing left to wait for). Which one
+    // is a race on a loaded host; in both, nothing was delivered and all
+    // five spans are counted failed.
+    let stats = match r {
+        Err(ShutdownError::DeadlineExceeded { unsent: 5, stats }) => stats,
+        Ok(stats) => stats,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((stats.exported, stats.failed), (0, 5), "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
