@@ -290,15 +290,17 @@ pub(super) fn crate_varint_len(len: usize) -> usize {
 /// Hot path (runs per span end): arithmetic.
 #[inline(always)]
 pub(super) fn prefix(len: usize) -> [u8; PREFIX] {
-    let n = crate_varint_len(len);
-    let mut p = [0x12u8; PREFIX];
-    let mut v = len;
-    for b in &mut p[PREFIX - n..] {
-        *b = (v as u8 & 0x7f) | if v >= 0x80 { 0x80 } else { 0 };
-        v >>= 7;
-    }
-    p[PREFIX - 1 - n] = 0x12;
-    p
+    // Little-endian, byte 3 last: the varint's groups of 7 bits, the high
+    // bit set on all but the last, after the key 0x12 (filler before it is
+    // 0x12 too). `len <= MAX_BODY`, so three groups at most.
+    let v = (len & MAX_BODY) as u32;
+    let group = |i: u32| (v >> (7 * i)) & 0x7f;
+    let word = match crate_varint_len(len) {
+        1 => 0x0012_1212 | v << 24,
+        2 => 0x0000_1212 | (group(0) | 0x80) << 16 | group(1) << 24,
+        _ => 0x0000_0012 | (group(0) | 0x80) << 8 | (group(1) | 0x80) << 16 | group(2) << 24,
+    };
+    word.to_le_bytes()
 }
 
 /// The chunk's bytes `at..at + n`.
