@@ -228,8 +228,8 @@ pub mod internal {
         /// Protobuf wire primitives.
         pub mod wire {
             pub use crate::codec::wire::{
-                copy_short, each_varint_byte, get_varint, key, put_varint, varint_len,
-                write_varint, Cursor, WireType, MAX_VARINT_LEN,
+                copy_short, each_varint_byte, get_varint, key, put_le_short, put_varint,
+                varint_len, write_varint, Cursor, WireType, MAX_VARINT_LEN,
             };
         }
     }

@@ -114,6 +114,17 @@ pub(crate) const fn key_byte(field: u32, wire_type: WireType) -> u8 {
     key(field, wire_type) as u8
 }
 
+/// The two-byte key of `field` (16 to 2047) with `wire_type`, as written.
+#[inline]
+pub(crate) const fn key_bytes2(field: u32, wire_type: WireType) -> [u8; 2] {
+    assert!(
+        field >= 16 && field < 2048,
+        "a two-byte key needs a field number from 16 to 2047"
+    );
+    let k = key(field, wire_type);
+    [(k as u8 & 0x7f) | 0x80, (k >> 7) as u8]
+}
+
 /// Appends the key of field `field` with wire type `wire_type`.
 #[inline]
 pub(crate) fn put_key<B: BufMut + ?Sized>(buf: &mut B, field: u32, wire_type: WireType) {
@@ -250,6 +261,46 @@ pub fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// Writes the low `dst.len()` bytes of `v`, little-endian (bytes past the
+/// 16th are 0), straight from registers: at most two overlapping stores,
+/// never bytes stored one by one and read back wider (a load that spans
+/// several stores waits for all of them; the stores' data cannot be
+/// forwarded to it).
+///
+/// Hot path (runs per span end): two shifts and two stores.
+///
+/// ```
+/// use tracewire::internal::codec::wire::put_le_short;
+/// let mut out = [0u8; 10];
+/// put_le_short(&mut out, 0x0a09_0807_0605_0403_0201);
+/// assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+/// ```
+#[inline(always)]
+pub fn put_le_short(dst: &mut [u8], v: u128) {
+    let n = dst.len();
+    if n > 16 {
+        put_le_long(dst, v);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&(v as u64).to_le_bytes());
+        dst[n - 8..].copy_from_slice(&((v >> (8 * (n - 8))) as u64).to_le_bytes());
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&(v as u32).to_le_bytes());
+        dst[n - 4..].copy_from_slice(&((v >> (8 * (n - 4))) as u32).to_le_bytes());
+    } else if n >= 2 {
+        dst[..2].copy_from_slice(&(v as u16).to_le_bytes());
+        dst[n - 2..].copy_from_slice(&((v >> (8 * (n - 2))) as u16).to_le_bytes());
+    } else if let Some(b) = dst.first_mut() {
+        *b = v as u8;
+    }
+}
+
+#[cold]
+fn put_le_long(dst: &mut [u8], v: u128) {
+    let (head, rest) = dst.split_at_mut(16);
+    head.copy_from_slice(&v.to_le_bytes());
+    rest.fill(0);
+}
+
 /// Writes fields into a slice whose exact size the caller computed first
 /// (with the `*_len` functions): each write is a store and a bounds check,
 /// with none of `BufMut`'s bookkeeping.
@@ -377,6 +428,19 @@ mod tests {
         c.varint_field(3, 1 << 40);
         assert_eq!(c.written(), theirs.len());
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn put_le_short_writes_the_low_bytes() {
+        let v = u128::from_le_bytes(std::array::from_fn(|i| i as u8 + 1));
+        for n in 0..=20 {
+            let mut out = vec![0xeeu8; n];
+            put_le_short(&mut out, v);
+            let want: Vec<u8> = (0..n)
+                .map(|i| if i < 16 { i as u8 + 1 } else { 0 })
+                .collect();
+            assert_eq!(out, want, "{n} bytes");
+        }
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub(crate) mod status {
 
 /// One-byte keys (field number and wire type), named `MESSAGE_FIELD`.
 pub(crate) mod key {
-    use crate::codec::wire::key_byte;
-    use crate::codec::wire::WireType::{Fixed64, LengthDelimited, Varint};
+    use crate::codec::wire::WireType::{Fixed32, Fixed64, LengthDelimited, Varint};
+    use crate::codec::wire::{key_byte, key_bytes2};
 
     pub(crate) const SPAN_TRACE_ID: u8 = key_byte(super::span::TRACE_ID, LengthDelimited);
     pub(crate) const SPAN_SPAN_ID: u8 = key_byte(super::span::SPAN_ID, LengthDelimited);
@@ -98,6 +98,8 @@ pub(crate) mod key {
     pub(crate) const ANY_VALUE_INT: u8 = key_byte(super::any_value::INT, Varint);
     pub(crate) const SPAN_STATUS: u8 = key_byte(super::span::STATUS, LengthDelimited);
     pub(crate) const STATUS_CODE: u8 = key_byte(super::status::CODE, Varint);
+    /// `Span.flags` (field 16): two bytes.
+    pub(crate) const SPAN_FLAGS: [u8; 2] = key_bytes2(super::span::FLAGS, Fixed32);
 }
 
 /// Bytes of a trace id and of a span id.
@@ -124,5 +126,6 @@ mod tests {
         assert_eq!(key::ANY_VALUE_INT, 0x18);
         assert_eq!(key::SPAN_STATUS, 0x7a);
         assert_eq!(key::STATUS_CODE, 0x18);
+        assert_eq!(key::SPAN_FLAGS, [0x85, 0x01]);
     }
 }

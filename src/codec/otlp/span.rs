@@ -18,7 +18,8 @@ use super::value::{
 use crate::codec::buf::{splice, SpanBuf, SpanSink};
 use crate::codec::wire::{
     copy_short, fixed32_field_len, fixed64_field_len, len_field_len, put_bytes_field,
-    put_fixed32_field, put_fixed64_field, put_len_header, varint_field_len, Cursor, WireType,
+    put_fixed32_field, put_fixed64_field, put_le_short, put_len_header, varint_field_len, Cursor,
+    WireType,
 };
 use crate::model::{AnyValue, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};
 
@@ -505,21 +506,25 @@ pub(crate) fn put_status_and_flags<S: SpanSink + ?Sized>(
 
 /// The status field as given (the first `status.1` bytes of `status.0`,
 /// already encoded) and the flags field (left out when 0), in one claim.
+///
+/// Both fields are composed in one integer (the status low, the flags
+/// field after it) and stored from registers: bytes stored one by one and
+/// then read back as a wider word could not be forwarded from the stores
+/// (a stall on every span).
 #[inline(always)]
 fn put_status_flags<S: SpanSink + ?Sized>(buf: &mut S, status: ([u8; 4], usize), flags: u32) {
-    let flags_len = if flags != 0 {
-        fixed32_field_len(span::FLAGS)
-    } else {
-        0
-    };
-    // Both in one small array, copied without a call to memcpy.
-    let mut all = [0u8; 4 + fixed32_field_len(span::FLAGS)];
-    all[..4].copy_from_slice(&status.0);
     let n = status.1.min(4);
-    if flags != 0 {
-        Cursor::new(&mut all[n..n + flags_len]).fixed32_field(span::FLAGS, flags);
-    }
-    copy_short(buf.claim(n + flags_len), &all[..n + flags_len]);
+    let status = u128::from(u32::from_le_bytes(status.0)) & ((1u128 << (8 * n)) - 1);
+    let (flags, flags_len) = if flags != 0 {
+        let key = u128::from(u16::from_le_bytes(key::SPAN_FLAGS));
+        (
+            key | u128::from(flags) << 16,
+            fixed32_field_len(span::FLAGS),
+        )
+    } else {
+        (0, 0)
+    };
+    put_le_short(buf.claim(n + flags_len), status | flags << (8 * n));
 }
 
 /// Encodes a whole [`SpanData`] as a `Span` message body, appended to `buf`.
@@ -642,6 +647,45 @@ mod tests {
             format!("{l:?}"),
             "SpanStartLayout { name: (70000, 70012), end_time_at: 4000000000 }"
         );
+    }
+
+    /// The status and flags written together are what the general writer
+    /// writes field by field, for every status code and flags value.
+    #[test]
+    fn status_and_flags_are_the_fields_written_one_by_one() {
+        let codes = [
+            None,
+            Some(StatusCode::Unset),
+            Some(StatusCode::Ok),
+            Some(StatusCode::Error),
+        ];
+        for code in codes {
+            for flags in [0u32, 1, 0x100, 0x301, 0x0102_0304, u32::MAX] {
+                let mut got = SpanBuf::with_capacity(4);
+                got.extend_from_slice(b"ahead");
+                put_status_and_flags(&mut got, code, flags);
+                let mut want = Vec::from(&b"ahead"[..]);
+                let mut put = |n: usize, f: &dyn Fn(&mut Cursor<'_>)| {
+                    let at = want.len();
+                    want.resize(at + n, 0);
+                    f(&mut Cursor::new(&mut want[at..]));
+                };
+                match code.map(|c| c as i32 as u64) {
+                    None => {}
+                    Some(0) => put(2, &|w| w.bytes(&[key::SPAN_STATUS, 0])),
+                    Some(c) => put(4, &|w| {
+                        w.bytes(&[key::SPAN_STATUS, 2]);
+                        w.varint_field(status::CODE, c);
+                    }),
+                }
+                if flags != 0 {
+                    put(fixed32_field_len(span::FLAGS), &|w| {
+                        w.fixed32_field(span::FLAGS, flags)
+                    });
+                }
+                assert_eq!(got.as_slice(), &want[..], "{code:?} {flags:#x}");
+            }
+        }
     }
 
     /// The plain span's fast writer and the general one write the same

@@ -187,7 +187,9 @@ fn a_reused_chunk_shows_no_slot_of_its_last_use() {
 
 #[test]
 fn frames_match_protobuf() {
-    for len in [0usize, 1, 127, 128, 255, 300, 16_383, 16_384, 100_000, MAX_BODY] {
+    for len in [
+        0usize, 1, 127, 128, 255, 300, 16_383, 16_384, 100_000, MAX_BODY,
+    ] {
         let p = prefix(len);
         let framed = frame_len(len) - len;
         let mut want = vec![0x12];
