@@ -88,8 +88,7 @@ impl Chunk {
     pub(crate) fn split(mut chunk: Arc<Chunk>) -> Option<(ChunkProducer, ChunkConsumer)> {
         let exclusive = Arc::get_mut(&mut chunk)?;
         storage::reset(exclusive);
-        let consumer = ChunkConsumer::new(chunk.clone());
-        Some((ChunkProducer::new(chunk), consumer))
+        Some(Chunk::halves(chunk))
     }
 
     /// Makes the producer and the consumer of a new chunk of `capacity`
@@ -98,7 +97,12 @@ impl Chunk {
     pub(crate) fn split_new(capacity: usize, slots: usize) -> (ChunkProducer, ChunkConsumer) {
         let mut chunk = Chunk::unshared(capacity, slots);
         storage::reset(&mut chunk);
-        let chunk = Arc::new(chunk);
+        Chunk::halves(Arc::new(chunk))
+    }
+
+    /// The producer and the consumer of a chunk just reset, held by
+    /// nobody else.
+    fn halves(chunk: Arc<Chunk>) -> (ChunkProducer, ChunkConsumer) {
         let consumer = ChunkConsumer::new(chunk.clone());
         (ChunkProducer::new(chunk), consumer)
     }
