@@ -17,7 +17,7 @@
 //! (except the worker's wake-up, about once per batch), or allocate once
 //! warm.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
@@ -66,13 +66,32 @@ impl ThreadState {
         }
     }
 
-    /// Calls `f` with this thread's log in pipeline `id`, creating it on
-    /// first use (`shared` spares the registry lookup when the caller has
-    /// the pipeline at hand). `None` when the pipeline no longer exists.
+    /// This thread's logs, borrowed, its log in pipeline `id` first,
+    /// creating it on first use (`shared` spares the registry lookup when
+    /// the caller has the pipeline at hand). `None` when the pipeline no
+    /// longer exists.
     ///
-    /// Hot path (runs per span end): a look at the first entry of a list
-    /// as long as the number of pipelines this thread records into
-    /// (usually one), the one it recorded into last first.
+    /// Hot path (runs per span start and end): a look at the first entry
+    /// of a list as long as the number of pipelines this thread records
+    /// into (usually one), the one it recorded into last first. A function,
+    /// not a closure taken by one: the compiler inlines it where it would
+    /// leave such a closure out of line (a call, its prologue and epilogue
+    /// per span).
+    #[inline(always)]
+    fn logs_for(
+        &self,
+        id: u64,
+        shared: Option<&Arc<Shared>>,
+    ) -> Option<RefMut<'_, Vec<ThreadLog>>> {
+        let mut logs = self.logs.borrow_mut();
+        if logs.first().is_none_or(|l| l.shared.id != id) {
+            to_front(&mut logs, id, shared)?;
+        }
+        Some(logs)
+    }
+
+    /// Calls `f` with this thread's log in pipeline `id` (see
+    /// [`ThreadState::logs_for`]).
     #[inline(always)]
     fn with_log<R>(
         &self,
@@ -80,10 +99,7 @@ impl ThreadState {
         shared: Option<&Arc<Shared>>,
         f: impl FnOnce(&Shared, &mut LogProducer) -> R,
     ) -> Option<R> {
-        let mut logs = self.logs.borrow_mut();
-        if logs.first().is_none_or(|l| l.shared.id != id) {
-            to_front(&mut logs, id, shared)?;
-        }
+        let mut logs = self.logs_for(id, shared)?;
         let l = logs.first_mut()?;
         Some(f(&l.shared, &mut l.producer))
     }
@@ -116,24 +132,32 @@ impl ThreadState {
     /// and one release store; one read-modify-write per
     /// [`STEP`](crate::shed::STEP) spans while shedding is on, and per
     /// chunk.
-    #[inline]
+    #[inline(always)]
     pub(super) fn begin_slot(
         &self,
         shared: &Arc<Shared>,
         scope: u16,
         into: &mut Option<SlotWriter>,
     ) {
-        self.with_log(shared.id, Some(shared), |shared, log| {
-            if shared.shed.enabled() {
-                if let Some(d) = log.count_started() {
-                    shared.shed.add(d);
-                }
+        let Some(mut logs) = self.logs_for(shared.id, Some(shared)) else {
+            return;
+        };
+        let Some(ThreadLog {
+            shared,
+            producer: log,
+        }) = logs.first_mut()
+        else {
+            return;
+        };
+        if shared.shed.enabled() {
+            if let Some(d) = log.count_started() {
+                shared.shed.add(d);
             }
-            let sealed = log.begin(scope, &shared.pool, into);
-            if sealed > 0 {
-                shared.wake.sealed(sealed);
-            }
-        });
+        }
+        let sealed = log.begin(scope, &shared.pool, into);
+        if sealed > 0 {
+            shared.wake.sealed(sealed);
+        }
     }
 
     /// A recording with an empty buffer: from this thread's cache, else the
@@ -307,8 +331,43 @@ pub(super) fn end_span(rec: Box<Recording>) {
 
 /// Publishes the ended span `r` (see [`end_span`]) into `log`, the log of
 /// the thread it ends on.
-#[inline]
+///
+/// Hot path (runs per span end): nearly every span is in place, at home,
+/// its pipeline open: one count and the slot's release store, inline;
+/// everything else is [`publish_rest`]'s.
+#[inline(always)]
 fn publish(shared: &Shared, log: &mut LogProducer, r: &mut Recording) {
+    if !shared.closed.load(Ordering::Acquire) {
+        if let Some(w) = r.slot.take_if(|w| w.is_home()) {
+            return publish_at_home(log, w);
+        }
+    }
+    publish_rest(shared, log, r);
+}
+
+/// Publishes a span in its slot, at home: counted, then one release store.
+#[inline(always)]
+fn publish_at_home(log: &mut LogProducer, w: SlotWriter) {
+    // Counted before anyone can take it (see `stats`).
+    log.count_recorded();
+    if let Err(w) = w.finish() {
+        lost_at_home(log, w);
+    }
+}
+
+/// A slot that refused to be published at home: cannot happen (its home
+/// was checked just before); dropped, counted.
+#[cold]
+fn lost_at_home(log: &mut LogProducer, w: SlotWriter) {
+    debug_assert!(false, "a slot left home while published");
+    let _ = w.abandon();
+    log.count_refused_dropped();
+}
+
+/// [`publish`] for the rest: the pipeline closed, the span not in place
+/// (its own buffer), split, or moved away from its slot's home.
+#[inline(never)]
+fn publish_rest(shared: &Shared, log: &mut LogProducer, r: &mut Recording) {
     if shared.closed.load(Ordering::Acquire) {
         log.count_dropped();
         // Nothing of it is exported: an open slot is emptied (a split
@@ -321,19 +380,7 @@ fn publish(shared: &Shared, log: &mut LogProducer, r: &mut Recording) {
     }
     if let Some(w) = r.slot.take() {
         if w.is_home() {
-            // Counted before anyone can take it (see `stats`).
-            log.count_recorded();
-            match w.finish() {
-                Ok(()) => return,
-                Err(w) => {
-                    // Cannot happen (at home, checked just now): drop it,
-                    // counted.
-                    debug_assert!(false, "a slot left home while published");
-                    let _ = w.abandon();
-                    log.count_refused_dropped();
-                    return;
-                }
-            }
+            return publish_at_home(log, w);
         }
         // Its home changed since the span settled (this thread let a chunk
         // go as the span ended): what it wrote is part one, the rest empty.

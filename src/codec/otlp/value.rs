@@ -346,7 +346,12 @@ pub fn put_str_kv<S: SpanSink + ?Sized>(
     limit: usize,
 ) {
     let value = truncate_str(value, limit);
-    let (k, v) = (key.len(), value.len());
+    // Both lengths as bytes first: the sums below cannot wrap, so the
+    // compiler drops the bounds checks of the splits and copies.
+    let (Ok(k), Ok(v)) = (u8::try_from(key.len()), u8::try_from(value.len())) else {
+        return put_kv_span(buf, field, key, &ValueRef::Str(value), usize::MAX);
+    };
+    let (k, v) = (usize::from(k), usize::from(v));
     // key field (2 + k) + value field header (2) + AnyValue.string_value (2 + v)
     let body = 2 + k + 2 + 2 + v;
     if body < 0x80 && field < 16 && k > 0 {
