@@ -17,7 +17,7 @@
 //! (except the worker's wake-up, about once per batch), or allocate once
 //! warm.
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
@@ -44,7 +44,9 @@ pub(super) struct ThreadState {
     logs: RefCell<Vec<ThreadLog>>,
     /// The recording (with its buffer) the last span on this thread gave
     /// back, ready, kept right here: most spans take it.
-    hot: RefCell<Option<Box<Recording>>>,
+    /// A `Cell`: taking it and putting one back are a load and a store,
+    /// no borrow flag to check and set.
+    hot: Cell<Option<Box<Recording>>>,
     /// More recordings cached for this thread (at most one bundle): taking
     /// one costs no atomic. Boxed on purpose: a span holds its recording
     /// by pointer, and the box itself is what is reused.
@@ -61,7 +63,7 @@ impl ThreadState {
         ThreadState {
             rng: Wyrand::unseeded(),
             logs: RefCell::new(Vec::new()),
-            hot: RefCell::new(None),
+            hot: Cell::new(None),
             buffers: RefCell::new(Vec::new()),
         }
     }
@@ -168,7 +170,7 @@ impl ThreadState {
     /// Hot path (runs per span start): no atomic except once per bundle.
     #[inline]
     pub(super) fn take_recording(&self, bufs: &Bundles<SpanBuf>) -> Box<Recording> {
-        if let Some(r) = self.hot.borrow_mut().take() {
+        if let Some(r) = self.hot.take() {
             return r;
         }
         let mut cache = self.buffers.borrow_mut();
@@ -196,12 +198,10 @@ impl ThreadState {
             r.buf = SpanBuf::with_capacity(SPAN_BUFFER_INITIAL);
         }
         r.buf.clear();
-        let mut hot = self.hot.borrow_mut();
-        if hot.is_none() {
-            *hot = Some(r);
+        // The hot one is nearly always empty here (the span took it).
+        let Some(r) = self.hot.replace(Some(r)) else {
             return;
-        }
-        drop(hot);
+        };
         let mut cache = self.buffers.borrow_mut();
         if cache.len() >= BUNDLE {
             let spare = spare();
