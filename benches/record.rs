@@ -32,8 +32,7 @@
 //!
 //! Run: `cargo bench --bench record`
 
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::TracerProvider as _;
@@ -41,76 +40,15 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracewire::sampling::Sampler;
 use tracewire::Pipeline;
 
+#[path = "support/pacing.rs"]
+mod pacing;
 #[path = "support/proxy_span.rs"]
 mod proxy_span;
+use pacing::{drained, paced, per_thread, spin};
 use proxy_span::{
     incoming_headers, otel_proxy_request, otel_span, tracewire_proxy_request, tracewire_span,
     Discard, Floor, OtelDiscard,
 };
-
-/// Spans recorded per timed window.
-const WINDOW: u64 = 256;
-
-/// Records `iters` spans with `f` in timed windows of [`WINDOW`], calling
-/// `pace` (untimed) after each; returns the time spent recording.
-fn paced(iters: u64, mut f: impl FnMut(u64), mut pace: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut i = 0;
-    while i < iters {
-        let n = WINDOW.min(iters - i);
-        let started = Instant::now();
-        for k in i..i + n {
-            f(k);
-        }
-        total += started.elapsed();
-        i += n;
-        pace();
-    }
-    total
-}
-
-/// Waits while the pipeline's queue is more than a quarter full (the
-/// worker drains, and the next window finds room, below the half where
-/// shedding would begin: the spans measured are all recorded). It sleeps,
-/// so that two recording threads on two cores leave the worker a core.
-fn drained(pipeline: &Pipeline) {
-    let half = pipeline.batch_config().max_queue_size as u64 / 4;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while pipeline.stats().queued > half && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_micros(20));
-    }
-}
-
-/// Spins for `d`, leaving the other core to the export worker.
-fn spin(d: Duration) {
-    let until = Instant::now() + d;
-    while Instant::now() < until {
-        std::thread::yield_now();
-    }
-}
-
-/// Wall time per span per thread, with `threads` threads recording `iters`
-/// spans each, started together; each thread paced by `pace`.
-fn per_thread<F: Fn(u64) + Sync, P: Fn() + Sync>(
-    threads: usize,
-    iters: u64,
-    f: F,
-    pace: P,
-) -> Duration {
-    let barrier = Barrier::new(threads);
-    let times: Vec<Duration> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    paced(iters, &f, &pace)
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    times.iter().sum::<Duration>() / threads.max(1) as u32
-}
 
 fn bench_record(c: &mut Criterion) {
     let pipeline = Pipeline::builder()
@@ -241,6 +179,20 @@ fn bench_record(c: &mut Criterion) {
         })
     });
     drops("record/tracewire_2_threads");
+    // Both threads keep roots that carry the same `ot=th:0`: what a
+    // proxy's request threads do with a probability sampler (or while
+    // shedding). A trace state shared through one reference count would
+    // be written by both threads twice per span.
+    group.bench_function("tracewire_probability_2_threads", |b| {
+        b.iter_custom(|iters| {
+            per_thread(
+                2,
+                iters,
+                |i| tracewire_span(&probability_tracer, i),
+                || drained(&probability),
+            )
+        })
+    });
     // Everything examples/proxy.rs does with tracing per request.
     let incoming = incoming_headers();
     group.bench_function("tracewire_proxy_request", |b| {

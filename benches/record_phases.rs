@@ -14,6 +14,8 @@
 //! valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*measured*' \
 //!     --callgrind-out-file=/tmp/cg.out \
 //!     target/release/deps/record_phases-* [tracewire|unsampled|floor]
+//!     (or, inlined as in `benches/record.rs`, whole spans only:
+//!     inlined|probability-inlined|unsampled-inlined)
 //! callgrind_annotate --inclusive=yes /tmp/cg.out | grep phase_
 //! ```
 //! Each side records `2 * SPANS` spans; only the second half (`measured`,
@@ -30,7 +32,7 @@ use tracewire::{Pipeline, Span, Tracer};
 
 #[path = "support/proxy_span.rs"]
 mod proxy_span;
-use proxy_span::{values, Discard, Floor};
+use proxy_span::{discard_pipeline as pipeline, values, Floor};
 
 /// Half the spans recorded per side.
 const SPANS: u64 = 10_000;
@@ -80,20 +82,6 @@ fn span(t: &Tracer, i: u64) {
     phase_set_i64(&mut s, "http.response.status_code", 200 + (i & 1) as i64);
     phase_status(&mut s);
     phase_end(s);
-}
-
-/// A pipeline as `benches/record.rs` builds it: the default sampler, or
-/// `sampler`.
-fn pipeline(sampler: Option<Sampler>) -> Pipeline {
-    let b = Pipeline::builder().exporter(Discard).preallocate(true);
-    let b = match sampler {
-        Some(s) => b.sampler(s),
-        None => b,
-    };
-    match b.start() {
-        Ok(p) => p,
-        Err(e) => panic!("pipeline: {e}"),
-    }
 }
 
 /// Records `SPANS` spans from `from`, flushing every 1,000 so none is
@@ -168,6 +156,13 @@ fn main() {
     }
     if side == "inlined" || side == "all" {
         let p = pipeline(None);
+        let t = p.tracer("phases");
+        spans_inlined(&p, &t, 0);
+        measured_inlined(&p, &t);
+    }
+    if side == "probability-inlined" || side == "all" {
+        // Roots that carry `ot=th:0` (the probability sampler at 100%).
+        let p = pipeline(Some(Sampler::parent_based(Sampler::probability(1.0))));
         let t = p.tracer("phases");
         spans_inlined(&p, &t, 0);
         measured_inlined(&p, &t);

@@ -242,7 +242,9 @@ fn sampler_state(
         } => p.threshold(),
         _ => return None,
     };
-    let state = crate::sampling::with_threshold(&crate::model::TraceState::EMPTY, Some(t));
+    // Constant: every kept root on every thread carries it.
+    let state =
+        crate::sampling::with_threshold(&crate::model::TraceState::EMPTY, Some(t)).constant();
     Some((t, state))
 }
 

@@ -58,7 +58,8 @@ pub(crate) struct Shed {
     /// Times the level rose and fell (for tests and the stats).
     rises: AtomicU64,
     falls: AtomicU64,
-    /// `ot=th:k` for each level, built once (a shed root's trace state).
+    /// `ot=th:k` for each level, built once and interned (a shed root's
+    /// trace state, cloned without a reference count).
     states: Vec<TraceState>,
 }
 
@@ -76,7 +77,8 @@ impl Shed {
             rises: AtomicU64::new(0),
             falls: AtomicU64::new(0),
             states: (0..=LEVELS)
-                .map(|k| with_threshold(&TraceState::EMPTY, Some(level_threshold(k))))
+                // Constant: every root kept while shedding carries one.
+                .map(|k| with_threshold(&TraceState::EMPTY, Some(level_threshold(k))).constant())
                 .collect(),
         }
     }
@@ -268,5 +270,8 @@ mod tests {
             "ot=th:8"
         );
         assert!(s.root_state(Threshold::from_value(half + 1)).is_none());
+        // Interned: every root kept while shedding carries one, on every
+        // thread; none is cloned through a shared reference count.
+        assert!(s.states.iter().all(TraceState::is_constant));
     }
 }

@@ -10,8 +10,9 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
 use tracewire::export::{BoxFuture, ExportReport, ExportRequest, Exporter};
-use tracewire::model::{SpanKind, Status};
-use tracewire::Tracer;
+use tracewire::model::{SpanContext, SpanKind, Status};
+use tracewire::sampling::Sampler;
+use tracewire::{Pipeline, Span, Tracer};
 
 /// The request values every span records. They pass through
 /// `black_box`, so their lengths are unknown to the compiler, as a proxy's
@@ -44,7 +45,21 @@ pub fn values() -> Values {
 #[inline]
 pub fn tracewire_span(tracer: &Tracer, i: u64) {
     let v = values();
-    let mut s = tracer.start(v.name, SpanKind::Server);
+    let s = tracer.start(v.name, SpanKind::Server);
+    fill_and_end(s, &v, i);
+}
+
+/// Records the same span as a child of `parent`.
+#[inline]
+pub fn tracewire_child_span(tracer: &Tracer, parent: &SpanContext, i: u64) {
+    let v = values();
+    let s = tracer.start_with_parent(v.name, SpanKind::Server, Some(parent));
+    fill_and_end(s, &v, i);
+}
+
+/// The span's attributes and status, then its end.
+#[inline(always)]
+fn fill_and_end(mut s: Span, v: &Values, i: u64) {
     s.set_str("http.request.method", v.method);
     s.set_str("url.path", v.path);
     s.set_str("url.scheme", v.scheme);
@@ -191,6 +206,20 @@ impl Floor {
         self.buf[end_at..end_at + 8].copy_from_slice(&t1.to_le_bytes());
         std::hint::black_box(&self.buf);
         n
+    }
+}
+
+/// A pipeline exporting to [`Discard`], its chunks preallocated, with the
+/// default sampler or `sampler`.
+pub fn discard_pipeline(sampler: Option<Sampler>) -> Pipeline {
+    let b = Pipeline::builder().exporter(Discard).preallocate(true);
+    let b = match sampler {
+        Some(s) => b.sampler(s),
+        None => b,
+    };
+    match b.start() {
+        Ok(p) => p,
+        Err(e) => panic!("pipeline: {e}"),
     }
 }
 

@@ -2,50 +2,181 @@
 //! span context, plus the OTLP flag bits that record whether a parent was
 //! remote (part of the OTLP data model, not of its encoding).
 //!
-//! This module must never allocate except to share a non-empty trace state.
+//! This module must never allocate except to share a non-empty trace state
+//! (and to intern a pipeline's constant states once, as it is built).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::ids::{SpanId, TraceFlags, TraceId};
 
 /// A validated W3C `tracestate` value, shared cheaply between the spans of a
-/// request (an `Arc<str>` when present, nothing when empty).
+/// request: an `Arc<str>` when it came from a request or was built for one;
+/// when it is empty or one of the process's few constant states (the
+/// `ot=th:...` a sampler or the shedding levels give every root they
+/// keep), a number, copied without a reference count.
 ///
 /// Build one with [`crate::propagation::parse_tracestate`], which enforces
 /// the W3C grammar and limits.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<str>>);
+///
+/// ```
+/// use tracewire::propagation::parse_tracestate;
+/// let ts = parse_tracestate([&b"vendor=opaque"[..]]).unwrap();
+/// assert_eq!(ts.clone().as_str(), "vendor=opaque");
+/// assert!(tracewire::model::TraceState::EMPTY.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct TraceState(Repr);
+
+/// The two forms of a trace state (16 bytes, as an `Option<Arc<str>>`
+/// was: the `Arc`'s pointer tells them apart, and the empty state is all
+/// zeros, as `None` was).
+#[derive(Clone)]
+enum Repr {
+    /// A request's: cloned and dropped through its reference count. Never
+    /// empty.
+    Shared(Arc<str>),
+    /// Empty (0), or the process's constant state with this number in
+    /// [`CONSTANT_TEXTS`] (see [`TraceState::constant`]): cloned and
+    /// dropped as a plain copy. Spans on every recording thread carry
+    /// these at once, so a shared count would be one cache line all of
+    /// them write twice per span.
+    Constant(u32),
+}
+
+/// At most this many constant trace states are interned per process
+/// (each a few dozen bytes, kept for good); past it, [`TraceState::constant`]
+/// shares an `Arc` as any other state, so a process that keeps building
+/// pipelines with new sampling ratios does not grow without bound.
+const MAX_CONSTANTS: usize = 255;
+
+/// The interned constant states' texts, by number (0, the empty state,
+/// has none): set once each, under [`CONSTANTS`]' lock, read without it.
+static CONSTANT_TEXTS: [OnceLock<&'static str>; MAX_CONSTANTS + 1] =
+    [const { OnceLock::new() }; MAX_CONSTANTS + 1];
+
+/// The interned constant states' texts, in their numbers' order (from 1):
+/// what interning searches.
+static CONSTANTS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 impl TraceState {
     /// The empty trace state.
-    pub const EMPTY: TraceState = TraceState(None);
+    pub const EMPTY: TraceState = TraceState(Repr::Constant(0));
 
     /// Wraps an already validated header value (internal: use
     /// [`crate::propagation::parse_tracestate`]).
     pub(crate) fn from_validated(value: &str) -> Self {
         if value.is_empty() {
-            TraceState(None)
+            TraceState::EMPTY
         } else {
-            TraceState(Some(Arc::from(value)))
+            TraceState(Repr::Shared(Arc::from(value)))
         }
     }
 
-    /// How many holders share this trace state's text (0 when empty): for
-    /// tests that a consumed span lets its share go.
+    /// This state as one of the process's constant states: interned (once
+    /// per distinct text, for the life of the process), so that spans
+    /// carrying it clone and drop it without touching a reference count.
+    /// For states every root of a pipeline carries (a sampler's or a
+    /// shedding level's `ot=th:...`), built when the pipeline is; past
+    /// [`MAX_CONSTANTS`] distinct texts, the state is returned as it is.
+    pub(crate) fn constant(self) -> Self {
+        let text = match &self.0 {
+            Repr::Constant(_) => return self,
+            Repr::Shared(text) => text,
+        };
+        // A poisoned lock only means another thread panicked while
+        // interning: the list itself is always whole.
+        let mut all = CONSTANTS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(n) = intern(&mut all, text, MAX_CONSTANTS) else {
+            return self;
+        };
+        match (CONSTANT_TEXTS.get(n), all.get(n - 1)) {
+            (Some(slot), Some(text)) => {
+                // Already set when the text was known: to the same text.
+                let _ = slot.set(text);
+                TraceState(Repr::Constant(n as u32))
+            }
+            _ => self,
+        }
+    }
+
+    /// Whether this state has no reference count (empty or constant): for
+    /// tests.
+    #[cfg(test)]
+    pub(crate) fn is_constant(&self) -> bool {
+        matches!(self.0, Repr::Constant(_))
+    }
+
+    /// How many holders share this trace state's text (0 when it has no
+    /// reference count: empty or constant): for tests that a consumed span
+    /// lets its share go.
     #[cfg(test)]
     pub(crate) fn holders(&self) -> usize {
-        self.0.as_ref().map_or(0, Arc::strong_count)
+        match &self.0 {
+            Repr::Shared(text) => Arc::strong_count(text),
+            Repr::Constant(_) => 0,
+        }
     }
 
     /// The header value, `""` when empty.
+    #[inline]
     pub fn as_str(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
+        match &self.0 {
+            Repr::Shared(text) => text,
+            Repr::Constant(0) => "",
+            Repr::Constant(n) => constant_text(*n),
+        }
     }
 
     /// Whether there is no trace state.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        matches!(self.0, Repr::Constant(0))
+    }
+}
+
+/// The text of constant state `n` (set before any state with its number
+/// existed).
+fn constant_text(n: u32) -> &'static str {
+    CONSTANT_TEXTS
+        .get(n as usize)
+        .and_then(OnceLock::get)
+        .copied()
+        .unwrap_or("")
+}
+
+/// The number (from 1) of `text` in `table`, added (and kept for the life
+/// of the process) when new; `None` when it is new and `table` holds `max`
+/// texts already.
+fn intern(table: &mut Vec<&'static str>, text: &str, max: usize) -> Option<usize> {
+    if let Some(i) = table.iter().position(|k| *k == text) {
+        return Some(i + 1);
+    }
+    if table.len() >= max {
+        return None;
+    }
+    table.push(Box::leak(Box::from(text)));
+    Some(table.len())
+}
+
+impl Default for TraceState {
+    fn default() -> Self {
+        TraceState::EMPTY
+    }
+}
+
+/// Two trace states are equal when their text is, whatever their form.
+impl PartialEq for TraceState {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TraceState {}
+
+impl std::hash::Hash for TraceState {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -211,6 +342,53 @@ pub const fn otlp_flags(flags: TraceFlags, is_remote: bool) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn a_constant_state_is_interned_once_and_cloned_without_a_count() {
+        let shared = TraceState::from_validated("ot=th:c");
+        assert_eq!(shared.holders(), 1);
+        let a = shared.clone().constant();
+        let b = TraceState::from_validated("ot=th:c").constant();
+        assert!(a.is_constant() && b.is_constant());
+        // One text, interned once: the same number.
+        match (&a.0, &b.0) {
+            (Repr::Constant(x), Repr::Constant(y)) => assert!(x == y && *x != 0),
+            _ => panic!("not constant"),
+        }
+        // Equal (and hashed alike) whatever the form.
+        assert_eq!(a, shared);
+        let h = std::hash::RandomState::new();
+        assert_eq!(h.hash_one(&a), h.hash_one(&shared));
+        let copies: Vec<TraceState> = (0..4).map(|_| a.clone()).collect();
+        assert!(copies
+            .iter()
+            .all(|c| c.as_str() == "ot=th:c" && c.is_constant()));
+        assert_eq!(
+            shared.holders(),
+            1,
+            "interning keeps no share of the original"
+        );
+        // The empty state is constant, and stays so.
+        assert!(TraceState::EMPTY.is_constant() && TraceState::EMPTY.is_empty());
+        assert!(TraceState::default().clone().constant().is_empty());
+        assert_eq!(std::mem::size_of::<TraceState>(), 16);
+    }
+
+    #[test]
+    fn interning_stops_at_its_bound() {
+        let mut table = Vec::new();
+        assert_eq!(intern(&mut table, "ot=th:8", 2), Some(1));
+        assert_eq!(intern(&mut table, "ot=th:8", 2), Some(1), "known");
+        assert_eq!(intern(&mut table, "ot=th:c", 2), Some(2));
+        assert_eq!(intern(&mut table, "ot=th:e", 2), None, "full");
+        assert_eq!(
+            intern(&mut table, "ot=th:c", 2),
+            Some(2),
+            "known ones still found"
+        );
+        assert_eq!(table, ["ot=th:8", "ot=th:c"]);
+    }
 
     #[test]
     fn otlp_flags_carry_remote_bits() {

@@ -7,8 +7,11 @@
 //! A span starts in a slot of its thread's log ([`ThreadState::begin_slot`])
 //! and holds only its pipeline's id; when it ends ([`end_span`]) it is
 //! published in place, or, when it is not in place, appended to the log of
-//! the thread it ends on. Starting and ending a span touches no reference
-//! count and no shared cache line but the log's own. When the thread exits,
+//! the thread it ends on. Starting and ending a span touches no shared
+//! cache line but the log's own, and no reference count but that of a
+//! request's own trace state, when its upstream sent one (the constant
+//! states every root of a pipeline may carry are interned: see
+//! `TraceState`). When the thread exits,
 //! its logs are marked finished: the worker exports what they hold and
 //! frees them.
 //!

@@ -86,6 +86,7 @@ pub(crate) mod key {
 
     pub(crate) const SPAN_TRACE_ID: u8 = key_byte(super::span::TRACE_ID, LengthDelimited);
     pub(crate) const SPAN_SPAN_ID: u8 = key_byte(super::span::SPAN_ID, LengthDelimited);
+    pub(crate) const SPAN_TRACE_STATE: u8 = key_byte(super::span::TRACE_STATE, LengthDelimited);
     pub(crate) const SPAN_PARENT_SPAN_ID: u8 =
         key_byte(super::span::PARENT_SPAN_ID, LengthDelimited);
     pub(crate) const SPAN_KIND: u8 = key_byte(super::span::KIND, Varint);
@@ -115,6 +116,7 @@ mod tests {
         // As protoc writes them: (field << 3) | wire type.
         assert_eq!(key::SPAN_TRACE_ID, 0x0a);
         assert_eq!(key::SPAN_SPAN_ID, 0x12);
+        assert_eq!(key::SPAN_TRACE_STATE, 0x1a);
         assert_eq!(key::SPAN_PARENT_SPAN_ID, 0x22);
         assert_eq!(key::SPAN_KIND, 0x30);
         assert_eq!(key::SPAN_NAME, 0x2a);

@@ -114,18 +114,35 @@ const KIND_LEN: usize = varint_field_len(span::KIND, SpanKind::Consumer as u64);
 /// stores to retire).
 #[inline(always)]
 pub fn put_span_start<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
-    if s.trace_state.is_empty()
-        && s.name.len() < 0x80
-        && s.kind != SpanKind::Unspecified
-        && s.start_time_unix_nano != 0
-    {
-        return put_span_start_plain(buf, s);
+    if s.name.len() < 0x80 && s.kind != SpanKind::Unspecified && s.start_time_unix_nano != 0 {
+        if s.trace_state.is_empty() {
+            // Nearly every span: the writer inlined with no trace state,
+            // its code for one left out.
+            return put_span_start_plain(buf, s, "");
+        }
+        if s.trace_state.len() < 0x80 {
+            return put_span_start_short_state(buf, s);
+        }
     }
     put_span_start_any(buf, s)
 }
 
-/// [`put_span_start`] for any span (a trace state, a name of 128 bytes or more,
-/// no kind or no start time).
+/// [`put_span_start`] for a span with a trace state under 128 bytes (the
+/// roots of a probability sampler or of shedding carry `ot=th:...`), its
+/// name under 128 bytes, a kind and a start time: the plain writer, out of
+/// line, so that the common case's inlined copy carries no code for it.
+///
+/// Hot path (runs per span start with a trace state).
+#[inline(never)]
+fn put_span_start_short_state<S: SpanSink + ?Sized>(
+    buf: &mut S,
+    s: &SpanStart<'_>,
+) -> SpanStartLayout {
+    put_span_start_plain(buf, s, s.trace_state)
+}
+
+/// [`put_span_start`] for any span (a trace state or a name of 128 bytes or
+/// more, no kind or no start time).
 #[inline(never)]
 fn put_span_start_any<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
     let name_len = opt_str_len(span::NAME, s.name);
@@ -187,21 +204,28 @@ fn put_span_start_any<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> S
 /// the fixed tail of a span's start fields.
 const TAIL_LEN: usize = KIND_LEN + 2 * fixed64_field_len(span::START_TIME);
 
-/// [`put_span_start`] for nearly every span (no trace state, a name under
-/// 128 bytes, a kind and a start time): every field's place is known, so
+/// [`put_span_start`] for nearly every span (a name under 128 bytes, a
+/// kind and a start time) with `trace_state` (its own, under 128 bytes, or
+/// `""`, which the compiler folds away): every field's place is known, so
 /// each is a fixed-size store or a short copy.
 ///
 /// Hot path (runs per span start).
 #[inline(always)]
-fn put_span_start_plain<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) -> SpanStartLayout {
+fn put_span_start_plain<S: SpanSink + ?Sized>(
+    buf: &mut S,
+    s: &SpanStart<'_>,
+    trace_state: &str,
+) -> SpanStartLayout {
     let parent_len = if s.parent_span_id.is_some() {
         PARENT_LEN
     } else {
         0
     };
+    let t = trace_state.len();
+    let state_len = if t > 0 { 2 + t } else { 0 };
     let n = s.name.len();
     let name_len = if n > 0 { 2 + n } else { 0 };
-    let head = IDS_LEN + parent_len;
+    let head = IDS_LEN + state_len + parent_len;
     let total = head + name_len + TAIL_LEN;
     let base = buf.len();
     let out = buf.claim(total);
@@ -213,6 +237,12 @@ fn put_span_start_plain<S: SpanSink + ?Sized>(buf: &mut S, s: &SpanStart<'_>) ->
     ids[SPAN_ID_AT] = key::SPAN_SPAN_ID;
     ids[SPAN_ID_AT + 1] = SPAN_ID_BYTES as u8;
     ids[SPAN_ID_AT + 2..].copy_from_slice(&s.span_id.to_bytes());
+    let (state, rest) = rest.split_at_mut(state_len);
+    if t > 0 {
+        state[0] = key::SPAN_TRACE_STATE;
+        state[1] = t as u8;
+        copy_short(&mut state[2..], trace_state.as_bytes());
+    }
     let (parent, rest) = rest.split_at_mut(parent_len);
     if let Some(p) = s.parent_span_id {
         parent[0] = key::SPAN_PARENT_SPAN_ID;
