@@ -51,13 +51,13 @@ enum Repr {
 const MAX_CONSTANTS: usize = 255;
 
 /// The interned constant states' texts, by number (0, the empty state,
-/// has none): set once each, under [`CONSTANTS`]' lock, read without it.
+/// has none): each set once, under [`INTERNING`], and read without it.
 static CONSTANT_TEXTS: [OnceLock<&'static str>; MAX_CONSTANTS + 1] =
     [const { OnceLock::new() }; MAX_CONSTANTS + 1];
 
-/// The interned constant states' texts, in their numbers' order (from 1):
-/// what interning searches.
-static CONSTANTS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// Held while interning, so that two pipelines built at once cannot give
+/// one text two numbers.
+static INTERNING: Mutex<()> = Mutex::new(());
 
 impl TraceState {
     /// The empty trace state.
@@ -85,18 +85,11 @@ impl TraceState {
             Repr::Shared(text) => text,
         };
         // A poisoned lock only means another thread panicked while
-        // interning: the list itself is always whole.
-        let mut all = CONSTANTS.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(n) = intern(&mut all, text, MAX_CONSTANTS) else {
-            return self;
-        };
-        match (CONSTANT_TEXTS.get(n), all.get(n - 1)) {
-            (Some(slot), Some(text)) => {
-                // Already set when the text was known: to the same text.
-                let _ = slot.set(text);
-                TraceState(Repr::Constant(n as u32))
-            }
-            _ => self,
+        // interning: every text set is whole.
+        let _interning = INTERNING.lock().unwrap_or_else(|e| e.into_inner());
+        match intern(&CONSTANT_TEXTS, text) {
+            Some(n) => TraceState(Repr::Constant(n as u32)),
+            None => self,
         }
     }
 
@@ -145,18 +138,24 @@ fn constant_text(n: u32) -> &'static str {
         .unwrap_or("")
 }
 
-/// The number (from 1) of `text` in `table`, added (and kept for the life
-/// of the process) when new; `None` when it is new and `table` holds `max`
-/// texts already.
-fn intern(table: &mut Vec<&'static str>, text: &str, max: usize) -> Option<usize> {
-    if let Some(i) = table.iter().position(|k| *k == text) {
-        return Some(i + 1);
+/// The number of `text` in `table` (from 1: slot 0 is the empty state's
+/// and stays unset), set in the first free slot (and kept for the life of
+/// the process) when new; `None` when it is new and `table` is full.
+/// Callers hold [`INTERNING`].
+fn intern(table: &[OnceLock<&'static str>], text: &str) -> Option<usize> {
+    for (n, slot) in table.iter().enumerate().skip(1) {
+        match slot.get() {
+            Some(known) if *known == text => return Some(n),
+            Some(_) => {}
+            None => {
+                // Free, and set by no one else under the lock: this set
+                // succeeds.
+                let text: &'static str = Box::leak(Box::from(text));
+                return slot.set(text).ok().map(|()| n);
+            }
+        }
     }
-    if table.len() >= max {
-        return None;
-    }
-    table.push(Box::leak(Box::from(text)));
-    Some(table.len())
+    None
 }
 
 impl Default for TraceState {
@@ -377,17 +376,16 @@ mod tests {
 
     #[test]
     fn interning_stops_at_its_bound() {
-        let mut table = Vec::new();
-        assert_eq!(intern(&mut table, "ot=th:8", 2), Some(1));
-        assert_eq!(intern(&mut table, "ot=th:8", 2), Some(1), "known");
-        assert_eq!(intern(&mut table, "ot=th:c", 2), Some(2));
-        assert_eq!(intern(&mut table, "ot=th:e", 2), None, "full");
-        assert_eq!(
-            intern(&mut table, "ot=th:c", 2),
-            Some(2),
-            "known ones still found"
-        );
-        assert_eq!(table, ["ot=th:8", "ot=th:c"]);
+        // Slot 0 (the empty state's) and room for two texts.
+        let table: [OnceLock<&'static str>; 3] = [const { OnceLock::new() }; 3];
+        assert_eq!(intern(&table, "ot=th:8"), Some(1));
+        assert_eq!(intern(&table, "ot=th:8"), Some(1), "known");
+        assert_eq!(intern(&table, "ot=th:c"), Some(2));
+        assert_eq!(intern(&table, "ot=th:e"), None, "full");
+        assert_eq!(intern(&table, "ot=th:c"), Some(2), "known ones still found");
+        assert_eq!(table[0].get(), None, "slot 0 stays the empty state's");
+        let texts: Vec<&str> = table[1..].iter().filter_map(|t| t.get().copied()).collect();
+        assert_eq!(texts, ["ot=th:8", "ot=th:c"]);
     }
 
     #[test]
