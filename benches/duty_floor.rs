@@ -1,7 +1,8 @@
 //! What the record path's duties cost at least: the floor's span (the
-//! same bytes, ids and clock reads as `record/floor`, written by the same
-//! simplest writer) recorded through a model of the duties tracewire's
-//! record path carries and the floor does not, each at its leanest:
+//! same bytes, ids and clock reads as `record/floor`, written by the
+//! floor's own writer, `proxy_span::W`, into each claimed slice) recorded
+//! through a model of the duties tracewire's record path carries and the
+//! floor does not, each at its leanest:
 //!
 //! - a span handle returned by `start` and passed to each setter and to
 //!   `end` (a pooled boxed recording: the span's state lives in memory
@@ -46,7 +47,10 @@ mod pacing;
 #[path = "support/proxy_span.rs"]
 mod proxy_span;
 use pacing::{drained, paced};
-use proxy_span::{discard_pipeline, tracewire_span, values, Floor};
+use proxy_span::{
+    discard_pipeline, span_start_len, str_kv_len, tracewire_span, values, varint, varint_kv_len,
+    Floor, CLOSING, W,
+};
 
 /// The log's bytes and slots. It wraps onto itself, but is larger than
 /// the caches, so that a slot's lines are cold when it begins, as a
@@ -296,20 +300,9 @@ impl Model {
             rec.dropped = 0;
             rec.end_at = u32::MAX;
             let t0 = now();
-            let n = name.len();
-            if let Some(out) = rec.claim(2 + 16 + 2 + 8 + 2 + n + 3 + 8 + 9) {
-                out[..2].copy_from_slice(&[0x0a, 16]);
-                out[2..10].copy_from_slice(&a.to_be_bytes());
-                out[10..18].copy_from_slice(&b.to_be_bytes());
-                out[18..20].copy_from_slice(&[0x12, 8]);
-                out[20..28].copy_from_slice(&c.to_be_bytes());
-                out[28..30].copy_from_slice(&[0x2a, n as u8]);
-                out[30..30 + n].copy_from_slice(name.as_bytes());
-                let o = &mut out[30 + n..];
-                o[..3].copy_from_slice(&[0x30, 2, 0x39]);
-                o[3..11].copy_from_slice(&t0.to_le_bytes());
-                o[11] = 0x41;
-                rec.end_at = (30 + n + 12) as u32;
+            if let Some(out) = rec.claim(span_start_len(name)) {
+                let end_at = W { b: out, n: 0 }.span_start((a, b, c), name, t0);
+                rec.end_at = end_at as u32;
             }
             Model {
                 _trace: u128::from(a) << 64 | u128::from(b),
@@ -320,48 +313,30 @@ impl Model {
     }
 
     /// Hot path: the floor's `str_kv` into the span's slot, counted and
-    /// checked.
+    /// checked; must not allocate or lock.
     #[inline(always)]
     fn set_str(&mut self, k: &str, v: &str) {
         let Some(r) = self.rec.as_mut() else { return };
         if !r.admit() {
             return;
         }
-        let body = 2 + k.len() + 2 + 2 + v.len();
-        if let Some(out) = r.claim(2 + body) {
-            out[..4].copy_from_slice(&[0x4a, body as u8, 0x0a, k.len() as u8]);
-            let (key, rest) = out[4..].split_at_mut(k.len());
-            key.copy_from_slice(k.as_bytes());
-            rest[..4].copy_from_slice(&[0x12, (2 + v.len()) as u8, 0x0a, v.len() as u8]);
-            rest[4..].copy_from_slice(v.as_bytes());
+        if let Some(out) = r.claim(str_kv_len(k, v)) {
+            W { b: out, n: 0 }.str_kv(k, v);
         }
     }
 
     /// Hot path: the floor's `i64_kv` into the span's slot, counted and
-    /// checked.
+    /// checked; must not allocate or lock.
     #[inline(always)]
     fn set_i64(&mut self, k: &str, v: i64) {
         let Some(r) = self.rec.as_mut() else { return };
         if !r.admit() {
             return;
         }
-        let mut tmp = [0u8; 10];
-        let mut n = 0;
-        let mut x = v as u64;
-        while x >= 0x80 {
-            tmp[n] = (x as u8) | 0x80;
-            x >>= 7;
-            n += 1;
-        }
-        tmp[n] = x as u8;
-        n += 1;
-        let body = 2 + k.len() + 2 + 1 + n;
-        if let Some(out) = r.claim(2 + body) {
-            out[..4].copy_from_slice(&[0x4a, body as u8, 0x0a, k.len() as u8]);
-            let (key, rest) = out[4..].split_at_mut(k.len());
-            key.copy_from_slice(k.as_bytes());
-            rest[..3].copy_from_slice(&[0x12, (1 + n) as u8, 0x18]);
-            rest[3..].copy_from_slice(&tmp[..n]);
+        let (tmp, n) = varint(v as u64);
+        let x = &tmp[..n];
+        if let Some(out) = r.claim(varint_kv_len(k, x)) {
+            W { b: out, n: 0 }.varint_kv(k, x);
         }
     }
 
@@ -371,8 +346,10 @@ impl Model {
     #[inline]
     fn end(self) -> u32 {
         let Some(mut r) = self.rec else { return 0 };
-        if let Some(out) = r.claim(10) {
-            out.copy_from_slice(&[0x7a, 2, 0x18, 1, 0x85, 0x01, 0x00, 0x01, 0, 0]);
+        if let Some(out) = r.claim(CLOSING.len()) {
+            let mut w = W { b: out, n: 0 };
+            w.bytes(&CLOSING[..4]);
+            w.bytes(&CLOSING[4..]);
         }
         let t1 = tracewire::internal::clock::now_unix_nanos();
         let at = r.end_at as usize;

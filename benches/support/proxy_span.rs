@@ -113,24 +113,74 @@ impl Default for Floor {
     }
 }
 
-struct W<'a> {
-    b: &'a mut [u8],
-    n: usize,
+/// The floor's writer: appends at `n` in `b`, every write bounds-checked.
+/// `benches/duty_floor.rs` writes its model's spans with it too.
+pub struct W<'a> {
+    pub b: &'a mut [u8],
+    pub n: usize,
+}
+
+/// The bytes [`W::span_start`] writes for a span named `name`.
+#[inline(always)]
+pub fn span_start_len(name: &str) -> usize {
+    2 + 16 + 2 + 8 + 2 + name.len() + 3 + 8 + 9
+}
+
+/// The bytes [`W::str_kv`] writes.
+#[inline(always)]
+pub fn str_kv_len(k: &str, v: &str) -> usize {
+    2 + 2 + k.len() + 2 + 2 + v.len()
+}
+
+/// The bytes [`W::varint_kv`] writes.
+#[inline(always)]
+pub fn varint_kv_len(k: &str, x: &[u8]) -> usize {
+    2 + 2 + k.len() + 2 + 1 + x.len()
+}
+
+/// The status (OK) and flags fields that close the floor's span.
+pub const CLOSING: [u8; 10] = [0x7a, 2, 0x18, 1, 0x85, 0x01, 0x00, 0x01, 0, 0];
+
+/// `v` as a protobuf varint: its bytes, and how many of them.
+#[inline(always)]
+pub fn varint(v: u64) -> ([u8; 10], usize) {
+    let mut tmp = [0u8; 10];
+    let mut n = 0;
+    let mut x = v;
+    while x >= 0x80 {
+        tmp[n] = (x as u8) | 0x80;
+        x >>= 7;
+        n += 1;
+    }
+    tmp[n] = x as u8;
+    (tmp, n + 1)
 }
 
 impl W<'_> {
     #[inline(always)]
-    fn byte(&mut self, x: u8) {
-        self.b[self.n] = x;
-        self.n += 1;
-    }
-    #[inline(always)]
-    fn bytes(&mut self, x: &[u8]) {
+    pub fn bytes(&mut self, x: &[u8]) {
         self.b[self.n..self.n + x.len()].copy_from_slice(x);
         self.n += x.len();
     }
+    /// The span's ids, name, kind, start time and a zero end time; returns
+    /// where the end time goes.
     #[inline(always)]
-    fn str_kv(&mut self, k: &str, v: &str) {
+    pub fn span_start(&mut self, (a, b, c): (u64, u64, u64), name: &str, t0: u64) -> usize {
+        self.bytes(&[0x0a, 16]);
+        self.bytes(&a.to_be_bytes());
+        self.bytes(&b.to_be_bytes());
+        self.bytes(&[0x12, 8]);
+        self.bytes(&c.to_be_bytes());
+        self.bytes(&[0x2a, name.len() as u8]);
+        self.bytes(name.as_bytes());
+        self.bytes(&[0x30, 2, 0x39]);
+        self.bytes(&t0.to_le_bytes());
+        let end_at = self.n + 1;
+        self.bytes(&[0x41, 0, 0, 0, 0, 0, 0, 0, 0]);
+        end_at
+    }
+    #[inline(always)]
+    pub fn str_kv(&mut self, k: &str, v: &str) {
         let body = 2 + k.len() + 2 + 2 + v.len();
         self.bytes(&[0x4a, body as u8, 0x0a, k.len() as u8]);
         self.bytes(k.as_bytes());
@@ -138,22 +188,18 @@ impl W<'_> {
         self.bytes(v.as_bytes());
     }
     #[inline(always)]
-    fn i64_kv(&mut self, k: &str, v: i64) {
-        let mut tmp = [0u8; 10];
-        let mut n = 0;
-        let mut x = v as u64;
-        while x >= 0x80 {
-            tmp[n] = (x as u8) | 0x80;
-            x >>= 7;
-            n += 1;
-        }
-        tmp[n] = x as u8;
-        n += 1;
-        let body = 2 + k.len() + 2 + 1 + n;
+    pub fn i64_kv(&mut self, k: &str, v: i64) {
+        let (tmp, n) = varint(v as u64);
+        self.varint_kv(k, &tmp[..n]);
+    }
+    /// An integer attribute, its value given as varint bytes.
+    #[inline(always)]
+    pub fn varint_kv(&mut self, k: &str, x: &[u8]) {
+        let body = 2 + k.len() + 2 + 1 + x.len();
         self.bytes(&[0x4a, body as u8, 0x0a, k.len() as u8]);
         self.bytes(k.as_bytes());
-        self.bytes(&[0x12, (1 + n) as u8, 0x18]);
-        self.bytes(&tmp[..n]);
+        self.bytes(&[0x12, (1 + x.len()) as u8, 0x18]);
+        self.bytes(x);
     }
 }
 
@@ -180,17 +226,7 @@ impl Floor {
             b: &mut self.buf,
             n: 0,
         };
-        w.bytes(&[0x0a, 16]);
-        w.bytes(&a.to_be_bytes());
-        w.bytes(&b.to_be_bytes());
-        w.bytes(&[0x12, 8]);
-        w.bytes(&c.to_be_bytes());
-        w.bytes(&[0x2a, v.name.len() as u8]);
-        w.bytes(v.name.as_bytes());
-        w.bytes(&[0x30, 2, 0x39]);
-        w.bytes(&t0.to_le_bytes());
-        let end_at = w.n + 1;
-        w.bytes(&[0x41, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let end_at = w.span_start((a, b, c), v.name, t0);
         w.str_kv("http.request.method", v.method);
         w.str_kv("url.path", v.path);
         w.str_kv("url.scheme", v.scheme);
@@ -199,8 +235,8 @@ impl Floor {
         w.str_kv("client.address", v.client);
         w.str_kv("user_agent.original", v.agent);
         w.i64_kv("http.response.status_code", 200 + (i & 1) as i64);
-        w.bytes(&[0x7a, 2, 0x18, 1]); // status OK
-        w.bytes(&[0x85, 0x01, 0x00, 0x01, 0, 0]); // flags
+        w.bytes(&CLOSING[..4]); // status OK
+        w.bytes(&CLOSING[4..]); // flags
         let n = w.n;
         let t1 = now();
         self.buf[end_at..end_at + 8].copy_from_slice(&t1.to_le_bytes());
