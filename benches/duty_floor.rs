@@ -49,7 +49,7 @@ mod proxy_span;
 use pacing::{drained, paced};
 use proxy_span::{
     discard_pipeline, span_start_len, str_kv_len, tracewire_span, values, varint, varint_kv_len,
-    Floor, CLOSING, W,
+    wyrand, Floor, CLOSING, W,
 };
 
 /// The log's bytes and slots. It wraps onto itself, but is larger than
@@ -133,14 +133,6 @@ struct Model {
     _trace: u128,
     _span: u64,
     rec: Option<Box<Rec>>,
-}
-
-#[inline(always)]
-fn wyrand(s: &Cell<u64>) -> u64 {
-    let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-    s.set(x);
-    let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-    ((t >> 64) as u64) ^ (t as u64)
 }
 
 #[cold]
@@ -232,23 +224,22 @@ impl Model {
     fn start(shared: &Shared, name: &str) -> Model {
         let now = tracewire::internal::clock::now_unix_nanos;
         STATE.with(|t| {
-            let (a, b, c) = (wyrand(&t.rng), wyrand(&t.rng), wyrand(&t.rng));
+            let mut rng = t.rng.get();
+            let (a, b, c) = (wyrand(&mut rng), wyrand(&mut rng), wyrand(&mut rng));
+            t.rng.set(rng);
+            let unrecorded = Model {
+                _trace: u128::from(a) << 64 | u128::from(b),
+                _span: c,
+                rec: None,
+            };
             if shared.sampled.load(Ordering::Relaxed) == 0 {
-                return Model {
-                    _trace: u128::from(a) << 64 | u128::from(b),
-                    _span: c,
-                    rec: None,
-                };
+                return unrecorded;
             }
             // Shedding: the span counted as started (the pressure the
             // shedder reads), and the threshold it would be shed under.
             t.started.set(t.started.get() + 1);
             if c < shared.shed_threshold.load(Ordering::Relaxed) {
-                return Model {
-                    _trace: u128::from(a) << 64 | u128::from(b),
-                    _span: c,
-                    rec: None,
-                };
+                return unrecorded;
             }
             let log = match t.log.get() {
                 Some(l) => l,
@@ -305,9 +296,8 @@ impl Model {
                 rec.end_at = end_at as u32;
             }
             Model {
-                _trace: u128::from(a) << 64 | u128::from(b),
-                _span: c,
                 rec: Some(rec),
+                ..unrecorded
             }
         })
     }

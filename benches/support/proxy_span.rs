@@ -203,8 +203,9 @@ impl W<'_> {
     }
 }
 
+/// The floor's id generator (wyrand), the same as tracewire's.
 #[inline(always)]
-fn wyrand(s: &mut u64) -> u64 {
+pub fn wyrand(s: &mut u64) -> u64 {
     *s = s.wrapping_add(0xa076_1d64_78bd_642f);
     let t = u128::from(*s) * u128::from(*s ^ 0xe703_7ed1_a0b4_28db);
     ((t >> 64) as u64) ^ (t as u64)
